@@ -1,0 +1,3 @@
+from podhost.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,202 @@
+"""The one error hierarchy of the API, each error knowing its metav1.Status.
+
+    ApiError                    500 InternalError (base)
+    ├── BadRequestError         400 BadRequest
+    ├── UnauthorizedError       401 Unauthorized
+    ├── ForbiddenError          403 Forbidden
+    ├── NotFoundError           404 NotFound
+    ├── MethodNotAllowedError   405 MethodNotAllowed
+    ├── AlreadyExistsError      409 AlreadyExists
+    ├── ConflictError           409 Conflict
+    ├── GoneError               410 Expired
+    ├── RequestTooLargeError    413 RequestEntityTooLarge
+    ├── UnsupportedMediaError   415 UnsupportedMediaType
+    ├── InvalidError            422 Invalid (carries field errors)
+    └── InternalError           500 InternalError
+
+Inner layers raise these; the HTTP edge renders them with `to_status()` exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One validation failure, as apimachinery's field.Error."""
+
+    type: str  # FieldValueRequired, FieldValueInvalid, FieldValueNotFound, ...
+    field: str
+    detail: str = ""
+    value: Any = None
+    has_value: bool = False
+
+    _BODIES: ClassVar[dict[str, str]] = {
+        "FieldValueRequired": "Required value",
+        "FieldValueNotFound": "Not found",
+        "FieldValueDuplicate": "Duplicate value",
+        "FieldValueInvalid": "Invalid value",
+        "FieldValueNotSupported": "Unsupported value",
+        "FieldValueForbidden": "Forbidden",
+        "FieldValueTooLong": "Too long",
+        "FieldValueTooMany": "Too many",
+        "InternalError": "Internal error",
+        "FieldValueTypeInvalid": "Invalid value",
+    }
+
+    def body(self) -> str:
+        """The message after `field: `, as field.Error.ErrorBody() renders it."""
+        text = self._BODIES.get(self.type, self.type)
+        if self.has_value and self.type not in ("FieldValueRequired", "FieldValueForbidden",
+                                                "FieldValueTooLong", "InternalError"):
+            text += ": " + _render_value(self.value)
+        if self.detail:
+            text += ": " + self.detail
+        return text
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.body()}"
+
+
+def _render_value(value: Any) -> str:
+    """Values print as Go's %#v for strings (quoted) and %v for numbers and booleans."""
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def required(field: str, detail: str = "") -> FieldError:
+    return FieldError("FieldValueRequired", field, detail)
+
+
+def invalid(field: str, value: Any, detail: str = "") -> FieldError:
+    return FieldError("FieldValueInvalid", field, detail, value, True)
+
+
+def not_found(field: str, value: Any) -> FieldError:
+    return FieldError("FieldValueNotFound", field, "", value, True)
+
+
+def duplicate(field: str, value: Any) -> FieldError:
+    return FieldError("FieldValueDuplicate", field, "", value, True)
+
+
+def not_supported(field: str, value: Any, valid: list[str]) -> FieldError:
+    detail = "supported values: " + ", ".join(f'"{v}"' for v in valid) if valid else ""
+    return FieldError("FieldValueNotSupported", field, detail, value, True)
+
+
+def forbidden(field: str, detail: str) -> FieldError:
+    return FieldError("FieldValueForbidden", field, detail)
+
+
+class ApiError(Exception):
+    """Base of every error the API returns; renders as a metav1.Status."""
+
+    code: ClassVar[int] = 500
+    reason: ClassVar[str] = "InternalError"
+
+    def __init__(self, message: str, *, kind: str = "", name: str = "",
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.name = name
+        self.extra_details = details or {}
+
+    def details(self) -> dict[str, Any] | None:
+        details: dict[str, Any] = {}
+        if self.name:
+            details["name"] = self.name
+        if self.kind:
+            details["kind"] = self.kind
+        details.update(self.extra_details)
+        return details or None
+
+    def to_status(self) -> dict[str, Any]:
+        status: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                  "status": "Failure", "message": self.message,
+                                  "reason": self.reason}
+        details = self.details()
+        if details is not None:
+            status["details"] = details
+        status["code"] = self.code
+        return status
+
+
+class BadRequestError(ApiError):
+    code, reason = 400, "BadRequest"
+
+
+class UnauthorizedError(ApiError):
+    code, reason = 401, "Unauthorized"
+
+
+class ForbiddenError(ApiError):
+    code, reason = 403, "Forbidden"
+
+
+class NotFoundError(ApiError):
+    code, reason = 404, "NotFound"
+
+    @classmethod
+    def of(cls, resource: str, name: str) -> "NotFoundError":
+        return cls(f'{resource} "{name}" not found', kind=resource, name=name)
+
+
+class MethodNotAllowedError(ApiError):
+    code, reason = 405, "MethodNotAllowed"
+
+
+class AlreadyExistsError(ApiError):
+    code, reason = 409, "AlreadyExists"
+
+    @classmethod
+    def of(cls, resource: str, name: str) -> "AlreadyExistsError":
+        return cls(f'{resource} "{name}" already exists', kind=resource, name=name)
+
+
+class ConflictError(ApiError):
+    code, reason = 409, "Conflict"
+
+
+class GoneError(ApiError):
+    code, reason = 410, "Expired"
+
+
+class RequestTooLargeError(ApiError):
+    code, reason = 413, "RequestEntityTooLarge"
+
+
+class UnsupportedMediaError(ApiError):
+    code, reason = 415, "UnsupportedMediaType"
+
+
+class InternalError(ApiError):
+    code, reason = 500, "InternalError"
+
+
+class InvalidError(ApiError):
+    """422: the object failed validation; kubectl rebuilds its text from details.causes."""
+
+    code, reason = 422, "Invalid"
+
+    def __init__(self, kind: str, name: str, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__(f'{kind} "{name}" is invalid: {_aggregate(errors)}', kind=kind, name=name)
+
+    def details(self) -> dict[str, Any]:
+        causes = [{"reason": e.type, "message": e.body(), "field": e.field} for e in self.errors]
+        return {"name": self.name, "kind": self.kind, "causes": causes}
+
+
+def _aggregate(errors: list[FieldError]) -> str:
+    """utilerrors.NewAggregate(...).Error(): one error plain, several in brackets."""
+    texts = [str(e) for e in errors]
+    return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"

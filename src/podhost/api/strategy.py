@@ -1,0 +1,121 @@
+"""What the API server does to objects around storage: create, update, status and delete rules.
+
+Pure functions over wire dicts, mirroring the registry strategies (`PrepareForCreate`,
+`PrepareForUpdate`, graceful deletion) of kube-apiserver.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from typing import Any
+
+from podhost.api import defaults, errors, meta, quantity
+
+Obj = dict[str, Any]
+
+KINDS = {"pods": "Pod", "namespaces": "Namespace", "events": "Event", "configmaps": "ConfigMap",
+         "secrets": "Secret", "serviceaccounts": "ServiceAccount", "nodes": "Node"}
+
+
+def qos_class(pod: Obj) -> str:
+    """GetPodQOS: Guaranteed, Burstable or BestEffort from requests and limits."""
+    spec = pod.get("spec", {})
+    containers = [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]
+    requests: dict[str, float] = {}
+    limits: dict[str, float] = {}
+    guaranteed = True
+    for c in containers:
+        res = c.get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        for name in ("cpu", "memory"):
+            if name in req and quantity.parse(str(req[name])) != 0:
+                requests[name] = requests.get(name, 0) + quantity.parse(str(req[name]))
+            if name in lim and quantity.parse(str(lim[name])) != 0:
+                limits[name] = limits.get(name, 0) + quantity.parse(str(lim[name]))
+        if not all(n in lim for n in ("cpu", "memory")):
+            guaranteed = False
+        elif any(n in req and quantity.parse(str(req[n])) != quantity.parse(str(lim[n]))
+                 for n in ("cpu", "memory")):
+            guaranteed = False
+    if not requests and not limits:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed and limits else "Burstable"
+
+
+def check_namespace(obj: Obj, namespace: str | None) -> None:
+    meta_ = obj.setdefault("metadata", {})
+    if namespace is None:
+        meta_.pop("namespace", None)
+        return
+    given = meta_.get("namespace")
+    if given and given != namespace:
+        raise errors.BadRequestError("the namespace of the provided object does not match the "
+                                     "namespace sent on the request")
+    meta_["namespace"] = namespace
+
+
+def prepare_for_create(resource: str, obj: Obj, namespace: str | None) -> Obj:
+    """Fill server-owned metadata, defaults and initial status of a new object."""
+    check_namespace(obj, namespace)
+    m = obj["metadata"]
+    if not m.get("name") and m.get("generateName"):
+        m["name"] = meta.generate_name(m["generateName"])
+    m["uid"] = meta.new_uid()
+    m["creationTimestamp"] = meta.rfc3339()
+    for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
+                "selfLink", "managedFields"):
+        m.pop(key, None)
+    if m.get("annotations") == {}:
+        pass
+    if resource == "pods":
+        defaults.default_pod(obj)
+        obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj)}
+    elif resource == "namespaces":
+        obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+        obj["status"] = {"phase": "Active"}
+        m.setdefault("labels", {})["kubernetes.io/metadata.name"] = m.get("name", "")
+    elif resource == "secrets":
+        obj.setdefault("type", "Opaque")
+    return obj
+
+
+def prepare_for_update(resource: str, new: Obj, old: Obj, *, status_only: bool = False) -> Obj:
+    """Keep what a client may not change: identity, and status (or spec, for /status)."""
+    result = copy.deepcopy(old) if status_only else new
+    m, old_m = new.setdefault("metadata", {}), old["metadata"]
+    if status_only:
+        result["status"] = new.get("status", {})
+        return result
+    for key in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                "namespace", "name", "generateName"):
+        if key in old_m:
+            m[key] = old_m[key]
+        else:
+            m.pop(key, None)
+    if resource == "pods":
+        defaults.default_pod(new)
+        new["status"] = old.get("status", {})
+    return new
+
+
+def delete_grace_period(pod: Obj, requested: int | None) -> int:
+    """The grace period a delete gets: 0 for unscheduled or finished Pods (registry rules)."""
+    if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+        return 0
+    if not pod.get("spec", {}).get("nodeName"):
+        return 0
+    grace = requested if requested is not None else \
+        pod.get("spec", {}).get("terminationGracePeriodSeconds", 30)
+    current = pod.get("metadata", {}).get("deletionGracePeriodSeconds")
+    if current is not None and grace > current:
+        return int(current)
+    return max(0, int(grace))
+
+
+def mark_deleting(pod: Obj, grace: int) -> Obj:
+    m = pod["metadata"]
+    if m.get("deletionTimestamp") is None or grace < m.get("deletionGracePeriodSeconds", grace + 1):
+        m["deletionTimestamp"] = meta.rfc3339(meta.now() + timedelta(seconds=grace))
+        m["deletionGracePeriodSeconds"] = grace
+    return pod

@@ -1,0 +1,89 @@
+"""Routing, authentication and the single place where errors become metav1.Status."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from typing import Any
+
+from podhost.api import errors
+from podhost.apiserver import discovery, exec as exec_, resources
+from podhost.apiserver.backend import NodeBackend
+from podhost.apiserver.http import Request, Response, StreamResponse, Upgrade
+from podhost.store.sqlite import Store
+
+log = logging.getLogger(__name__)
+
+ANONYMOUS_PATHS = re.compile(r"^/(healthz|livez|readyz|version)(/.*)?$")
+RESOURCE_PATH = re.compile(
+    r"^/api/v1/(?:namespaces/(?P<ns>[^/]+)/(?=[a-z]))?(?P<resource>[a-z]+)"
+    r"(?:/(?P<name>[^/]+)(?:/(?P<sub>[a-z]+))?)?/?$")
+
+
+def json_response(obj: Any, status: int = 200,
+                  headers: list[tuple[str, str]] | None = None) -> Response:
+    return Response(status, json.dumps(obj, separators=(",", ":")).encode(),
+                    headers=headers or [])
+
+
+def status_response(err: errors.ApiError) -> Response:
+    return json_response(err.to_status(), err.code)
+
+
+def too_large() -> Response:
+    return status_response(errors.RequestTooLargeError("the request is too large"))
+
+
+class ApiServer:
+    """The Kubernetes API for podhost's resources over a Store and a NodeBackend."""
+
+    def __init__(self, store: Store, node: NodeBackend, *, token: str,
+                 server_address: str = "127.0.0.1:6443") -> None:
+        self.store, self.node = store, node
+        self.token = token
+        self.server_address = server_address
+        self.resources = resources.Resources(store)
+
+    def authenticated(self, request: Request) -> bool:
+        if request.peer_cert:
+            return True
+        auth = request.headers.get("authorization", "")
+        if auth.startswith("Bearer ") and self.token:
+            return hmac.compare_digest(auth[7:].strip().encode(), self.token.encode())
+        return False
+
+    async def handle(self, request: Request) -> Response | StreamResponse | Upgrade:
+        try:
+            if not ANONYMOUS_PATHS.match(request.path) and not self.authenticated(request):
+                raise errors.UnauthorizedError("Unauthorized")
+            return await self.route(request)
+        except errors.ApiError as e:
+            return status_response(e)
+        except Exception as e:  # the edge: never a traceback to the client
+            log.exception("internal error serving %s %s", request.method, request.raw_target)
+            return status_response(errors.InternalError(f"Internal error occurred: {e}"))
+
+    async def route(self, request: Request) -> Response | StreamResponse | Upgrade:
+        path = request.path
+        if path == "/version" or path == "/version/":
+            return json_response(discovery.version())
+        if ANONYMOUS_PATHS.match(path):
+            return Response(200, b"ok", content_type="text/plain; charset=utf-8")
+        fixed = {"/api": lambda: discovery.api_versions(self.server_address),
+                 "/apis": discovery.api_group_list,
+                 "/api/v1": discovery.api_resource_list,
+                 "/openapi/v3": discovery.openapi_v3_root,
+                 "/openapi/v3/api/v1": discovery.openapi_v3_core}
+        if path.rstrip("/") in fixed and request.method == "GET":
+            return json_response(fixed[path.rstrip("/")]())
+        m = RESOURCE_PATH.match(path)
+        if not m:
+            raise errors.NotFoundError("the server could not find the requested resource")
+        ns, resource, name, sub = m.group("ns", "resource", "name", "sub")
+        if sub == "exec" and resource == "pods":
+            return await exec_.handle(self.store, self.node, request, ns or "", name)
+        if sub == "log" and resource == "pods":
+            return await self.resources.logs(self.node, request, ns or "", name)
+        return await self.resources.dispatch(request, resource, ns, name, sub)

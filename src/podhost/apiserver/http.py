@@ -1,0 +1,229 @@
+"""A small HTTP/1.1 server on asyncio streams with h11, able to hand a connection over.
+
+ASGI servers only perform WebSocket upgrades; kubectl also needs raw `Upgrade: SPDY/3.1`
+hand-over, so podhost owns the connection: a handler returns a Response, a StreamResponse
+(chunked body from an async iterator) or an Upgrade (101, then the raw socket is the handler's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Awaitable, Callable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import h11
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 3 * 1024 * 1024  # the API server's default request size limit
+MAX_HEADERS = 64 * 1024
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    header_list: list[tuple[str, str]]
+    body: bytes = b""
+    peer_cert: dict | None = None
+    raw_target: str = ""
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def flag(self, name: str) -> bool:
+        return (self.arg(name) or "").lower() in ("true", "1")
+
+    def header_values(self, name: str) -> list[str]:
+        name = name.lower()
+        out: list[str] = []
+        for k, v in self.header_list:
+            if k == name:
+                out.extend(x.strip() for x in v.split(","))
+        return out
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class StreamResponse:
+    status: int
+    chunks: AsyncIterator[bytes]
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+UpgradeHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes], Awaitable[None]]
+
+
+@dataclass
+class Upgrade:
+    headers: list[tuple[str, str]]
+    handler: UpgradeHandler
+
+
+Handler = Callable[[Request], Awaitable[Response | StreamResponse | Upgrade]]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def parse_target(target: str) -> tuple[str, dict[str, list[str]]]:
+    parts = urlsplit(target)
+    return unquote(parts.path), parse_qs(parts.query, keep_blank_values=True)
+
+
+class Connection:
+    """One client connection: read requests, dispatch, write responses, until closed."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 handler: Handler, too_large: Callable[[], Response]) -> None:
+        self.reader, self.writer = reader, writer
+        self.handler, self.too_large = handler, too_large
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
+
+    async def _next_event(self) -> h11.Event | type[h11.NEED_DATA]:
+        while True:
+            event = self.conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            data = await self.reader.read(65536)
+            self.conn.receive_data(data)
+
+    async def _send(self, event: h11.Event) -> None:
+        data = self.conn.send(event)
+        if data:
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def _read_body(self) -> bytes:
+        chunks, size = [], 0
+        while True:
+            event = await self._next_event()
+            if isinstance(event, h11.Data):
+                size += len(event.data)
+                if size > MAX_BODY:
+                    raise BodyTooLarge()
+                chunks.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                return b"".join(chunks)
+            else:
+                raise h11.RemoteProtocolError("unexpected event in body")
+
+    def _request(self, event: h11.Request) -> Request:
+        target = event.target.decode("latin-1")
+        path, query = parse_target(target)
+        header_list = [(k.decode("latin-1").lower(), v.decode("latin-1"))
+                       for k, v in event.headers]
+        headers: dict[str, str] = {}
+        for k, v in header_list:
+            headers[k] = f"{headers[k]}, {v}" if k in headers else v
+        cert = None
+        ssl_obj = self.writer.get_extra_info("ssl_object")
+        if ssl_obj is not None:
+            cert = ssl_obj.getpeercert() or None
+        return Request(event.method.decode(), path, query, headers, header_list,
+                       peer_cert=cert, raw_target=target)
+
+    async def serve(self) -> None:
+        try:
+            while True:
+                event = await self._next_event()
+                if isinstance(event, h11.ConnectionClosed) or event is None:
+                    return
+                if not isinstance(event, h11.Request):
+                    return
+                request = self._request(event)
+                try:
+                    request.body = await self._read_body()
+                    result = await self.handler(request)
+                except BodyTooLarge:
+                    await self._respond(self.too_large(), close=True)
+                    return
+                if isinstance(result, Upgrade):
+                    await self._upgrade(result)
+                    return
+                if isinstance(result, StreamResponse):
+                    await self._stream(result)
+                else:
+                    await self._respond(result)
+                if self.conn.our_state is h11.MUST_CLOSE:
+                    return
+                self.conn.start_next_cycle()
+        except (h11.RemoteProtocolError, ConnectionError, asyncio.IncompleteReadError,
+                ssl.SSLError):
+            return
+        finally:
+            with contextlib.suppress(Exception):
+                self.writer.close()
+
+    def _headers(self, content_type: str, extra: list[tuple[str, str]],
+                 length: int | None) -> list[tuple[str, str]]:
+        headers = [("Content-Type", content_type), ("Cache-Control", "no-cache, private")]
+        if length is not None:
+            headers.append(("Content-Length", str(length)))
+        return headers + extra
+
+    async def _respond(self, response: Response, close: bool = False) -> None:
+        headers = self._headers(response.content_type, response.headers, len(response.body))
+        if close:
+            headers.append(("Connection", "close"))
+        await self._send(h11.Response(status_code=response.status, headers=headers))
+        if response.body:
+            await self._send(h11.Data(data=response.body))
+        await self._send(h11.EndOfMessage())
+
+    async def _stream(self, response: StreamResponse) -> None:
+        headers = self._headers(response.content_type, response.headers, None)
+        await self._send(h11.Response(status_code=response.status, headers=headers))
+        pump = asyncio.ensure_future(self._pump(response.chunks))
+        hangup = asyncio.ensure_future(self.reader.read(1))
+        try:
+            await asyncio.wait({pump, hangup}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hangup.cancel()
+            if not pump.done():
+                pump.cancel()
+                with contextlib.suppress(BaseException):
+                    await pump
+                raise ConnectionResetError("client went away")
+            pump.result()
+        await self._send(h11.EndOfMessage())
+
+    async def _pump(self, chunks: AsyncIterator[bytes]) -> None:
+        try:
+            async for chunk in chunks:
+                if chunk:
+                    await self._send(h11.Data(data=chunk))
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _upgrade(self, upgrade: Upgrade) -> None:
+        await self._send(h11.InformationalResponse(status_code=101, headers=upgrade.headers))
+        trailing, _closed = self.conn.trailing_data
+        await upgrade.handler(self.reader, self.writer, bytes(trailing))
+
+
+async def serve(host: str, port: int, handler: Handler, too_large: Callable[[], Response],
+                ssl_context: ssl.SSLContext | None) -> asyncio.base_events.Server:
+    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await Connection(reader, writer, handler, too_large).serve()
+
+    return await asyncio.start_server(on_client, host, port, ssl=ssl_context,
+                                      limit=MAX_HEADERS, reuse_address=True)

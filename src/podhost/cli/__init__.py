@@ -1,0 +1,1 @@
+"""The `podhost` command: node, images and the everyday verbs."""

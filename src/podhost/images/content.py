@@ -1,0 +1,186 @@
+"""Content-addressed blobs on disk (containerd's ContentStore) and verified layer streams.
+
+`ContentStore` keeps small blobs (configs, manifests) under `blobs/sha256/<hex>`, each written
+to a temp file in the same directory, verified and renamed into place. `read_layer` streams one
+layer blob (gzip or plain tar), hashing both the blob and the uncompressed tar so the caller can
+check the digest and the diff_id without ever holding a layer in memory. This module must not
+know about images, tags or the metadata database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import os
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO, TypeVar
+
+from podhost.images.errors import DigestMismatchError, ImageError, LayerError
+from podhost.images.oci import check_sha256
+
+CHUNK = 1 << 20
+TEMP_PREFIX = ".tmp-"
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+T = TypeVar("T")
+
+
+class DigestReader:
+    """A read-only stream that hashes (sha256) and counts every byte read through it."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self._hash.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        """Read (and hash) whatever the consumer left unread."""
+        while self.read(CHUNK):
+            pass
+
+    def digest(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+
+@dataclass(frozen=True)
+class LayerBlob:
+    """Where to read one layer blob (gzip or plain tar) and, when known, its digest."""
+
+    open: Callable[[], IO[bytes]]
+    digest: str | None = None
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str], digest: str | None = None) -> LayerBlob:
+        return cls(lambda: open(path, "rb"), digest)
+
+
+def _uncompressed(blob: DigestReader, what: str) -> IO[bytes]:
+    """The tar stream inside a blob: gunzipped when the blob starts with the gzip magic."""
+    head = blob.read(4)
+    while len(head) < 4 and (more := blob.read(4 - len(head))):
+        head += more
+    source = _Prefixed(head, blob)
+    if head.startswith(GZIP_MAGIC):
+        return gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[arg-type]
+    if head == ZSTD_MAGIC:
+        raise LayerError(f"{what}: zstd-compressed layers are not supported")
+    return source  # type: ignore[return-value]
+
+
+def read_layer(blob: LayerBlob, diff_id: str, consume: Callable[[BinaryIO], T],
+               what: str = "layer") -> T:
+    """Feed the uncompressed tar of blob to consume(), then verify the blob digest and diff_id.
+
+    Raises DigestMismatchError (after consume() ran: the caller must discard its output).
+    """
+    with blob.open() as raw:
+        blob_reader = DigestReader(raw)
+        try:
+            tar_reader = DigestReader(_uncompressed(blob_reader, what))
+            result = consume(tar_reader)  # type: ignore[arg-type]
+            tar_reader.drain()
+            blob_reader.drain()
+        except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+            raise LayerError(f"{what}: corrupt layer stream: {e}") from None
+    if blob.digest is not None and blob.digest != blob_reader.digest():
+        raise DigestMismatchError(f"{what} blob", blob.digest, blob_reader.digest())
+    if tar_reader.digest() != diff_id:
+        raise DigestMismatchError(f"{what} diff_id", diff_id, tar_reader.digest())
+    return result
+
+
+class ContentStore:
+    """Blobs addressed by digest under `<root>/sha256/<hex>`, written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "sha256").mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        algorithm, _, hex_ = check_sha256(digest, "blob").partition(":")
+        return self.root / algorithm / hex_
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def read(self, digest: str) -> bytes:
+        try:
+            return self.path(digest).read_bytes()
+        except FileNotFoundError:
+            raise ImageError(f"blob {digest} missing from the content store") from None
+
+    def write(self, data: bytes, expected: str | None = None) -> str:
+        """Store data; return its digest (verified against expected when given)."""
+        return self.ingest(io.BytesIO(data), expected)
+
+    def ingest(self, stream: IO[bytes], expected: str | None = None) -> str:
+        """Stream a blob to a temp file, verify its digest, fsync and rename it into place."""
+        reader = DigestReader(stream)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=self.root / "sha256")
+        try:
+            with open(fd, "wb") as out:
+                while chunk := reader.read(CHUNK):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            digest = reader.digest()
+            if expected is not None and expected != digest:
+                raise DigestMismatchError("blob", expected, digest)
+            os.rename(tmp, self.path(digest))
+            return digest
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def delete(self, digest: str) -> int:
+        """Remove a blob; return the bytes freed (0 if it was absent)."""
+        path = self.path(digest)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        return size
+
+    def digests(self) -> Iterator[str]:
+        """Every stored blob digest (temp files excluded)."""
+        for entry in os.scandir(self.root / "sha256"):
+            if not entry.name.startswith(TEMP_PREFIX):
+                yield f"sha256:{entry.name}"
+
+    def clean_temp(self) -> None:
+        """Remove temp files left by interrupted writes (only when no writer is running)."""
+        for entry in os.scandir(self.root / "sha256"):
+            if entry.name.startswith(TEMP_PREFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+
+class _Prefixed:
+    """A stream that serves some already-read bytes before the rest of the source."""
+
+    def __init__(self, prefix: bytes, source: DigestReader) -> None:
+        self._prefix = prefix
+        self._source = source
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._prefix:
+            return self._source.read(n)
+        if n < 0:
+            data, self._prefix = self._prefix + self._source.read(), b""
+            return data
+        data, self._prefix = self._prefix[:n], self._prefix[n:]
+        return data

@@ -1,0 +1,229 @@
+"""One worker per Pod UID: syncs the running Pod toward its spec, then terminates it.
+
+Like kubelet's pod_workers.go, a worker coalesces updates (it always acts on the newest spec),
+and once termination starts it is never undone. `sync_pod` runs the numbered steps:
+
+  1. bind the Pod to this node if the scheduler has not (podhost is its own scheduler);
+  2. make the Pod's directories, sandbox namespaces, volumes and /etc files;
+  3. run init containers one at a time, each to success;
+  4. start app containers that are not running, honouring restartPolicy and back-off;
+  5. write the status when it changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from podhost.api import errors, meta
+from podhost.node import status as podstatus
+from podhost.node.events import container_field_path
+from podhost.node.status import ContainerRecord
+
+if TYPE_CHECKING:
+    from podhost.node.kubelet import Kubelet
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+
+class PodWorker:
+    def __init__(self, kubelet: "Kubelet", pod: Obj) -> None:
+        self.k = kubelet
+        self.pod = pod
+        self.uid: str = pod["metadata"]["uid"]
+        self.deleted = False  # gone from the store
+        self.wake = asyncio.Event()
+        self.wake.set()
+        self.sandbox_ready = False
+        self.start_time: str | None = None
+        self.terminated = False
+        self.records: dict[str, ContainerRecord] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._reset_records()
+
+    # -- bookkeeping ---------------------------------------------------------------------
+    @property
+    def key(self) -> str:
+        m = self.pod["metadata"]
+        return f"{m.get('namespace')}/{m['name']}"
+
+    def _reset_records(self) -> None:
+        spec = self.pod.get("spec", {})
+        for init, containers in ((True, spec.get("initContainers") or []),
+                                 (False, spec.get("containers") or [])):
+            for c in containers:
+                rec = self.records.get(c["name"])
+                if rec is None:
+                    rec = ContainerRecord(c["name"], c.get("image", ""), init=init)
+                    rec.waiting_reason = "PodInitializing" if not init and \
+                        spec.get("initContainers") else "ContainerCreating"
+                    self.records[c["name"]] = rec
+                rec.image = c.get("image", rec.image)
+
+    def inits(self) -> list[ContainerRecord]:
+        return [self.records[c["name"]] for c in self.pod["spec"].get("initContainers") or []]
+
+    def apps(self) -> list[ContainerRecord]:
+        return [self.records[c["name"]] for c in self.pod["spec"].get("containers") or []]
+
+    def container_spec(self, name: str) -> Obj:
+        spec = self.pod["spec"]
+        return next(c for c in [*(spec.get("initContainers") or []), *spec["containers"]]
+                    if c["name"] == name)
+
+    def update(self, pod: Obj | None, deleted: bool = False) -> None:
+        if pod is not None and not self.terminated:
+            self.pod = pod
+            self._reset_records()
+        self.deleted = self.deleted or deleted
+        self.wake.set()
+
+    def wake_in(self, seconds: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(max(0.0, seconds), self.wake.set)
+
+    def terminating(self) -> bool:
+        return self.deleted or bool(self.pod["metadata"].get("deletionTimestamp"))
+
+    # -- the loop ------------------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                if self.terminating():
+                    await self.terminate()
+                    return
+                try:
+                    await self.sync_pod()
+                except Exception:
+                    log.exception("sync of pod %s failed", self.key)
+                    self.wake_in(1.0)
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+            self.k.forget(self)
+
+    async def sync_pod(self) -> None:
+        if not self.pod["spec"].get("nodeName"):
+            self.pod = self.k.bind(self.pod)
+        if self.pod.get("status", {}).get("phase") in ("Succeeded", "Failed") and \
+                not any(r.running for r in self.records.values()):
+            await self.k.cleanup_terminal(self)
+            return
+        if not self.sandbox_ready:
+            await self.k.prepare_sandbox(self)
+            self.sandbox_ready = True
+            self.start_time = self.start_time or meta.rfc3339()
+        if await self.sync_init_containers():
+            await self.sync_app_containers()
+        self.publish_status()
+
+    async def sync_init_containers(self) -> bool:
+        """Run init containers in order; True once all have succeeded."""
+        policy = self.pod["spec"].get("restartPolicy", "Always")
+        for rec in self.inits():
+            if rec.terminated and rec.exit_code == 0 and not rec.waiting_reason:
+                continue
+            if rec.running:
+                return False
+            if rec.terminated and policy == "Never":
+                return False
+            await self.start_with_backoff(rec)
+            return False
+        return True
+
+    async def sync_app_containers(self) -> None:
+        policy = self.pod["spec"].get("restartPolicy", "Always")
+        starts = []
+        for rec in self.apps():
+            if rec.running:
+                continue
+            if rec.terminated and not _should_restart(policy, rec.exit_code):
+                rec.waiting_reason = ""
+                continue
+            starts.append(self.start_with_backoff(rec))
+        if starts:
+            await asyncio.gather(*starts)
+
+    async def start_with_backoff(self, rec: ContainerRecord) -> None:
+        key = f"{self.uid}/{rec.name}"
+        now = time.monotonic()
+        if rec.terminated or rec.waiting_reason in ("CrashLoopBackOff", "RunContainerError",
+                                                    "CreateContainerError", "ErrImagePull",
+                                                    "CreateContainerConfigError"):
+            left = self.k.backoff.in_backoff(key, now)
+            if left > 0:
+                self._enter_backoff(rec, key)
+                self.wake_in(left)
+                return
+            self.k.backoff.next(key, now, self._ran_for(rec))
+        elif rec.id is None and rec.attempt == 0:
+            pass
+        await self.k.start_container(self, rec)
+
+    def _ran_for(self, rec: ContainerRecord) -> float:
+        if rec.started_at and rec.finished_at:
+            return (meta.parse_time(rec.finished_at) - meta.parse_time(rec.started_at)
+                    ).total_seconds()
+        return 0.0
+
+    def _enter_backoff(self, rec: ContainerRecord, key: str) -> None:
+        if rec.terminated:
+            if rec.waiting_reason != "CrashLoopBackOff":
+                rec.last_state = rec.terminated_state()
+            rec.waiting_reason = "CrashLoopBackOff"
+        delay = int(self.k.backoff.delay(key))
+        m = self.pod["metadata"]
+        rec.waiting_message = (f"back-off {delay}s restarting failed container={rec.name} "
+                               f"pod={m['name']}_{m.get('namespace')}({self.uid})")
+        self.k.recorder.warning(self.pod, "BackOff", "Back-off restarting failed container "
+                                f"{rec.name} in pod {m['name']}_{m.get('namespace')}({self.uid})",
+                                container_field_path(rec.name, rec.init))
+
+    def on_exit(self, rec: ContainerRecord, code: int, oom: bool, message: str) -> None:
+        rec.exit_code = code
+        rec.finished_at = meta.rfc3339()
+        rec.reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
+        rec.message = message
+        rec.waiting_reason = ""
+        rec.ready = False
+        self.wake.set()
+
+    def publish_status(self) -> None:
+        if self.deleted:
+            return
+        status = podstatus.pod_status(self.pod, self.inits(), self.apps(), self.sandbox_ready,
+                                      self.k.host_ip, self.start_time)
+        self.pod = self.k.write_status(self.pod, status)
+
+    # -- termination ---------------------------------------------------------------------
+    async def terminate(self) -> None:
+        """SyncTerminatingPod then SyncTerminatedPod: stop, clean up, then remove the Pod."""
+        self.terminated = True
+        grace = self.pod["metadata"].get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = self.pod["spec"].get("terminationGracePeriodSeconds", 30)
+        if self.deleted and not self.pod["metadata"].get("deletionTimestamp"):
+            grace = min(grace, 2)
+        await self.k.stop_all(self, float(grace))
+        with contextlib.suppress(errors.ApiError):
+            if not self.deleted:
+                self.publish_status()
+        await self.k.cleanup_pod(self)
+        if not self.deleted:
+            self.k.remove_from_store(self.pod)
+
+
+def _should_restart(policy: str, exit_code: int | None) -> bool:
+    if policy == "Always":
+        return True
+    if policy == "OnFailure":
+        return exit_code != 0
+    return False

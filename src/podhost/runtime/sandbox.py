@@ -1,0 +1,139 @@
+"""Pod sandboxes without a long-lived process (like CRI-O's pinns).
+
+A sandbox is a new network, IPC and UTS namespace, each kept alive by bind-mounting its nsfs
+file onto `ns_dir/{net,ipc,uts}`. Containers join them by path (OCI `linux.namespaces[].path`).
+
+The namespaces are made by a short-lived dedicated thread: unshare(2) of CLONE_NEWNET,
+CLONE_NEWIPC and CLONE_NEWUTS is per-thread in a multi-threaded process, so the thread sets
+the hostname, brings loopback up (SIOCSIFFLAGS on a socket it opens inside the new network
+namespace), bind-mounts /proc/thread-self/ns/* onto the files, and exits. Nothing is forked or
+executed, which measured well under a millisecond against several milliseconds for
+`unshare --net=FILE ... -- sh -c 'hostname ...; ip link set lo up'`. The thread is never a pool
+thread: it must not run anything else once its namespaces differ from the process's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import fcntl
+import os
+import socket
+import struct
+import threading
+from pathlib import Path
+
+from podhost.host.mount import bind, is_mount_point, unmount
+
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWNET = 0x40000000
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+
+#: OCI namespace type -> (file in ns_dir, /proc/<tid>/ns entry)
+NAMESPACE_FILES: dict[str, str] = {"network": "net", "ipc": "ipc", "uts": "uts"}
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+
+
+class SandboxError(OSError):
+    """Creating a sandbox's namespaces failed."""
+
+
+def namespace_paths(ns_dir: Path) -> dict[str, str]:
+    """{OCI namespace type: pinned namespace file} of a sandbox directory."""
+    return {kind: str(ns_dir / name) for kind, name in NAMESPACE_FILES.items()}
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise SandboxError(err, f"{what}: {os.strerror(err)}")
+
+
+def _loopback_up() -> None:
+    """Set IFF_UP on `lo` of the calling thread's network namespace."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def _pin_new_namespaces(ns_dir: Path, hostname: str) -> None:
+    """Body of the dedicated thread: new namespaces, set up, then bind-mounted onto files."""
+    _check(_libc.unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+    if hostname:
+        name = hostname.encode()
+        _check(_libc.sethostname(name, len(name)), "sethostname")
+    _loopback_up()
+    for name in NAMESPACE_FILES.values():
+        bind(f"/proc/thread-self/ns/{name}", ns_dir / name, recursive=False)
+
+
+def _run_in_fresh_thread(ns_dir: Path, hostname: str, done: asyncio.Future[None],
+                         loop: asyncio.AbstractEventLoop) -> None:
+    def body() -> None:
+        try:
+            _pin_new_namespaces(ns_dir, hostname)
+        except BaseException as e:  # reported to the awaiting coroutine
+            loop.call_soon_threadsafe(lambda: done.done() or done.set_exception(e))
+        else:
+            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+
+    threading.Thread(target=body, name="podhost-sandbox", daemon=True).start()
+
+
+async def create_sandbox(ns_dir: Path, hostname: str) -> dict[str, str]:
+    """Make and pin a Pod's network, IPC and UTS namespaces; returns `namespace_paths(ns_dir)`.
+
+    Loopback is up and the hostname set. ns_dir must not hold a sandbox yet.
+    """
+    ns_dir = Path(ns_dir)
+    ns_dir.mkdir(parents=True, exist_ok=True)
+    for name in NAMESPACE_FILES.values():
+        target = ns_dir / name
+        if target.exists() and is_mount_point(target):
+            raise SandboxError(0, f"sandbox {ns_dir} already exists")
+        target.touch()
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    _run_in_fresh_thread(ns_dir, hostname, done, loop)
+    try:
+        await done
+    except BaseException:
+        remove_sandbox_sync(ns_dir)
+        raise
+    return namespace_paths(ns_dir)
+
+
+def remove_sandbox_sync(ns_dir: Path) -> None:
+    """Unmount and delete a sandbox's namespace files and directory; idempotent."""
+    ns_dir = Path(ns_dir)
+    if not ns_dir.exists():
+        return
+    for name in NAMESPACE_FILES.values():
+        target = ns_dir / name
+        with contextlib.suppress(FileNotFoundError):
+            # A namespace file mounted twice (e.g. by a racing create) needs unmounting twice.
+            while is_mount_point(target):
+                unmount(target, detach=True)
+            target.unlink()
+    with contextlib.suppress(FileNotFoundError):
+        ns_dir.rmdir()
+
+
+async def remove_sandbox(ns_dir: Path) -> None:
+    """Unmount and delete a sandbox (see remove_sandbox_sync); idempotent."""
+    await asyncio.to_thread(remove_sandbox_sync, Path(ns_dir))
+
+
+def sandbox_exists(ns_dir: Path) -> bool:
+    """True when every namespace file of ns_dir is a pinned namespace (a mount point)."""
+    ns_dir = Path(ns_dir)
+    return all(is_mount_point(ns_dir / name) for name in NAMESPACE_FILES.values())
