@@ -133,6 +133,8 @@ class _Unpacker:
             raise LayerError(f"{member.name!r}: {e.strerror or e}") from None
 
     def _apply(self, tar: tarfile.TarFile, member: tarfile.TarInfo, parts: Parts) -> None:
+        if parts and parts[0].startswith(WHITEOUT_META_PREFIX) and parts != (OPAQUE_WHITEOUT,):
+            return  # aufs bookkeeping (/.wh..wh.plnk, /.wh..wh.aufs): meaningless here
         if parts and parts[-1].startswith(WHITEOUT_PREFIX):
             self._whiteout(member, parts)
         elif member.isdir():
@@ -221,7 +223,7 @@ class _Unpacker:
             os.setxattr(parent, OPAQUE_XATTR, b"y")
             return
         if name.startswith(WHITEOUT_META_PREFIX):
-            return  # aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): meaningless here
+            return  # other aufs bookkeeping names
         hidden = parts[:-1] + (name[len(WHITEOUT_PREFIX):],)
         if hidden[-1] in ("", ".", ".."):
             raise LayerError(f"{member.name!r}: malformed whiteout")
@@ -273,7 +275,10 @@ class _Unpacker:
         self.seen.add(parts)
 
     def _hardlink(self, member: tarfile.TarInfo, parts: Parts) -> None:
-        target = member_parts(member.linkname)
+        try:
+            target = member_parts(member.linkname)
+        except LayerError as e:
+            raise LayerError(f"{member.name!r}: hard link target {e}") from None
         if target not in self.seen or target == parts:
             raise LayerError(f"{member.name!r}: hard link to {member.linkname!r}, "
                              "which is not an earlier file of this layer")

@@ -185,7 +185,10 @@ class ExecSession:
                 os.kill(self.pid, sig)
 
     async def close(self) -> None:
-        """Release podhost's ends (pipes, pty master); does not stop the process."""
+        """End the session: SIGKILL the process if it still runs (as CRI runtimes do when the
+        exec stream goes away), reap it, and release podhost's ends (pipes, pty master)."""
+        self.kill(signal_module.SIGKILL)
+        await self.wait()
         shutil.rmtree(self._scratch, ignore_errors=True)
 
 
@@ -228,6 +231,10 @@ class PipeExecSession(ExecSession):
     async def close(self) -> None:
         await self.close_stdin()
         await super().close()
+        # runc has exited, so both pipes reach EOF; drain what nobody read, which also lets
+        # asyncio close the subprocess transport.
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        await asyncio.gather(self._proc.stdout.read(), self._proc.stderr.read())
 
 
 class PtyExecSession(ExecSession):
@@ -309,10 +316,10 @@ class PtyExecSession(ExecSession):
             super().kill(sig)
 
     async def close(self) -> None:
+        await super().close()
         if self._master is not None:
             os.close(self._master)
             self._master = None
-        await super().close()
 
 
 # A child subreaper that runs `runc exec -d ...`, reports runc's status on stdout ("runc N"),
@@ -430,9 +437,9 @@ class Runtime:
     def exited(self) -> dict[str, int]:
         """{id: exit code} of every container conmon has written an exit file for.
 
-        One scandir per call; file contents are read once per (name, inode) and cached, since
-        conmon writes each exit file once (atomically: temp file + rename, so names with a dot
-        are its temp files and are skipped).
+        One scandir (plus an fstatat per entry) per call, no subprocess: contents are read once
+        per (name, inode, mtime) and cached, since conmon writes each exit file once, atomically
+        (temp file + rename; names with a dot are its temp files and are skipped).
         """
         try:
             entries = os.scandir(self.exits_dir)
@@ -445,13 +452,17 @@ class Runtime:
                 name = entry.name
                 if "." in name:
                     continue
+                try:
+                    stamp = entry.stat().st_mtime_ns ^ entry.inode()
+                except FileNotFoundError:
+                    continue
                 cached = self._exit_cache.get(name)
-                if cached is not None and cached[0] == entry.inode():
+                if cached is not None and cached[0] == stamp:
                     result[name] = cached[1]
                     continue
                 code = _read_int(Path(entry.path))
                 if code is not None:
-                    self._exit_cache[name] = (entry.inode(), code)
+                    self._exit_cache[name] = (stamp, code)
                     result[name] = code
         for gone in self._exit_cache.keys() - result.keys():
             del self._exit_cache[gone]
@@ -516,6 +527,7 @@ class Runtime:
         }
         (bundle / METADATA).write_text(json.dumps(metadata, indent=1))
         self.exit_file(cfg.id).unlink(missing_ok=True)
+        self._exit_cache.pop(cfg.id, None)
         cfg.log_path.parent.mkdir(parents=True, exist_ok=True)
 
     async def start(self, container_id: str) -> None:
@@ -693,10 +705,11 @@ class Runtime:
                     raise ExecStartError(
                         f"runc exec did not start within {self.exec_start_timeout:g}s")
                 await asyncio.wait({waiter}, timeout=delay)
-                delay = min(delay * 2, 0.01)
+                delay = min(delay * 2, 0.002)
             return True
         finally:
             waiter.cancel()
+            await asyncio.gather(waiter, return_exceptions=True)
 
     async def _exec_tty(self, container_id: str, argv: list[str], scratch: Path,
                         env: Sequence[str] | None) -> ExecSession:

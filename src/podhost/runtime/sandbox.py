@@ -7,9 +7,10 @@ The namespaces are made by a short-lived dedicated thread: unshare(2) of CLONE_N
 CLONE_NEWIPC and CLONE_NEWUTS is per-thread in a multi-threaded process, so the thread sets
 the hostname, brings loopback up (SIOCSIFFLAGS on a socket it opens inside the new network
 namespace), bind-mounts /proc/thread-self/ns/* onto the files, and exits. Nothing is forked or
-executed, which measured well under a millisecond against several milliseconds for
-`unshare --net=FILE ... -- sh -c 'hostname ...; ip link set lo up'`. The thread is never a pool
-thread: it must not run anything else once its namespaces differ from the process's.
+executed: measured here, 2.6 ms median per sandbox (mostly the kernel creating the network
+namespace) against 4.5 ms for `unshare --net=FILE ... -- sh -c 'hostname ...; ip link set lo
+up'`. The thread is never a pool thread: it must not run anything else once its namespaces
+differ from the process's.
 """
 
 from __future__ import annotations
@@ -121,7 +122,9 @@ def remove_sandbox_sync(ns_dir: Path) -> None:
         target = ns_dir / name
         with contextlib.suppress(FileNotFoundError):
             # A namespace file mounted twice (e.g. by a racing create) needs unmounting twice.
-            while is_mount_point(target):
+            for _ in range(8):
+                if not is_mount_point(target):
+                    break
                 unmount(target, detach=True)
             target.unlink()
     with contextlib.suppress(FileNotFoundError):

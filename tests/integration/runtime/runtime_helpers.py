@@ -1,0 +1,47 @@
+"""Helpers shared by the runtime integration tests (importable as `runtime_helpers`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+RUNC = "/usr/sbin/runc"
+CONMON = "/usr/bin/conmon"
+BUSYBOX = "/bin/busybox"
+CGROUP_PARENT = "podhost-test"
+
+
+def missing_requirement() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root"
+    for tool in (RUNC, CONMON, BUSYBOX):
+        if not os.access(tool, os.X_OK):
+            return f"needs {tool}"
+    return None
+
+
+def integration_marks() -> list[pytest.MarkDecorator]:
+    reason = missing_requirement()
+    return [pytest.mark.integration, pytest.mark.timeout(120),
+            pytest.mark.skipif(reason is not None, reason=reason or "")]
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live (non-zombie) processes that mention text."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline and entry.name != str(os.getpid()):
+            found.append(cmdline)
+    return found
+
+
+def cgroup_dirs(container_id: str) -> list[Path]:
+    return [p for p in Path("/sys/fs/cgroup").glob(f"*/{CGROUP_PARENT}/{container_id}")]
