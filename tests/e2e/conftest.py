@@ -83,9 +83,11 @@ def start_node(root: Path) -> Node:
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = root.parent / f"{root.name}-serve.log"
-    process = subprocess.Popen(
-        [PODHOST, "serve", "--root", str(root), "--port", str(port), "--no-kubeconfig-update"],
-        stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [PODHOST, "serve", "--root", str(root), "--port", str(port),
+             "--no-kubeconfig-update"],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     _wait_healthy(port, process, log)
     return Node(root, port, process, log)
 

@@ -196,6 +196,8 @@ class Connection:
             await asyncio.wait({pump, hangup}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             hangup.cancel()
+            with contextlib.suppress(BaseException):
+                await hangup
             if not pump.done():
                 pump.cancel()
                 with contextlib.suppress(BaseException):

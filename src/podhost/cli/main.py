@@ -8,8 +8,8 @@ import sys
 from podhost import __version__, config
 
 
-def _root_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--root", default=None,
+def _root_arg(p: argparse.ArgumentParser, nested: bool = False) -> None:
+    p.add_argument("--root", default=argparse.SUPPRESS if nested else None,
                    help=f"state directory (default $PODHOST_ROOT or {config.DEFAULT_ROOT})")
 
 
@@ -38,11 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     isub = images.add_subparsers(dest="images_command", metavar="IMAGES_COMMAND")
     load = isub.add_parser("load", help="load images from an OCI or docker archive")
     load.add_argument("file", help="archive as `podman save` or `docker save` write it")
-    isub.add_parser("ls", help="list images")
+    ls = isub.add_parser("ls", help="list images")
     rm = isub.add_parser("rm", help="remove an image")
     rm.add_argument("image", nargs="+")
-    for p in (load, rm):
-        _root_arg(p)
+    for p in (load, ls, rm):
+        _root_arg(p, nested=True)
     return parser
 
 

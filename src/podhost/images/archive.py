@@ -17,10 +17,18 @@ from typing import IO
 
 from podhost.images.content import LayerBlob
 from podhost.images.errors import ArchiveError
-from podhost.images.oci import (Descriptor, blob_path, digest_from_blob_path, document_kind,
-                                load_json, names_from_annotations, parse_docker_manifest,
-                                parse_index, parse_manifest, platform_candidates,
-                                verify_digest)
+from podhost.images.oci import (
+    Descriptor,
+    blob_path,
+    digest_from_blob_path,
+    document_kind,
+    names_from_annotations,
+    parse_docker_manifest,
+    parse_index,
+    parse_manifest,
+    platform_candidates,
+    verify_digest,
+)
 from podhost.images.reference import Reference
 
 JSON_LIMIT = 32 << 20  # configs, manifests and indexes are small; refuse absurd ones
@@ -51,11 +59,7 @@ def host_platform() -> tuple[str, str, str | None]:
 @contextlib.contextmanager
 def open_archive(path: str, repository: str | None = None) -> Iterator[list[ArchiveImage]]:
     """Open an OCI or docker archive; `repository` names images tagged with a bare tag."""
-    try:
-        tar = tarfile.open(path, "r:*")
-    except (tarfile.TarError, OSError) as e:
-        raise ArchiveError(f"{path}: not a readable tar archive: {e}") from None
-    with tar:
+    with _open_tar(path) as tar:
         reader = _Reader(tar, path)
         if reader.has("manifest.json"):
             yield reader.docker_images()
@@ -64,6 +68,16 @@ def open_archive(path: str, repository: str | None = None) -> Iterator[list[Arch
         else:
             raise ArchiveError(f"{path}: neither a docker archive (manifest.json) "
                                "nor an OCI layout (index.json)")
+
+
+@contextlib.contextmanager
+def _open_tar(path: str) -> Iterator[tarfile.TarFile]:
+    try:
+        tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed below
+    except (tarfile.TarError, OSError) as e:
+        raise ArchiveError(f"{path}: not a readable tar archive: {e}") from None
+    with tar:
+        yield tar
 
 
 class _Reader:

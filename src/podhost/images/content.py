@@ -67,7 +67,7 @@ class LayerBlob:
         return cls(lambda: open(path, "rb"), digest)
 
 
-def _uncompressed(blob: DigestReader, what: str) -> IO[bytes]:
+def _uncompressed(blob: DigestReader, what: str) -> IO[bytes] | _Prefixed:
     """The tar stream inside a blob: gunzipped when the blob starts with the gzip magic."""
     head = blob.read(4)
     while len(head) < 4 and (more := blob.read(4 - len(head))):
@@ -89,9 +89,11 @@ def read_layer(blob: LayerBlob, diff_id: str, consume: Callable[[BinaryIO], T],
     with blob.open() as raw:
         blob_reader = DigestReader(raw)
         try:
-            tar_reader = DigestReader(_uncompressed(blob_reader, what))
-            result = consume(tar_reader)  # type: ignore[arg-type]
-            tar_reader.drain()
+            stream = _uncompressed(blob_reader, what)
+            tar_reader = DigestReader(stream)
+            with contextlib.closing(stream):
+                result = consume(tar_reader)  # type: ignore[arg-type]
+                tar_reader.drain()
             blob_reader.drain()
         except (gzip.BadGzipFile, EOFError, zlib.error) as e:
             raise LayerError(f"{what}: corrupt layer stream: {e}") from None
@@ -184,3 +186,6 @@ class _Prefixed:
             return data
         data, self._prefix = self._prefix[:n], self._prefix[n:]
         return data
+
+    def close(self) -> None:
+        """Nothing to release: the source belongs to the caller."""

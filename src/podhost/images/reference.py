@@ -2,7 +2,7 @@
 
 Follows Docker's distribution/reference grammar and normalisation: a name without a registry
 lives on docker.io, a single-component docker.io name lives under "library/", and a name without
-tag or digest gets ":latest". Pure: no I/O, no podhost imports.
+tag or digest gets ":latest". Pure: it must not do I/O; it imports only `errors`.
 """
 
 from __future__ import annotations

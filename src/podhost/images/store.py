@@ -21,28 +21,42 @@ import errno
 import fcntl
 import json
 import os
-import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from podhost.images.archive import open_archive
 from podhost.images.content import TEMP_PREFIX, ContentStore, LayerBlob, read_layer
-from podhost.images.errors import (ArchiveError, ImageError, ImageInUseError,
-                                   ImageNotFoundError, InvalidReferenceError)
+from podhost.images.errors import (
+    ArchiveError,
+    ImageError,
+    ImageInUseError,
+    ImageNotFoundError,
+    InvalidReferenceError,
+)
 from podhost.images.oci import chain_ids, parse_config, sha256_digest
+from podhost.images.records import (
+    Record,
+    created_of,
+    digest_names,
+    drop_ref,
+    merge_record,
+    move_tags,
+    normalise_ids,
+    owned,
+    resolve,
+    tag_names,
+    untag_leaves_refs,
+)
 from podhost.images.reference import parse_reference
 from podhost.images.unpack import apply_layer
 
 DB_VERSION = 1
-MIN_ID_PREFIX = 12
-_HEX_RE = re.compile(r"[a-f0-9]+", re.ASCII)
-
-Record = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,8 @@ class ImageStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o700)  # layers hold setuid binaries: keep host users out
         self.content = ContentStore(self.root / "blobs")
         self.layers_root = self.root / "layers"
         self.layers_root.mkdir(parents=True, exist_ok=True)
@@ -109,17 +125,17 @@ class ImageStore:
         blobs = [b if isinstance(b, LayerBlob) else LayerBlob.from_path(b) for b in layers]
         if len(blobs) != len(diff_ids):
             raise ArchiveError(f"image config lists {len(diff_ids)} layers, got {len(blobs)}")
-        tags, digests = _tag_names(repo_tags), _digest_names(repo_digests)
+        tags, digests = tag_names(repo_tags), digest_names(repo_digests)
         chains = chain_ids(diff_ids)
         with self._lock("gc.lock", fcntl.LOCK_SH):
             image_id = self.content.write(config)
             manifest_digest = self.content.write(manifest) if manifest is not None else None
             size = sum(self._ensure_layer(chains, diff_ids, i, blobs[i]) for i in range(len(blobs)))
             with self._db() as images:
-                record = _record(images.get(image_id), image_id, manifest_digest, chains, size,
-                                 digests, _created(config))
+                record = merge_record(images.get(image_id), image_id, manifest_digest, chains,
+                                      size, digests, created_of(config))
                 images[image_id] = record
-                _move_tags(images, image_id, tags)
+                move_tags(images, image_id, tags)
         return self._image(image_id, record)
 
     def missing_layers(self, config: bytes) -> list[int]:
@@ -158,39 +174,39 @@ class ImageStore:
             image_id = image.id if isinstance(image, Image) else resolve(images, image)[0]
             if image_id not in images:
                 raise ImageNotFoundError(f'image "{image_id}" not found')
-            _move_tags(images, image_id, [str(reference)])
+            move_tags(images, image_id, [str(reference)])
             record = images[image_id]
         return self._image(image_id, record)
 
-    def remove(self, ref_or_id: str, in_use: Set[str] = frozenset()) -> Removal:
+    def remove(self, ref_or_id: str, in_use: AbstractSet[str] = frozenset()) -> Removal:
         """Untag ref_or_id; delete the image (and its unshared layers) once no tag is left.
 
         Raises ImageInUseError instead of deleting an image whose ID is in `in_use`.
         """
-        busy = _normalise_ids(in_use)
+        busy = normalise_ids(in_use)
         with self._lock("gc.lock", fcntl.LOCK_EX):
             with self._db() as images:
                 image_id, via = resolve(images, ref_or_id)
                 record = images[image_id]
-                if via is not None and _untag_leaves_refs(record, via):
-                    _drop_ref(record, via)
+                if via is not None and untag_leaves_refs(record, via):
+                    drop_ref(record, via)
                     return Removal(untagged=(via,), deleted=None)
                 if image_id in busy:
                     raise ImageInUseError(f'image "{ref_or_id}" ({image_id}) is in use')
                 del images[image_id]
-            freed = self._sweep(images, only=_owned(record))
+            freed = self._sweep(images, only=owned(record))
         return Removal(tuple(record["repo_tags"] + record["repo_digests"]), image_id, freed)
 
-    def prune(self, in_use: Set[str] = frozenset()) -> int:
-        """Delete every image not in `in_use`, then unused layers, blobs and leftovers.
-
-        Returns the bytes freed (layer file contents plus blob sizes).
+    def prune(self, in_use: AbstractSet[str] = frozenset(), *, dangling_only: bool = False) -> int:
+        """Delete every image not in `in_use` (only untagged ones if dangling_only), then
+        unreferenced layers, blobs and leftovers of interrupted loads. Returns bytes freed.
         """
-        busy = _normalise_ids(in_use)
+        busy = normalise_ids(in_use)
         with self._lock("gc.lock", fcntl.LOCK_EX):
             with self._db() as images:
-                for image_id in [i for i in images if i not in busy]:
-                    del images[image_id]
+                for image_id, record in list(images.items()):
+                    if image_id not in busy and not (dangling_only and record["repo_tags"]):
+                        del images[image_id]
             return self._sweep(images, only=None)
 
     # -- layers ----------------------------------------------------------------------------
@@ -224,7 +240,7 @@ class ImageStore:
             _rmtree(tmp)
         return size
 
-    def _sweep(self, images: Mapping[str, Record], only: Set[str] | None) -> int:
+    def _sweep(self, images: Mapping[str, Record], only: AbstractSet[str] | None) -> int:
         """Delete layers and blobs no image references (limited to `only` when given)."""
         layers = {c for r in images.values() for c in r["chain_ids"]}
         blobs = {d for i, r in images.items() for d in (i, r.get("manifest_digest")) if d}
@@ -253,13 +269,17 @@ class ImageStore:
         return int(meta.get("size", 0))
 
     def _clean_if_idle(self) -> None:
-        """Remove leftovers of interrupted loads, but only if no other load is running."""
-        with self._lock("gc.lock", fcntl.LOCK_EX | fcntl.LOCK_NB, wait=False) as locked:
-            if locked:
-                for entry in os.scandir(self.layers_root):
-                    if TEMP_PREFIX in entry.name:
-                        _rmtree(Path(entry.path))
-                self.content.clean_temp()
+        """Remove leftovers of interrupted loads and writes, if no other load is running."""
+        with self._lock("gc.lock", fcntl.LOCK_EX | fcntl.LOCK_NB, wait=False) as idle:
+            if not idle:
+                return
+            for entry in os.scandir(self.layers_root):
+                if TEMP_PREFIX in entry.name:
+                    _rmtree(Path(entry.path))
+            self.content.clean_temp()
+            with self._lock("lock", fcntl.LOCK_EX):
+                for stale in self.root.glob(f"{self._db_path.name}{TEMP_PREFIX}*"):
+                    stale.unlink(missing_ok=True)
 
     # -- metadata --------------------------------------------------------------------------
 
@@ -306,95 +326,6 @@ class ImageStore:
                      repo_digests=tuple(record["repo_digests"]), config=json.loads(raw),
                      chain_ids=tuple(record["chain_ids"]), size=record["size"],
                      manifest_digest=record.get("manifest_digest"), created=record.get("created"))
-
-
-# -- pure helpers on the image records ---------------------------------------------------------
-
-def resolve(images: Mapping[str, Record], text: str) -> tuple[str, str | None]:
-    """The image ID text names, and the reference it matched (None when matched by ID)."""
-    hex_ = text.removeprefix("sha256:")
-    id_only = text.startswith("sha256:") or (len(text) == 64 and _HEX_RE.fullmatch(text))
-    if not id_only:
-        found = _find_reference(images, text)
-        if found is not None:
-            return found
-    if len(hex_) >= MIN_ID_PREFIX and _HEX_RE.fullmatch(hex_):
-        matches = [i for i in images if i.startswith(f"sha256:{hex_}")]
-        if len(matches) > 1:
-            raise ImageNotFoundError(f'image ID prefix "{text}" is ambiguous')
-        if matches:
-            return matches[0], None
-    raise ImageNotFoundError(f'image "{text}" not found')
-
-
-def _find_reference(images: Mapping[str, Record], text: str) -> tuple[str, str] | None:
-    ref = parse_reference(text)
-    key, kind = (f"{ref.name}@{ref.digest}", "repo_digests") if ref.digest else (str(ref),
-                                                                                 "repo_tags")
-    for image_id, record in images.items():
-        if key in record[kind]:
-            return image_id, key
-    return None
-
-
-def _record(old: Record | None, image_id: str, manifest_digest: str | None, chains: list[str],
-            size: int, digests: list[str], created: str | None) -> Record:
-    record = old or {"repo_tags": [], "repo_digests": [], "config_digest": image_id}
-    record.update(manifest_digest=manifest_digest or record.get("manifest_digest"),
-                  chain_ids=chains, size=size, created=created)
-    record["repo_digests"] += [d for d in digests if d not in record["repo_digests"]]
-    return record
-
-
-def _move_tags(images: dict[str, Record], image_id: str, tags: Iterable[str]) -> None:
-    for tag in tags:
-        for other_id, record in images.items():
-            if other_id != image_id and tag in record["repo_tags"]:
-                record["repo_tags"].remove(tag)
-        if tag not in images[image_id]["repo_tags"]:
-            images[image_id]["repo_tags"].append(tag)
-
-
-def _untag_leaves_refs(record: Record, via: str) -> bool:
-    """Whether dropping reference `via` leaves the image named (so it is kept)."""
-    tags = [t for t in record["repo_tags"] if t != via]
-    if "@" not in via:
-        return bool(tags)
-    return bool(tags) or any(d != via for d in record["repo_digests"])
-
-
-def _drop_ref(record: Record, via: str) -> None:
-    for kind in ("repo_tags", "repo_digests"):
-        if via in record[kind]:
-            record[kind].remove(via)
-
-
-def _owned(record: Record) -> set[str]:
-    """Layers and blobs an image record refers to (candidates for deletion with it)."""
-    return {*record["chain_ids"], record["config_digest"], record.get("manifest_digest") or ""}
-
-
-def _tag_names(tags: Iterable[str]) -> list[str]:
-    refs = [parse_reference(t) for t in tags]
-    if any(r.digest for r in refs):
-        raise InvalidReferenceError("repo tags must not carry a digest")
-    return [str(r) for r in refs]
-
-
-def _digest_names(digests: Iterable[str]) -> list[str]:
-    refs = [parse_reference(d) for d in digests]
-    if any(r.digest is None for r in refs):
-        raise InvalidReferenceError("repo digests must be name@digest references")
-    return [f"{r.name}@{r.digest}" for r in refs]
-
-
-def _normalise_ids(ids: Iterable[str]) -> set[str]:
-    return {i if i.startswith("sha256:") else f"sha256:{i}" for i in ids}
-
-
-def _created(config: bytes) -> str | None:
-    created = json.loads(config).get("created")
-    return created if isinstance(created, str) else None
 
 
 # -- file helpers -----------------------------------------------------------------------------

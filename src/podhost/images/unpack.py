@@ -64,7 +64,7 @@ def member_parts(name: str) -> Parts:
 
 
 def kept_xattrs(pax_headers: dict[str, str]) -> list[tuple[str, bytes]]:
-    """The xattrs of a member worth applying: user.*, capabilities, ACLs; never trusted.*."""
+    """The xattrs worth applying: user.*, capabilities, ACLs; never trusted.* nor *.overlay.*."""
     out = []
     for key, value in pax_headers.items():
         if key.startswith("SCHILY.xattr."):
@@ -73,7 +73,7 @@ def kept_xattrs(pax_headers: dict[str, str]) -> list[tuple[str, bytes]]:
             name, raw = urllib.parse.unquote(key[17:]), base64.b64decode(value + "==")
         else:
             continue
-        if name.startswith(_KEPT_XATTRS):
+        if name.startswith(_KEPT_XATTRS) and not name.startswith("user.overlay."):
             out.append((name, raw))
     return out
 
@@ -121,9 +121,7 @@ class _Unpacker:
         self.retired.clear()
 
     def apply(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
-        for fd in self.retired:
-            os.close(fd)
-        self.retired.clear()
+        self._close_retired()
         parts = member_parts(member.name)
         try:
             self._apply(tar, member, parts)
@@ -156,6 +154,13 @@ class _Unpacker:
         """Set directory mtimes last: creating their children changed them."""
         for parts, ns in self.dir_times.items():
             os.utime(self.dir_fd(parts, "/".join(parts)), ns=(ns, ns))
+            self._close_retired()
+
+    def _close_retired(self) -> None:
+        """Close fds evicted from the cache (kept open until the member using them is done)."""
+        for fd in self.retired:
+            os.close(fd)
+        self.retired.clear()
 
     # -- walking -------------------------------------------------------------------------
 

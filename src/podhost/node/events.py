@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import secrets
+import time
 from typing import Any
 
 from podhost.api import errors, meta
@@ -18,7 +18,7 @@ class Recorder:
         self.store, self.node_name, self.component = store, node_name, component
 
     def event(self, pod: Obj, kind: str, reason: str, message: str,
-              field_path: str | None = None) -> None:
+              field_path: str | None = None, component: str | None = None) -> None:
         m = pod["metadata"]
         now = meta.rfc3339()
         involved: Obj = {"kind": "Pod", "namespace": m.get("namespace"), "name": m["name"],
@@ -28,13 +28,13 @@ class Recorder:
             involved["fieldPath"] = field_path
         event: Obj = {
             "kind": "Event", "apiVersion": "v1",
-            "metadata": {"name": f"{m['name']}.{secrets.token_hex(8)}",
+            "metadata": {"name": f"{m['name']}.{time.time_ns():x}",
                          "namespace": m.get("namespace"), "creationTimestamp": now,
                          "uid": meta.new_uid()},
             "involvedObject": involved, "reason": reason, "message": message,
-            "source": {"component": self.component, "host": self.node_name},
+            "source": {"component": component or self.component, "host": self.node_name},
             "firstTimestamp": now, "lastTimestamp": now, "count": 1, "type": kind,
-            "eventTime": None, "reportingComponent": self.component,
+            "eventTime": None, "reportingComponent": component or self.component,
             "reportingInstance": self.node_name}
         try:
             self.store.create("events", event)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from podhost.api import errors, meta
-from podhost.apiserver.backend import ExecProcess, LogOptions
+from podhost.apiserver.backend import LogOptions
 from podhost.images import snapshots
 from podhost.images.errors import ImageError
 from podhost.images.store import ImageStore
@@ -21,6 +21,7 @@ from podhost.node import containers, podfiles
 from podhost.node import logs as logfiles
 from podhost.node.backoff import BackOff
 from podhost.node.events import Recorder, container_field_path
+from podhost.node.execs import ExecProcess
 from podhost.node.status import ContainerRecord
 from podhost.node.worker import PodWorker
 from podhost.runtime import sandbox
@@ -168,7 +169,7 @@ class Kubelet:
         m = updated["metadata"]
         self.recorder.event(updated, "Normal", "Scheduled",
                             f"Successfully assigned {m['namespace']}/{m['name']} to "
-                            f"{self.node_name}")
+                            f"{self.node_name}", component="default-scheduler")
         return updated
 
     def write_status(self, pod: Obj, status: Obj) -> Obj:
@@ -315,6 +316,7 @@ class Kubelet:
                         for k, f in (("network", "net"), ("ipc", "ipc"), ("uts", "uts"))},
             mounts=tuple(mounts), log_path=log_path, tty=bool(spec.get("tty")),
             stdin=bool(spec.get("stdin")), privileged=bool(sc.get("privileged")),
+            no_new_privileges=not (sc.get("allowPrivilegeEscalation") or sc.get("privileged")),
             readonly_rootfs=bool(sc.get("readOnlyRootFilesystem")),
             stop_signal=image_config.get("StopSignal") or "SIGTERM",
             labels={LABEL_UID: worker.uid, LABEL_NAME: m["name"],
@@ -327,6 +329,7 @@ class Kubelet:
             await self.runtime.delete(cid)
         with contextlib.suppress(Exception):
             snapshots.remove_rootfs(self.overlay_dir(cid))
+            self.overlay_dir(cid).rmdir()
         self.by_container.pop(cid, None)
         if not keep_exit:
             self.seen_exits.discard(cid)
@@ -348,9 +351,8 @@ class Kubelet:
 
     async def _stop(self, rec: ContainerRecord, spec: Obj, grace: float) -> None:
         signal = "SIGTERM"
-        with contextlib.suppress(Exception):
-            bundle_sig = self.runtime.stop_signal(rec.id)  # type: ignore[attr-defined]
-            signal = bundle_sig or signal
+        with contextlib.suppress(ContainerRuntimeError, OSError, ValueError):
+            signal = self.runtime.metadata(rec.id).get("stop_signal") or signal
         with contextlib.suppress(ContainerRuntimeError):
             await self.runtime.stop(rec.id, grace, signal)
 
@@ -382,8 +384,8 @@ class Kubelet:
     def runtime_containers(self) -> dict[str, dict[str, str]]:
         out = {}
         for cid in self.runtime.list():
-            with contextlib.suppress(Exception):
-                out[cid] = self.runtime.labels(cid)
+            with contextlib.suppress(ContainerRuntimeError, OSError, ValueError):
+                out[cid] = self.runtime.metadata(cid).get("labels") or {}
         return out
 
     # -- recovery after a restart of the node ---------------------------------------------
@@ -427,7 +429,8 @@ class Kubelet:
         rec.started_at = meta.rfc3339(_from_ts(state.started_at)) if state.started_at else \
             meta.rfc3339()
         rec.waiting_reason = ""
-        rec.image_id = self.runtime.annotations(cid).get("io.podhost.image-id", "")
+        rec.image_id = (self.runtime.metadata(cid).get("annotations") or {}).get(
+            "io.podhost.image-id", "")
         self.by_container[cid] = (worker, rec)
         if state.status in ("running", "created") and state.exit_code is None:
             rec.ready = True
@@ -450,13 +453,14 @@ class Kubelet:
         raise errors.NotFoundError.of("pods", name)
 
     async def exec(self, namespace: str, name: str, container: str, command: list[str], *,
-                   tty: bool, stdin: bool) -> ExecProcess:
+                   tty: bool, stdin: bool) -> ExecProcess:  # NodeBackend
         worker = self._find(namespace, name)
         rec = worker.records.get(container)
         if rec is None or not rec.running or rec.id is None:
             raise errors.BadRequestError(f'container not found ("{container}")')
         try:
-            return await self.runtime.exec(rec.id, command, tty=tty, stdin=stdin)
+            session = await self.runtime.exec(rec.id, command, tty=tty, stdin=stdin)
+            return ExecProcess(session)
         except ExecStartError as e:
             raise errors.InternalError(
                 "Internal error occurred: error executing command in container: failed to exec "

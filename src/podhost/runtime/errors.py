@@ -33,3 +33,11 @@ class ExecStartError(ContainerRuntimeError):
     def __init__(self, message: str, exit_code: int | None = None) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class SandboxError(ContainerRuntimeError):
+    """A Pod sandbox's namespaces could not be created; `errno` is set when a syscall failed."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno

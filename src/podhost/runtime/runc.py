@@ -23,6 +23,7 @@ ExecStartError with runc's message; runc's duplicate of it on stderr is never de
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import errno
 import fcntl
@@ -69,7 +70,8 @@ OOM_MARKER = "oom"
 
 
 def host_nofile_limit() -> int:
-    """This process's RLIMIT_NOFILE hard limit (what containers may get without CAP_SYS_RESOURCE)."""
+    """This process's RLIMIT_NOFILE hard limit: the most a container gets without
+    CAP_SYS_RESOURCE."""
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     return NOFILE_LIMIT if hard == resource.RLIM_INFINITY else hard
 
@@ -124,6 +126,11 @@ def _touch(path: Path) -> None:
 def _exit_status(returncode: int) -> int:
     """asyncio's returncode (negative = killed by signal) as a shell-style exit status."""
     return 128 - returncode if returncode < 0 else returncode
+
+
+def _set_once(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _signal_arg(sig: str | int) -> str:
@@ -245,15 +252,15 @@ class PtyExecSession(ExecSession):
         super().__init__(pid, True, scratch)
         self._helper = helper
         self._master: int | None = master
-        self._exited = asyncio.ensure_future(helper.wait())
+        self._exited: asyncio.Future[Any] = asyncio.ensure_future(helper.wait())
         os.set_blocking(master, False)
 
     async def _until(self, add: Any, remove: Any, timeout: float | None = None) -> None:
         """Wait until the master is readable/writable, the process ended, or timeout passed."""
         loop = asyncio.get_running_loop()
-        ready = loop.create_future()
+        ready: asyncio.Future[Any] = loop.create_future()
         assert self._master is not None
-        add(self._master, lambda: ready.done() or ready.set_result(None))
+        add(self._master, _set_once, ready)
         try:
             await asyncio.wait({ready, self._exited}, timeout=timeout,
                                return_when=asyncio.FIRST_COMPLETED)
@@ -361,8 +368,8 @@ async def _recv_fd(conn: socket.socket, timeout: float) -> int:
         try:
             _msg, fds, _flags, _addr = socket.recv_fds(conn, 4096, 4)
         except BlockingIOError:
-            ready = loop.create_future()
-            loop.add_reader(conn.fileno(), lambda: ready.done() or ready.set_result(None))
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(conn.fileno(), _set_once, ready)
             try:
                 await asyncio.wait_for(ready, max(0.0, deadline - loop.time()))
             finally:
@@ -422,10 +429,12 @@ class Runtime:
 
     def metadata(self, container_id: str) -> dict[str, Any]:
         """podhost.json of the container: name, labels, annotations, log_path, created_at…"""
+        path = self._require(container_id) / METADATA
         try:
-            return json.loads((self._require(container_id) / METADATA).read_text())
+            metadata: dict[str, Any] = json.loads(path.read_text())
         except FileNotFoundError:
             raise ContainerNotFoundError(container_id) from None
+        return metadata
 
     def list(self) -> list[str]:
         """Ids of the containers whose bundles are on disk."""
@@ -601,25 +610,39 @@ class Runtime:
         (self.sockets_dir / container_id).unlink(missing_ok=True)
         self._exit_cache.pop(container_id, None)
 
+    async def _runc_state(self, container_id: str) -> dict[str, Any] | None:
+        """`runc state` as a dict, or None when runc does not know the container."""
+        rc, out, _err = await self._runc("state", container_id)
+        if rc != 0:
+            return None
+        try:
+            info: dict[str, Any] = json.loads(out)
+        except ValueError:
+            return None
+        return info
+
     async def state(self, container_id: str) -> ContainerState:
-        """Status, pid, exit code and times of a container (exit file first, else `runc state`)."""
+        """Status, pid, exit code and times of a container (exit file first, else `runc state`).
+
+        "unknown" means a bundle exists but runc knows no such container and no exit file says
+        how it ended.
+        """
         bundle = self._require(container_id)
         created_at = _mtime(bundle / METADATA)
         started_at = _mtime(bundle / STARTED_MARKER)
         exit_code = _read_int(self.exit_file(container_id))
         if exit_code is None:
-            rc, out, _err = await self._runc("state", container_id)
-            status = json.loads(out).get("status", "unknown") if rc == 0 else "unknown"
+            info = await self._runc_state(container_id) or {}
+            status = info.get("status")
             if status in ("created", "running", "paused"):
                 return ContainerState(
-                    id=container_id, status="running" if status == "paused" else status,
-                    pid=json.loads(out).get("pid") or None, started_at=started_at,
-                    created_at=created_at)
-            if status == "stopped":
-                await self.wait_exit(container_id, 1.0)
-                exit_code = _read_int(self.exit_file(container_id))
-            elif not (bundle / CONTAINER_PIDFILE).exists():
-                return ContainerState(id=container_id, status="unknown", created_at=created_at)
+                    id=container_id, status="created" if status == "created" else "running",
+                    pid=info.get("pid") or None, started_at=started_at, created_at=created_at)
+            if status != "stopped":
+                return ContainerState(id=container_id, status="unknown", started_at=started_at,
+                                      created_at=created_at)
+            await self.wait_exit(container_id, 1.0)  # conmon writes the file right after
+            exit_code = _read_int(self.exit_file(container_id))
         return ContainerState(
             id=container_id, status="stopped", exit_code=exit_code, started_at=started_at,
             finished_at=_mtime(self.exit_file(container_id)),
@@ -632,7 +655,7 @@ class Runtime:
         scratch.mkdir(parents=True)
         return scratch
 
-    def _exec_args(self, scratch: Path, env: Sequence[str] | None) -> list[str]:
+    def _exec_args(self, scratch: Path, env: Sequence[str] | None) -> builtins.list[str]:
         args = [self.runc, "--root", str(self.runc_root), "--log", str(scratch / "runc.log"),
                 "--log-format", "json", "exec", "--pid-file", str(scratch / "pid")]
         for item in env or ():
@@ -669,7 +692,7 @@ class Runtime:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
 
-    async def _exec_pipes(self, container_id: str, argv: list[str], scratch: Path,
+    async def _exec_pipes(self, container_id: str, argv: builtins.list[str], scratch: Path,
                           stdin: bool, env: Sequence[str] | None) -> ExecSession:
         pidfile = scratch / "pid"
         proc = await asyncio.create_subprocess_exec(
@@ -711,7 +734,7 @@ class Runtime:
             waiter.cancel()
             await asyncio.gather(waiter, return_exceptions=True)
 
-    async def _exec_tty(self, container_id: str, argv: list[str], scratch: Path,
+    async def _exec_tty(self, container_id: str, argv: builtins.list[str], scratch: Path,
                         env: Sequence[str] | None) -> ExecSession:
         name = f"podhost-exec-{os.getpid()}-{secrets.token_hex(8)}"
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)

@@ -82,7 +82,7 @@ def effective_capabilities(cfg: ContainerConfig,
 
 
 def default_mounts(privileged: bool = False) -> list[dict[str, Any]]:
-    """The standard container mounts (/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys, cgroup)."""
+    """The standard mounts: /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys, cgroup."""
     sys_mode = "rw" if privileged else "ro"
     return [
         {"destination": "/proc", "type": "proc", "source": "proc",
@@ -114,7 +114,7 @@ def oci_mount(m: Mount) -> dict[str, Any]:
 
 
 def build_mounts(cfg: ContainerConfig) -> list[dict[str, Any]]:
-    """Default mounts, minus those a caller's mount replaces (same or enclosing path), then cfg's."""
+    """Default mounts, less those a caller's mount replaces (same or enclosing path), then cfg's."""
     user = [oci_mount(m) for m in cfg.mounts]
     defaults = [d for d in default_mounts(cfg.privileged)
                 if not any(_covers(u["destination"], d["destination"]) for u in user)]
@@ -189,7 +189,8 @@ def build_resources(cfg: ContainerConfig) -> dict[str, Any]:
 @functools.cache
 def _profile_template() -> dict[str, Any]:
     text = resources.files("podhost.runtime").joinpath("seccomp_default.json").read_text()
-    return json.loads(text)
+    profile: dict[str, Any] = json.loads(text)
+    return profile
 
 
 def _rule_applies(rule: dict[str, Any], caps: set[str], arch: str) -> bool:

@@ -121,7 +121,7 @@ def docker_archive(path: Path, layers: list[bytes], repo_tags: list[str],
             config_path = sha256(config).removeprefix("sha256:") + ".json"
             paths = [f"{hashlib.sha256(b).hexdigest()}/layer.tar" for b in blobs]
         _add(tar, config_path, config)
-        for p, b in zip(paths, blobs):
+        for p, b in zip(paths, blobs, strict=True):
             _add(tar, p, b)
         manifest = [{"Config": config_path, "RepoTags": repo_tags, "Layers": paths}]
         _add(tar, "manifest.json", json.dumps(manifest).encode())

@@ -12,12 +12,17 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from image_archives import (OciImage, docker_archive, image_config, layer_tar, oci_archive,
-                            sha256)
+from image_archives import OciImage, docker_archive, image_config, layer_tar, oci_archive, sha256
 
 from podhost.images.archive import host_platform
-from podhost.images.errors import (ArchiveError, DigestMismatchError, ImageInUseError,
-                                   ImageNotFoundError, InvalidReferenceError, LayerError)
+from podhost.images.errors import (
+    ArchiveError,
+    DigestMismatchError,
+    ImageInUseError,
+    ImageNotFoundError,
+    InvalidReferenceError,
+    LayerError,
+)
 from podhost.images.store import ImageStore
 
 pytestmark = [pytest.mark.integration,
@@ -56,6 +61,7 @@ def test_load_oci_archive(store: ImageStore, tmp_path: Path) -> None:
     assert [p.parent.name for p in (top, bottom)] == [c[7:] for c in reversed(image.chain_ids)]
     assert image.chain_ids[0] == sha256(BASE)
     assert store.list() == [image]
+    assert (store.root.stat().st_mode & 0o777) == 0o700  # setuid files inside: host users out
     # layer blobs are not kept, only config + manifest
     assert sorted(os.listdir(store.root / "blobs/sha256")) == sorted(
         [sha256(config)[7:], sha256(manifest)[7:]])
@@ -122,7 +128,7 @@ def test_nested_index_picks_this_platform(store: ImageStore, tmp_path: Path) -> 
     native, foreign = OciImage([BASE], cmd=["native"]), OciImage([APP], cmd=["foreign"])
     blobs: dict[str, bytes] = {}
     descs = []
-    os_name, arch, variant = host_platform()
+    os_name, arch, _variant = host_platform()
     other = "s390x" if arch != "s390x" else "amd64"
     for image, platform in ((foreign, {"os": "linux", "architecture": other}),
                             (native, {"os": os_name, "architecture": arch})):
@@ -237,6 +243,7 @@ def test_prune_keeps_images_in_use(store: ImageStore, tmp_path: Path) -> None:
     assert [i.id for i in store.list()] == [base.id]
     assert layer_dirs_on_disk(store) == [base.chain_ids[0][7:]]
     assert store.prune(in_use={base.id}) == 0
+    assert store.prune(dangling_only=True) == 0  # base is tagged
     assert store.prune() > 0 and store.list() == [] and layer_dirs_on_disk(store) == []
 
 
@@ -270,3 +277,27 @@ def test_concurrent_loads_from_two_processes(tmp_path: Path) -> None:
     [image] = store.list()
     assert sorted(image.repo_tags) == [f"docker.io/library/app:{i}" for i in range(4)]
     assert len(layer_dirs_on_disk(store)) == 2
+
+
+TEST_IMAGES = Path(__file__).resolve().parents[3] / "build" / "test-images"
+
+
+@pytest.mark.parametrize(("name", "probe"), [("busybox", "bin/busybox"),
+                                             ("nginx", "usr/sbin/nginx")])
+def test_project_test_images(tmp_path: Path, name: str, probe: str) -> None:
+    """The archives `make images` builds load in both formats to the same image."""
+    archives = [TEST_IMAGES / f"{name}.{kind}.tar" for kind in ("oci", "docker")]
+    if not all(a.exists() for a in archives):
+        pytest.skip(f"run `make images` first ({name} archives missing)")
+    store = ImageStore(tmp_path / "images")
+    [oci] = store.load_archive(archives[0])
+    [docker] = store.load_archive(archives[1])
+    assert oci.id == docker.id
+    image = store.get(name)
+    assert image.repo_tags == (f"docker.io/library/{name}:latest",)
+    assert image.repo_digests == oci.repo_digests
+    assert any((d / probe).exists() for d in store.layer_dirs(image))
+    stamp = TEST_IMAGES / f".stamp-{name}"
+    if stamp.exists():  # the builder's own record of what it built
+        built = json.loads(stamp.read_text())
+        assert (image.id, oci.manifest_digest) == (built["image_id"], built["manifest"])

@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from runtime_helpers import BUSYBOX, CGROUP_PARENT
 
 from podhost.host.mount import mount_points
 from podhost.runtime.runc import Runtime
 from podhost.runtime.types import ContainerConfig
-from runtime_helpers import BUSYBOX, CGROUP_PARENT
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +51,7 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
 
 @pytest.fixture
 def make_config(busybox_rootfs: Path, tmp_path: Path) -> Callable[..., ContainerConfig]:
-    """ContainerConfig factory: unique id, busybox rootfs, log under tmp_path, test cgroup parent."""
+    """ContainerConfig factory: unique id, busybox rootfs, log in tmp_path, test cgroup parent."""
 
     def make(args: list[str], **overrides: object) -> ContainerConfig:
         container_id = overrides.pop("id", None) or f"t{uuid.uuid4().hex[:12]}"

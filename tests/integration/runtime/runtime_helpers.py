@@ -7,25 +7,15 @@ from pathlib import Path
 
 import pytest
 
-RUNC = "/usr/sbin/runc"
-CONMON = "/usr/bin/conmon"
 BUSYBOX = "/bin/busybox"
 CGROUP_PARENT = "podhost-test"
 
 
-def missing_requirement() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    for tool in (RUNC, CONMON, BUSYBOX):
-        if not os.access(tool, os.X_OK):
-            return f"needs {tool}"
-    return None
-
-
 def integration_marks() -> list[pytest.MarkDecorator]:
-    reason = missing_requirement()
-    return [pytest.mark.integration, pytest.mark.timeout(120),
-            pytest.mark.skipif(reason is not None, reason=reason or "")]
+    """Marks for every test here. Like the project's other root-only tiers, these fail loudly
+    (rather than skip) when runc, conmon or busybox-static is missing; tests/conftest.py skips
+    them when not root."""
+    return [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def processes_mentioning(text: str) -> list[str]:

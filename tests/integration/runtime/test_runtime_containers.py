@@ -18,7 +18,8 @@ from podhost.runtime.types import ContainerConfig, Mount
 
 pytestmark = integration_marks()
 
-CRI_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d) (stdout|stderr) [FP] ")
+CRI_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d) (stdout|stderr) [FP] ")
 
 
 def assert_gone(rt: Runtime, container_id: str) -> None:
@@ -211,11 +212,13 @@ def test_restarted_runtime_readopts_containers(
 
 def test_security_defaults_apply(runtime: Runtime, make_config: Callable[..., ContainerConfig],
                                  host_dir: Path) -> None:
-    script = ("grep Cap /proc/self/status > /host/caps; grep Seccomp: /proc/self/status > /host/sc;"
+    script = ("grep Cap /proc/self/status > /host/caps;"
+              " grep Seccomp: /proc/self/status > /host/sc;"
               " ulimit -n > /host/nofile; wc -c < /proc/timer_list > /host/masked;"
               " hostname > /host/hostname; mkdir /tmp/m; mount -t tmpfs none /tmp/m 2> /host/mount;"
               " echo $? >> /host/mount; echo 1 > /proc/sys/kernel/domainname; echo $? > /host/ro")
-    cfg = make_config(["sh", "-c", script], hostname="pod-a", mounts=(Mount("/host", str(host_dir)),))
+    cfg = make_config(["sh", "-c", script], hostname="pod-a",
+                      mounts=(Mount("/host", str(host_dir)),))
 
     async def scenario() -> None:
         await runtime.create(cfg)
@@ -237,7 +240,8 @@ def test_security_defaults_apply(runtime: Runtime, make_config: Callable[..., Co
 
 def test_privileged_container(runtime: Runtime, make_config: Callable[..., ContainerConfig],
                               host_dir: Path) -> None:
-    script = ("grep CapEff /proc/self/status > /host/caps; grep Seccomp: /proc/self/status > /host/sc;"
+    script = ("grep CapEff /proc/self/status > /host/caps;"
+              " grep Seccomp: /proc/self/status > /host/sc;"
               " mkdir /tmp/m; mount -t tmpfs none /tmp/m; echo $? > /host/mount")
     cfg = make_config(["sh", "-c", script], privileged=True, no_new_privileges=False,
                       mounts=(Mount("/host", str(host_dir)),))

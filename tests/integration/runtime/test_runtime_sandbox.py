@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from runtime_helpers import integration_marks
 
 from podhost.host.mount import mount_points
+from podhost.runtime.errors import SandboxError
 from podhost.runtime.runc import Runtime
 from podhost.runtime.sandbox import create_sandbox, remove_sandbox, sandbox_exists
 from podhost.runtime.types import ContainerConfig, Mount
@@ -93,3 +96,21 @@ def test_sandbox_namespaces_are_those_of_the_containers(
             await remove_sandbox(ns_dir)
 
     asyncio.run(scenario())
+
+
+def test_sandbox_failures_leave_nothing(tmp_path: Path) -> None:
+    ns_dir = tmp_path / "bad"
+
+    async def scenario() -> None:
+        with pytest.raises(SandboxError) as info:
+            await create_sandbox(ns_dir, "x" * 100)  # longer than HOST_NAME_MAX
+        assert info.value.errno == errno.EINVAL
+        assert not ns_dir.exists()
+        await create_sandbox(ns_dir, "ok")
+        with pytest.raises(SandboxError, match="already exists"):
+            await create_sandbox(ns_dir, "ok")
+        assert sandbox_exists(ns_dir)
+        await remove_sandbox(ns_dir)
+
+    asyncio.run(scenario())
+    assert str(tmp_path) not in Path("/proc/self/mountinfo").read_text()

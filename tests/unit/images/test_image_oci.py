@@ -8,11 +8,22 @@ import json
 import pytest
 
 from podhost.images.errors import ArchiveError, DigestMismatchError
-from podhost.images.oci import (Descriptor, blob_path, chain_id, chain_ids,
-                                digest_from_blob_path, document_kind, names_from_annotations,
-                                parse_config, parse_docker_manifest, parse_index,
-                                parse_manifest, platform_candidates, sha256_digest,
-                                verify_digest)
+from podhost.images.oci import (
+    Descriptor,
+    blob_path,
+    chain_id,
+    chain_ids,
+    digest_from_blob_path,
+    document_kind,
+    names_from_annotations,
+    parse_config,
+    parse_docker_manifest,
+    parse_index,
+    parse_manifest,
+    platform_candidates,
+    sha256_digest,
+    verify_digest,
+)
 
 
 def d(n: int) -> str:

@@ -129,7 +129,8 @@ def test_devices_fifos_and_xattrs(dirs: tuple[Path, Path]) -> None:
                            "SCHILY.xattr.security.selinux": "system_u:object_r:bin_t"}),
         d("etc", pax={"SCHILY.xattr.trusted.overlay.redirect": "/elsewhere"})), dest)
     null = (dest / "dev/null").lstat()
-    assert stat.S_ISCHR(null.st_mode) and os.major(null.st_rdev) == 1 and os.minor(null.st_rdev) == 3
+    assert stat.S_ISCHR(null.st_mode)
+    assert (os.major(null.st_rdev), os.minor(null.st_rdev)) == (1, 3)
     assert stat.S_IMODE(null.st_mode) == 0o666
     assert stat.S_ISBLK((dest / "dev/loop9").lstat().st_mode)
     assert stat.S_ISFIFO((dest / "run/fifo").lstat().st_mode)
@@ -142,6 +143,7 @@ def test_devices_fifos_and_xattrs(dirs: tuple[Path, Path]) -> None:
 
 def test_kept_xattrs_filter() -> None:
     pax = {"SCHILY.xattr.user.a": "1", "SCHILY.xattr.trusted.overlay.opaque": "y",
+           "SCHILY.xattr.user.overlay.redirect": "/x",
            "SCHILY.xattr.security.ima": "x", "LIBARCHIVE.xattr.user.b%20c": "MQ==",
            "mtime": "1.5"}
     assert kept_xattrs(pax) == [("user.a", b"1"), ("user.b c", b"1")]
@@ -209,12 +211,16 @@ def test_empty_layers(dirs: tuple[Path, Path]) -> None:
 
 def test_many_directories_exercise_the_fd_cache(dirs: tuple[Path, Path]) -> None:
     dest, _ = dirs
-    members = [f(f"d{i}/f", str(i).encode()) for i in range(600)]
+    members = [m for i in range(600) for m in (d(f"d{i}", mtime=MTIME + i),
+                                                 f(f"d{i}/f", str(i).encode()))]
     members += [f(f"d{i}/g", b"g") for i in range(0, 600, 7)]
+    open_fds = len(os.listdir("/proc/self/fd"))
     apply_layer(layer(*members), dest)
+    assert len(os.listdir("/proc/self/fd")) == open_fds  # no fd leaked
     assert (dest / "d599/f").read_bytes() == b"599"
     assert (dest / "d595/g").read_bytes() == b"g"
     assert len(os.listdir(dest)) == 600
+    assert (dest / "d0").stat().st_mtime == MTIME and (dest / "d595").stat().st_mtime == MTIME + 595
 
 
 # -- what is refused ------------------------------------------------------------------------

@@ -14,8 +14,10 @@ def argv(**overrides: object) -> list[str]:
     values: dict[str, object] = {
         "conmon": "/usr/bin/conmon", "runtime": "/usr/sbin/runc",
         "runtime_root": Path("/var/lib/podhost/runc"), "container_id": "c1", "name": "web",
-        "bundle": Path("/var/lib/podhost/containers/c1"), "exit_dir": Path("/var/lib/podhost/exits"),
-        "log_path": Path("/var/log/pods/p/web/0.log"), "socket_dir": Path("/var/lib/podhost/sockets"),
+        "bundle": Path("/var/lib/podhost/containers/c1"),
+        "exit_dir": Path("/var/lib/podhost/exits"),
+        "log_path": Path("/var/log/pods/p/web/0.log"),
+        "socket_dir": Path("/var/lib/podhost/sockets"),
     }
     values.update(overrides)
     return conmon_argv(**values)  # type: ignore[arg-type]

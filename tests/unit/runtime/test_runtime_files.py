@@ -14,6 +14,7 @@ from podhost.runtime.errors import (
     ExecStartError,
 )
 from podhost.runtime.runc import Runtime, runc_error_message
+from podhost.runtime.sandbox import namespace_paths, sandbox_exists
 
 
 def test_exited_scans_exit_dir(tmp_path: Path) -> None:
@@ -63,3 +64,10 @@ def test_error_hierarchy() -> None:
     assert not issubclass(ContainerRuntimeError, RuntimeError)
     assert ExecStartError("msg", 255).exit_code == 255
     assert "c9" in str(ContainerNotFoundError("c9"))
+
+
+def test_sandbox_namespace_paths(tmp_path: Path) -> None:
+    assert namespace_paths(tmp_path) == {"network": str(tmp_path / "net"),
+                                         "ipc": str(tmp_path / "ipc"),
+                                         "uts": str(tmp_path / "uts")}
+    assert not sandbox_exists(tmp_path)

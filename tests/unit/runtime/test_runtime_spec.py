@@ -127,7 +127,8 @@ def test_namespaces_new_or_joined_by_path() -> None:
 
 
 def test_shared_pid_namespace_can_be_joined() -> None:
-    namespaces = build_oci_spec(config(namespaces={"pid": "/proc/42/ns/pid"}))["linux"]["namespaces"]
+    spec = build_oci_spec(config(namespaces={"pid": "/proc/42/ns/pid"}))
+    namespaces = spec["linux"]["namespaces"]
     assert namespaces[0] == {"type": "pid", "path": "/proc/42/ns/pid"}
 
 
