@@ -30,6 +30,7 @@ from podhost.runtime.runc import Runtime
 from podhost.runtime.types import ContainerConfig, Mount
 from podhost.store.sqlite import Store
 from podhost.volumes import emptydir
+from podhost.volumes import manager as volumes
 from podhost.volumes.emptydir import VolumeSetupError
 
 log = logging.getLogger(__name__)
@@ -201,27 +202,16 @@ class Kubelet:
             await sandbox.create_sandbox(ns_dir, podfiles.hostname(worker.pod))
         podfiles.write_pod_files(pod_dir, worker.pod, None)
 
-    def volume_mounts(self, worker: PodWorker, container: Obj) -> list[Mount]:
+    def volume_mounts(self, worker: PodWorker, container: Obj,
+                      env: dict[str, str]) -> list[Mount]:
         """Set up (idempotently) the volumes this container mounts; binds for the runtime."""
-        pod_dir = self.pod_dir(worker.uid)
-        volumes = {v["name"]: v for v in worker.pod["spec"].get("volumes") or []}
-        result: list[Mount] = []
-        for vm in container.get("volumeMounts") or []:
-            vol = volumes[vm["name"]]
-            source = vol.get("emptyDir")
-            if source is None:
-                raise VolumeSetupError(f"volume {vm['name']} has an unsupported source")
-            size = source.get("sizeLimit")
-            from podhost.api import quantity
-            path = emptydir.set_up(pod_dir, vm["name"], source.get("medium", ""),
-                                   quantity.parse_bytes(size) if size else None)
-            if vm.get("subPath") or vm.get("subPathExpr"):
-                raise VolumeSetupError("subPath is not supported by podhost yet")
-            dest = "/" + vm["mountPath"].lstrip("/") if not vm["mountPath"].startswith("/") \
-                else vm["mountPath"]
-            options = ("rbind", "rprivate", "ro") if vm.get("readOnly") else ("rbind", "rprivate")
-            result.append(Mount(dest, str(path), "bind", options))
-        return result
+        mounts = []
+        for vm in volumes.container_mounts(self.pod_dir(worker.uid), worker.pod, container, env):
+            options = ["rbind", "rprivate" if vm.propagation == "private" else vm.propagation]
+            if vm.read_only:
+                options.append("ro")
+            mounts.append(Mount(vm.container_path, vm.host_path, "bind", tuple(options)))
+        return mounts
 
     def file_mounts(self, worker: PodWorker, rec: ContainerRecord, container: Obj,
                     taken: set[str]) -> list[Mount]:
@@ -301,7 +291,7 @@ class Kubelet:
         rootfs = snapshots.prepare_rootfs(overlay, self.images.layer_dirs(image))
         uid, gid = containers.resolve_user(process.user, *_user_files(rootfs))
         rec.id = cid
-        mounts = self.volume_mounts(worker, spec)
+        mounts = self.volume_mounts(worker, spec, dict(e.split("=", 1) for e in process.env))
         taken = {m.destination for m in mounts}
         mounts += self.file_mounts(worker, rec, spec, taken)
         log_path = self.log_path(pod, rec.name, rec.attempt)
@@ -368,7 +358,7 @@ class Kubelet:
 
     async def cleanup_dirs(self, uid: str, pod: Obj | None) -> None:
         pod_dir = self.pod_dir(uid)
-        emptydir.tear_down_all(pod_dir)
+        volumes.tear_down_pod(pod_dir)
         await sandbox.remove_sandbox(pod_dir / "ns")
         shutil.rmtree(pod_dir, ignore_errors=True)
         if pod is not None:
@@ -376,7 +366,7 @@ class Kubelet:
 
     async def cleanup_terminal(self, worker: PodWorker) -> None:
         """A finished Pod keeps its record and logs but releases volumes and the sandbox (K1)."""
-        emptydir.tear_down_all(self.pod_dir(worker.uid))
+        volumes.tear_down_pod(self.pod_dir(worker.uid))
         if worker.sandbox_ready:
             await sandbox.remove_sandbox(self.pod_dir(worker.uid) / "ns")
             worker.sandbox_ready = False

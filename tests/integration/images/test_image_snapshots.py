@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from image_archives import OciImage, layer_tar, oci_archive
+from tests.integration.images.image_archives import OciImage, layer_tar, oci_archive
 
 from podhost.images.errors import SnapshotError
 from podhost.images.snapshots import overlay_options, prepare_rootfs, remove_rootfs

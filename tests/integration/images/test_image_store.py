@@ -12,7 +12,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from image_archives import OciImage, docker_archive, image_config, layer_tar, oci_archive, sha256
+from tests.integration.images.image_archives import OciImage, docker_archive, image_config, layer_tar, oci_archive, sha256
 
 from podhost.images.archive import host_platform
 from podhost.images.errors import (

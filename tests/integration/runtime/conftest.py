@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from runtime_helpers import BUSYBOX, CGROUP_PARENT
+from tests.integration.runtime.runtime_helpers import BUSYBOX, CGROUP_PARENT
 
 from podhost.host.mount import mount_points
 from podhost.runtime.runc import Runtime

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from runtime_helpers import cgroup_dirs, integration_marks, processes_mentioning
+from tests.integration.runtime.runtime_helpers import cgroup_dirs, integration_marks, processes_mentioning
 
 from podhost.runtime.errors import ConmonStartError, ContainerNotFoundError
 from podhost.runtime.runc import Runtime

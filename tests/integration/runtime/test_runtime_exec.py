@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from runtime_helpers import integration_marks, processes_mentioning
+from tests.integration.runtime.runtime_helpers import integration_marks, processes_mentioning
 
 from podhost.runtime.errors import ContainerNotFoundError, ExecStartError
 from podhost.runtime.runc import ExecSession, Runtime

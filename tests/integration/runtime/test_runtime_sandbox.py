@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from runtime_helpers import integration_marks
+from tests.integration.runtime.runtime_helpers import integration_marks
 
 from podhost.host.mount import mount_points
 from podhost.runtime.errors import SandboxError
