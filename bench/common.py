@@ -1,0 +1,115 @@
+"""Shared bench helpers: a private podhost node, a tiny API client, podman set-up, medians."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+PODHOST = str(REPO / ".venv" / "bin" / "podhost")
+IMAGES = REPO / "build" / "test-images"
+CONTAINERS_CONF = """[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Node:
+    """`podhost serve` in a temporary root, with the test images loaded."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="podhost-bench-"))
+        self.root = self.dir / "root"
+        self.port = free_port()
+        self.log = open(self.dir / "serve.log", "ab")
+        self.proc = subprocess.Popen(
+            [PODHOST, "serve", "--root", str(self.root), "--port", str(self.port),
+             "--no-kubeconfig-update"], stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        self.ctx = ssl.create_default_context()
+        self.ctx.check_hostname, self.ctx.verify_mode = False, ssl.CERT_NONE
+        deadline = time.monotonic() + 30
+        while not self._ready():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                sys.exit("podhost serve did not start")
+            time.sleep(0.05)
+        self.token = (self.root / "pki" / "token").read_text().strip()
+        for name in ("nginx", "busybox"):
+            subprocess.run([PODHOST, "images", "load", "--root", str(self.root),
+                            str(IMAGES / f"{name}.oci.tar")], check=True, capture_output=True)
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{self.port}/readyz",
+                                        context=self.ctx, timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"https://127.0.0.1:{self.port}{path}", data=data,
+                                     method=method,
+                                     headers={"Authorization": f"Bearer {self.token}",
+                                              "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=60) as r:
+                return json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return json.loads(e.read() or b"null")
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "KUBECONFIG": str(self.root / "kubeconfig")}
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+        self.log.close()
+        subprocess.run(["umount", "-R", "-l", str(self.root)], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def ensure_podman() -> bool:
+    """Install and configure podman for comparison; False when it cannot be had."""
+    if shutil.which("podman") is None:
+        r = subprocess.run(["apt-get", "install", "-y", "-qq", "podman"], capture_output=True)
+        if r.returncode != 0:
+            return False
+    conf = Path("/etc/containers/containers.conf")
+    if "cgroupfs" not in (conf.read_text() if conf.exists() else ""):
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(CONTAINERS_CONF)
+    for name in ("nginx", "busybox"):
+        subprocess.run(["podman", "load", "-q", "-i", str(IMAGES / f"{name}.oci.tar")],
+                       capture_output=True, check=True)
+    return True
