@@ -28,6 +28,7 @@ class Settings:
     runc: str = "/usr/sbin/runc"
     conmon: str = "/usr/bin/conmon"
     update_user_kubeconfig: bool = True
+    registries_conf: Path | None = None  # None: $PODHOST_REGISTRIES_CONF or the default file
 
     @property
     def db_path(self) -> Path:

@@ -12,11 +12,12 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import pytest
 
 from tests.conftest import REPO, TEST_IMAGES
+from tests.images_registry import LocalRegistry, mirror_conf, push_test_images, start_registry
 
 PODHOST = str(REPO / ".venv" / "bin" / "podhost")
 
@@ -79,14 +80,14 @@ def _wait_healthy(port: int, process: subprocess.Popen[bytes], log: Path) -> Non
     raise RuntimeError(f"podhost serve did not become ready:\n{log.read_text()}")
 
 
-def start_node(root: Path) -> Node:
+def start_node(root: Path, extra_args: Sequence[str] = ()) -> Node:
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = root.parent / f"{root.name}-serve.log"
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [PODHOST, "serve", "--root", str(root), "--port", str(port),
-             "--no-kubeconfig-update"],
+             "--no-kubeconfig-update", *extra_args],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     _wait_healthy(port, process, log)
     return Node(root, port, process, log)
@@ -103,11 +104,31 @@ def stop_node(node: Node) -> None:
 
 
 @pytest.fixture(scope="session")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    """A local docker-registry holding library/busybox and library/nginx (plain HTTP)."""
     for name in ("busybox", "nginx"):
         assert (TEST_IMAGES / f"{name}.oci.tar").exists(), "run `make images` first"
+    reg = start_registry(tmp_path_factory.mktemp("registry"), free_port())
+    try:
+        push_test_images(reg)
+        yield reg
+    finally:
+        reg.stop()
+
+
+@pytest.fixture(scope="session")
+def registries_conf(registry: LocalRegistry, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """registries.conf mirroring docker.io to the local registry: `image: nginx` runs offline
+    even with imagePullPolicy Always (the default for :latest)."""
+    path = tmp_path_factory.mktemp("conf") / "registries.conf"
+    path.write_text(mirror_conf([registry.host]))
+    return path
+
+
+@pytest.fixture(scope="session")
+def node(tmp_path_factory: pytest.TempPathFactory, registries_conf: Path) -> Iterator[Node]:
     root = tmp_path_factory.mktemp("podhost") / "root"
-    n = start_node(root)
+    n = start_node(root, ["--registries-conf", str(registries_conf)])
     for name in ("busybox", "nginx"):
         n.podhost("images", "load", str(TEST_IMAGES / f"{name}.oci.tar"))
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from podhost.api import quantity
+
 Obj = dict[str, Any]
 
 DEFAULT_TOLERATIONS = [
@@ -44,6 +46,27 @@ def _default_handler(handler: Obj | None) -> None:
         handler["httpGet"].setdefault("scheme", "HTTP")
 
 
+def _canonical(value: object) -> object:
+    """Quantities are stored as Quantity.String() prints them (`1000m` → `1`)."""
+    try:
+        return quantity.canonical(value)  # type: ignore[arg-type]
+    except (quantity.QuantityError, ValueError, ArithmeticError):
+        return value
+
+
+def default_resources(resources: Obj) -> None:
+    """Canonical quantities; a limit without a request also becomes the request."""
+    for section in ("limits", "requests"):
+        if isinstance(resources.get(section), dict):
+            resources[section] = {k: _canonical(v) for k, v in resources[section].items()}
+    limits = resources.get("limits")
+    if isinstance(limits, dict) and limits:
+        requests = resources.setdefault("requests", {})
+        if isinstance(requests, dict):
+            for name, value in limits.items():
+                requests.setdefault(name, value)
+
+
 def default_container(c: Obj) -> None:
     image = c.get("image")
     if isinstance(image, str) and image:
@@ -52,8 +75,8 @@ def default_container(c: Obj) -> None:
     c.setdefault("terminationMessagePolicy", "File")
     c.setdefault("resources", {})
     resources = c["resources"]
-    if isinstance(resources, dict) and resources.get("limits") and "requests" not in resources:
-        resources["requests"] = dict(resources["limits"])
+    if isinstance(resources, dict):
+        default_resources(resources)
     for port in c.get("ports") or []:
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
@@ -80,6 +103,8 @@ def default_volume(v: Obj) -> None:
         v["downwardAPI"].setdefault("defaultMode", 0o644)
     if isinstance(v.get("projected"), dict):
         v["projected"].setdefault("defaultMode", 0o644)
+    if isinstance(v.get("emptyDir"), dict) and "sizeLimit" in v["emptyDir"]:
+        v["emptyDir"]["sizeLimit"] = _canonical(v["emptyDir"]["sizeLimit"])
     if isinstance(v.get("hostPath"), dict):
         v["hostPath"].setdefault("type", "")
 

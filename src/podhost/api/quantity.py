@@ -60,3 +60,50 @@ def check(text: object, field: str, kind: str = "Pod") -> None:
     except QuantityError as e:
         raise errors.BadRequestError(
             f'{kind} in version "v1" cannot be handled as a {kind}: {e}') from None
+
+
+_DECIMAL_SUFFIXES = {-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T",
+                     15: "P", 18: "E"}
+_BINARY_SUFFIXES = {0: "", 10: "Ki", 20: "Mi", 30: "Gi", 40: "Ti", 50: "Pi", 60: "Ei"}
+_NANO = Decimal("1e-9")
+
+
+def _format_of(text: str) -> str:
+    """BinarySI, DecimalExponent or DecimalSI, from the suffix the value was written with."""
+    suffix = QUANTITY_RE.match(text.strip()).group(2)  # type: ignore[union-attr]
+    if suffix in _BINARY:
+        return "BinarySI"
+    return "DecimalExponent" if suffix[:1] in ("e", "E") else "DecimalSI"
+
+
+def _decimal_parts(value: Decimal) -> tuple[int, int]:
+    """(mantissa, exponent): trailing zeros moved into an exponent that is a multiple of 3."""
+    sign, digits, exponent = value.normalize().as_tuple()
+    mantissa = int("".join(map(str, digits)) or "0")
+    extra = exponent % 3
+    return (-mantissa if sign else mantissa) * 10 ** extra, int(exponent) - extra
+
+
+def canonical(text: str | int | float) -> str:
+    """resource.Quantity.String(): `1000m`→`1`, `0.5`→`500m`, `1024Mi`→`1Gi`, `1e3`→`1e3`.
+
+    The format (binary, decimal SI or decimal exponent) is kept from the input, as Go does;
+    precision below a nano unit is rounded up.
+    """
+    text = str(text)
+    value = parse_decimal(text)
+    if value == 0:
+        return "0"
+    value = (value / _NANO).to_integral_value(rounding="ROUND_UP") * _NANO
+    fmt = _format_of(text)
+    if fmt == "BinarySI" and (abs(value) < 1024 or value != value.to_integral_value()):
+        fmt = "DecimalSI"
+    if fmt == "BinarySI":
+        number, exponent = int(value), 0
+        while number % 1024 == 0 and exponent < 60:
+            number, exponent = number // 1024, exponent + 10
+        return f"{number}{_BINARY_SUFFIXES[exponent]}"
+    number, exponent = _decimal_parts(value)
+    if fmt == "DecimalSI" and exponent in _DECIMAL_SUFFIXES:
+        return f"{number}{_DECIMAL_SUFFIXES[exponent]}"
+    return f"{number}e{exponent}" if exponent else str(number)

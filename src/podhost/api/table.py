@@ -145,15 +145,161 @@ def _later(current: datetime | None, cs: Obj) -> datetime | None:
     return t if current is None or t > current else current
 
 
+NAME_COLUMN = POD_COLUMNS[0]
+AGE_COLUMN = DEFAULT_COLUMNS[1]
+
+NODE_COLUMNS = [
+    NAME_COLUMN,
+    ("Status", "string", "", 0, "The status of the node"),
+    ("Roles", "string", "", 0, "The roles of the node"),
+    AGE_COLUMN,
+    ("Version", "string", "", 0, "Kubelet Version reported by the node."),
+    ("Internal-IP", "string", "", 1, "List of addresses reachable to the node. Queried from "
+     "cloud provider, if available."),
+    ("External-IP", "string", "", 1, "List of addresses reachable to the node. Queried from "
+     "cloud provider, if available."),
+    ("OS-Image", "string", "", 1, "OS Image reported by the node from /etc/os-release (e.g. "
+     "Debian GNU/Linux 7 (wheezy))."),
+    ("Kernel-Version", "string", "", 1, "Kernel Version reported by the node from 'uname -r' "
+     "(e.g. 3.16.0-0.bpo.4-amd64)."),
+    ("Container-Runtime", "string", "", 1, "ContainerRuntime Version reported by the node "
+     "through runtime remote API (e.g. containerd://1.4.2)."),
+]
+CONFIGMAP_COLUMNS = [
+    NAME_COLUMN,
+    ("Data", "string", "", 0, "Data contains the configuration data. Each key must consist of "
+     "alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use "
+     "the BinaryData field. The keys stored in Data must not overlap with the keys in the "
+     "BinaryData field, this is enforced during validation process."),
+    AGE_COLUMN,
+]
+SECRET_COLUMNS = [
+    NAME_COLUMN,
+    ("Type", "string", "", 0, "Used to facilitate programmatic handling of secret data. More "
+     "info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types"),
+    ("Data", "string", "", 0, "Data contains the secret data. Each key must consist of "
+     "alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a "
+     "base64 encoded string, representing the arbitrary (possibly non-string) data value "
+     "here. Described in https://tools.ietf.org/html/rfc4648#section-4"),
+    AGE_COLUMN,
+]
+NAMESPACE_COLUMNS = [
+    NAME_COLUMN,
+    ("Status", "string", "", 0, "The status of the namespace"),
+    AGE_COLUMN,
+]
+SERVICEACCOUNT_COLUMNS = [
+    NAME_COLUMN,
+    ("Secrets", "string", "", 0, "Secrets is a list of the secrets in the same namespace that "
+     "pods running using this ServiceAccount are allowed to use."),
+    AGE_COLUMN,
+]
+EVENT_COLUMNS = [
+    ("Last Seen", "string", "", 0, "The last time the event was seen"),
+    ("Type", "string", "", 0, "Type of this event (Normal, Warning), new types could be added "
+     "in the future"),
+    ("Reason", "string", "", 0, "This should be a short, machine understandable string that "
+     "gives the reason for the transition into the object's current status."),
+    ("Object", "string", "", 0, "The object that this event is about."),
+    ("Subobject", "string", "", 1, "The subobject that this event is about."),
+    ("Source", "string", "", 1, "The component reporting this event. Should be a short machine "
+     "understandable string."),
+    ("Message", "string", "", 0, "A human-readable description of the status of this "
+     "operation."),
+    ("First Seen", "string", "", 1, "The time at which the event was first recorded. (Time of "
+     "server receipt is in TypeMeta.)"),
+    ("Count", "string", "", 1, "The number of times this event has occurred."),
+    ("Name", "string", "", 1, NAME_COLUMN[4]),
+]
+
+
+def _since(ts: str | None, now: datetime) -> str:
+    if not ts:
+        return "<unknown>"
+    return meta.human_age((now - meta.parse_time(ts)).total_seconds())
+
+
+def node_cells(node: Obj, now: datetime) -> list[Any]:
+    """printNode: STATUS from the Ready condition, ROLES from node-role labels."""
+    status = node.get("status", {})
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    states = ["Unknown"]
+    if ready is not None:
+        states = ["Ready" if ready.get("status") == "True" else
+                  "NotReady" if ready.get("status") == "False" else "Unknown"]
+    if node.get("spec", {}).get("unschedulable"):
+        states.append("SchedulingDisabled")
+    labels = node.get("metadata", {}).get("labels") or {}
+    roles = sorted({k.split("/", 1)[1] for k in labels
+                    if k.startswith("node-role.kubernetes.io/") and k.split("/", 1)[1]}
+                   | ({labels["kubernetes.io/role"]} if labels.get("kubernetes.io/role") else set()))
+    addresses = status.get("addresses") or []
+
+    def address(kind: str) -> str:
+        return next((a["address"] for a in addresses if a.get("type") == kind), "<none>")
+
+    info = status.get("nodeInfo") or {}
+    os_image = info.get("osImage") or "<unknown>"
+    kernel = info.get("kernelVersion") or "<unknown>"
+    runtime = info.get("containerRuntimeVersion") or "<unknown>"
+    return [node["metadata"]["name"], ",".join(states), ",".join(roles) or "<none>",
+            _age(node, now), info.get("kubeletVersion", ""), address("InternalIP"),
+            address("ExternalIP"), os_image, kernel, runtime]
+
+
+def event_cells(ev: Obj, now: datetime) -> list[Any]:
+    """printEvent (wide, as the server always renders it)."""
+    first = _since(ev.get("firstTimestamp"), now) if ev.get("firstTimestamp") \
+        else _since(ev.get("eventTime"), now)
+    last = _since(ev.get("lastTimestamp"), now) if ev.get("lastTimestamp") else first
+    count = ev.get("count") or 0
+    series = ev.get("series")
+    if series:
+        last = _since(series.get("lastObservedTime"), now)
+        count = series.get("count", 0)
+    elif count == 0:
+        count = 1
+    obj = ev.get("involvedObject") or {}
+    kind = (obj.get("kind") or "").lower()
+    target = f"{kind}/{obj['name']}" if obj.get("name") else kind
+    source = ev.get("source") or {}
+    src = source.get("component") or ev.get("reportingComponent") or ""
+    if source.get("host"):
+        src = f"{src}, {source['host']}"
+    return [last, ev.get("type", ""), ev.get("reason", ""), target, obj.get("fieldPath", ""),
+            src, (ev.get("message") or "").strip(), first, int(count),
+            ev["metadata"]["name"]]
+
+
+def _simple_cells(resource: str, o: Obj, now: datetime) -> list[Any]:
+    name, age = o["metadata"]["name"], _age(o, now)
+    if resource == "configmaps":
+        return [name, len(o.get("data") or {}) + len(o.get("binaryData") or {}), age]
+    if resource == "secrets":
+        return [name, o.get("type", ""), len(o.get("data") or {}), age]
+    if resource == "namespaces":
+        return [name, o.get("status", {}).get("phase", ""), age]
+    if resource == "serviceaccounts":
+        return [name, len(o.get("secrets") or []), age]
+    return [name, age]
+
+
+TABLES = {"pods": (POD_COLUMNS, pod_cells), "nodes": (NODE_COLUMNS, node_cells),
+          "events": (EVENT_COLUMNS, event_cells)}
+SIMPLE = {"configmaps": CONFIGMAP_COLUMNS, "secrets": SECRET_COLUMNS,
+          "namespaces": NAMESPACE_COLUMNS, "serviceaccounts": SERVICEACCOUNT_COLUMNS}
+
+
 def to_table(resource: str, objects: list[Obj], rv: str | int | None,
              include_columns: bool = True) -> Obj:
     """A Table for a list (or one object) of `resource`."""
     now = meta.now()
-    if resource == "pods":
-        columns, cells = POD_COLUMNS, [pod_cells(o, now) for o in objects]
+    if resource in TABLES:
+        columns, render = TABLES[resource]
+        cells = [render(o, now) for o in objects]
     else:
-        columns = DEFAULT_COLUMNS
-        cells = [[o["metadata"]["name"], _age(o, now)] for o in objects]
+        columns = SIMPLE.get(resource, DEFAULT_COLUMNS)
+        cells = [_simple_cells(resource, o, now) for o in objects]
     table: Obj = {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
                   "metadata": {"resourceVersion": str(rv)} if rv is not None else {}}
     if include_columns:

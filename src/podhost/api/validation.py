@@ -8,7 +8,8 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from podhost.api import errors, meta, quantity
+from podhost.api import containers, errors, meta, quantity, schema
+from podhost.api.podupdate import pod_spec_update_errors
 from podhost.api.errors import FieldError
 
 Obj = dict[str, Any]
@@ -20,12 +21,22 @@ VOLUME_SOURCES = (
     "quobyte", "azureDisk", "photonPersistentDisk", "projected", "portworxVolume", "scaleIO",
     "storageos", "csi", "ephemeral", "image")
 # volume sources podhost runs today; the others are refused rather than silently ignored
-SUPPORTED_SOURCES = ("emptyDir",)
+SUPPORTED_SOURCES = ("emptyDir", "hostPath", "configMap", "secret", "downwardAPI", "projected")
 RESTART_POLICIES = ["Always", "OnFailure", "Never"]
+DNS_POLICIES = ["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]
+
+
+def _kind(resource: str) -> str:
+    return schema.RESOURCE_KINDS.get(resource, resource)
 
 
 def check_decodable(resource: str, obj: Obj) -> None:
-    """What fails decoding on a real server (400), such as a malformed quantity."""
+    """What fails decoding on a real server (400): mistyped values, malformed quantities."""
+    kind = _kind(resource)
+    problem = schema.type_error(kind, obj)
+    if problem:
+        raise errors.BadRequestError(f'{kind} in version "v1" cannot be handled as a {kind}: '
+                                     f"{problem}")
     if resource != "pods":
         return
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
@@ -43,21 +54,36 @@ def check_decodable(resource: str, obj: Obj) -> None:
 
 
 def unknown_fields(resource: str, obj: Obj, mode: str | None) -> list[str]:
-    """Unknown-field detection for fieldValidation (Strict/Warn/Ignore); warnings to send."""
-    return []
+    """Drop fields the 1.32 schema does not know (in place) and apply fieldValidation.
+
+    Strict → BadRequestError with the strict decoder's text; Warn (the default) → the warnings
+    to send; Ignore → nothing. The stored object never keeps an unknown field.
+    """
+    kind = _kind(resource)
+    found = [f'unknown field "{path}"' for path in schema.prune_unknown(kind, obj)]
+    if not found or mode == "Ignore":
+        return []
+    if mode == "Strict":
+        raise errors.BadRequestError(f'{kind} in version "v1" cannot be handled as a {kind}: '
+                                     f'strict decoding error: {", ".join(found)}')
+    return found
 
 
-def validate(resource: str, obj: Obj) -> None:
+def validate(resource: str, obj: Obj, node_name: str | None = None) -> None:
+    """Validate a new object; `node_name` (this node) refuses Pods bound to another node."""
     if resource == "pods":
         errs = validate_pod(obj)
+        errs += unsupported_pod_fields(obj, node_name)
         if errs:
             raise errors.InvalidError("Pod", obj.get("metadata", {}).get("name", ""), errs)
 
 
-def validate_update(resource: str, new: Obj, old: Obj) -> None:
+def validate_update(resource: str, new: Obj, old: Obj, node_name: str | None = None) -> None:
     if resource != "pods":
         return
     errs = validate_pod(new)
+    errs += unsupported_pod_fields(new, node_name)
+    errs += pod_spec_update_errors(new.get("spec") or {}, old.get("spec") or {})
     if errs:
         raise errors.InvalidError("Pod", new["metadata"].get("name", ""), errs)
 
@@ -158,6 +184,7 @@ def _volume_mounts(c: Obj, path: str, volumes: dict[str, Obj]) -> list[FieldErro
 
 
 def _container(c: Obj, path: str, volumes: dict[str, Obj]) -> list[FieldError]:
+    """validateContainerCommon, in Kubernetes' order."""
     errs: list[FieldError] = []
     name = c.get("name") or ""
     errs += [errors.required(f"{path}.name")] if not name else _label(name, f"{path}.name")
@@ -167,11 +194,29 @@ def _container(c: Obj, path: str, volumes: dict[str, Obj]) -> list[FieldError]:
     if policy not in (None, "File", "FallbackToLogsOnError"):
         errs.append(errors.not_supported(f"{path}.terminationMessagePolicy", policy,
                                          ["File", "FallbackToLogsOnError"]))
+    errs += containers.validate_container_fields(c, path)
     errs += _volume_mounts(c, path, volumes)
     pull = c.get("imagePullPolicy")
     if pull not in ("Always", "IfNotPresent", "Never"):
         errs.append(errors.not_supported(f"{path}.imagePullPolicy", pull,
                                          ["Always", "IfNotPresent", "Never"]))
+    errs += containers.validate_container_tail(c, path)
+    return errs
+
+
+def _container_list(spec: Obj, key: str, volumes: dict[str, Obj],
+                    names: set[Any]) -> list[FieldError]:
+    errs: list[FieldError] = []
+    for i, c in enumerate(spec.get(key) or []):
+        path = f"spec.{key}[{i}]"
+        errs += _container(c, path, volumes)
+        if c.get("name") in names:
+            errs.append(errors.duplicate(f"{path}.name", c.get("name")))
+        names.add(c.get("name"))
+        if key == "containers":
+            errs += containers.validate_app_container_hooks(c, path)
+        else:
+            errs += containers.validate_init_container_hooks(c, path)
     return errs
 
 
@@ -184,23 +229,39 @@ def validate_pod(pod: Obj) -> list[FieldError]:
                                    "must be greater than or equal to 0"))
     volumes, vol_errs = validate_volumes(spec.get("volumes") or [])
     errs += vol_errs
-    containers = spec.get("containers") or []
-    if not containers:
+    if not spec.get("containers"):
         errs.append(errors.required("spec.containers"))
-    names: set[str] = set()
-    for i, c in enumerate(containers):
-        path = f"spec.containers[{i}]"
-        errs += _container(c, path, volumes)
-        if c.get("name") in names:
-            errs.append(errors.duplicate(f"{path}.name", c.get("name")))
-        names.add(c.get("name"))
-    for i, c in enumerate(spec.get("initContainers") or []):
-        path = f"spec.initContainers[{i}]"
-        errs += _container(c, path, volumes)
-        if c.get("name") in names:
-            errs.append(errors.duplicate(f"{path}.name", c.get("name")))
-        names.add(c.get("name"))
+    names: set[Any] = set()
+    errs += _container_list(spec, "containers", volumes, names)
+    errs += _container_list(spec, "initContainers", volumes, names)
     if spec.get("restartPolicy") not in RESTART_POLICIES:
         errs.append(errors.not_supported("spec.restartPolicy", spec.get("restartPolicy"),
                                          RESTART_POLICIES))
+    if spec.get("dnsPolicy") not in DNS_POLICIES:
+        errs.append(errors.not_supported("spec.dnsPolicy", spec.get("dnsPolicy"), DNS_POLICIES))
+    errs += containers.validate_security_context(spec.get("securityContext"),
+                                                 "spec.securityContext")
+    deadline = spec.get("activeDeadlineSeconds")
+    if deadline is not None and not 1 <= deadline <= 2**31 - 1:
+        errs.append(errors.invalid("spec.activeDeadlineSeconds", deadline,
+                                   "must be between 1 and 2147483647, inclusive"))
+    return errs
+
+
+HOST_NAMESPACES = {"hostNetwork": "host networking", "hostPID": "the host PID namespace",
+                   "hostIPC": "the host IPC namespace"}
+
+
+def unsupported_pod_fields(pod: Obj, node_name: str | None = None) -> list[FieldError]:
+    """Fields a real API server accepts but podhost cannot honour: refused, never ignored.
+
+    `node_name` is this node's name; a Pod bound to another node is refused when it is given.
+    """
+    spec = pod.get("spec") or {}
+    errs = [errors.forbidden(f"spec.{key}", f"podhost does not support {what} yet")
+            for key, what in HOST_NAMESPACES.items() if spec.get(key)]
+    bound = spec.get("nodeName")
+    if node_name and bound and bound != node_name:
+        errs.append(errors.forbidden("spec.nodeName", f'podhost runs only the Pods of its own '
+                                     f'node "{node_name}", not of node "{bound}"'))
     return errs

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
 import re
 from typing import Any
 
+from podhost import config
 from podhost.api import errors
-from podhost.apiserver import discovery, exec as exec_, resources
+from podhost.apiserver import discovery, exec as exec_, objects, portforward, resources
 from podhost.apiserver.backend import NodeBackend
 from podhost.apiserver.http import Request, Response, StreamResponse, Upgrade
 from podhost.store.sqlite import Store
@@ -40,11 +42,34 @@ class ApiServer:
     """The Kubernetes API for podhost's resources over a Store and a NodeBackend."""
 
     def __init__(self, store: Store, node: NodeBackend, *, token: str,
-                 server_address: str = "127.0.0.1:6443") -> None:
+                 server_address: str = "127.0.0.1:6443", node_name: str | None = None,
+                 node_facts: objects.NodeFacts | None = None) -> None:
         self.store, self.node = store, node
         self.token = token
         self.server_address = server_address
+        self.node_name = node_name or getattr(node, "node_name", None) or \
+            config.default_node_name()
         self.resources = resources.Resources(store)
+        self.started = False
+        self.seed(node_facts or objects.node_facts(getattr(node, "root", None)))
+
+    def seed(self, facts: objects.NodeFacts) -> None:
+        """System namespaces, their default ServiceAccounts and this machine's Node."""
+        for name in objects.SYSTEM_NAMESPACES:
+            with contextlib.suppress(errors.AlreadyExistsError):
+                self.store.create("namespaces", objects.namespace(name))
+        for ns in self.store.list("namespaces")[0]:
+            if not objects.is_terminating(ns):
+                self.resources._seed_namespace(ns["metadata"]["name"])
+        node = objects.node_object(self.node_name, facts)
+        try:
+            old = self.store.get("nodes", "", self.node_name)
+        except errors.NotFoundError:
+            self.store.create("nodes", node)
+            return
+        node["metadata"].update({k: old["metadata"][k] for k in ("uid", "creationTimestamp")})
+        node["spec"] = old.get("spec", {})
+        self.store.update("nodes", node)
 
     def authenticated(self, request: Request) -> bool:
         if request.peer_cert:
@@ -55,6 +80,9 @@ class ApiServer:
         return False
 
     async def handle(self, request: Request) -> Response | StreamResponse | Upgrade:
+        if not self.started:
+            self.started = True
+            self.resources.resume_finalizers()
         try:
             if not ANONYMOUS_PATHS.match(request.path) and not self.authenticated(request):
                 raise errors.UnauthorizedError("Unauthorized")
@@ -84,6 +112,8 @@ class ApiServer:
         ns, resource, name, sub = m.group("ns", "resource", "name", "sub")
         if sub == "exec" and resource == "pods":
             return await exec_.handle(self.store, self.node, request, ns or "", name)
+        if sub == "portforward" and resource == "pods":
+            return await portforward.handle(self.store, self.node, request, ns or "", name)
         if sub == "log" and resource == "pods":
             return await self.resources.logs(self.node, request, ns or "", name)
         return await self.resources.dispatch(request, resource, ns, name, sub)

@@ -6,6 +6,7 @@ server when the process is put together (as kube-apiserver talks to a kubelet it
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import AsyncIterator, Protocol
 
@@ -44,3 +45,8 @@ class NodeBackend(Protocol):
 
     async def logs(self, namespace: str, name: str, options: LogOptions) -> AsyncIterator[bytes]:
         """Check the request and return the log stream (raises ApiError before streaming)."""
+
+    async def port_forward(self, namespace: str, name: str, port: int
+                           ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to 127.0.0.1:port inside the Pod's network namespace (ApiError or
+        OSError when it cannot be made)."""

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from typing import Any
+
+from podhost.api import schema
 
 MAJOR, MINOR, GIT_VERSION = "1", "32", "v1.32.0"
 
@@ -14,11 +19,19 @@ RESOURCES: list[tuple[str, str, str, bool, list[str], list[str], list[str]]] = [
     ("namespaces", "namespace", "Namespace", False,
      ["create", "delete", "get", "list", "patch", "update", "watch"], ["ns"], []),
     ("events", "event", "Event", True, VERBS_ALL, ["ev"], []),
+    ("configmaps", "configmap", "ConfigMap", True, VERBS_ALL, ["cm"], []),
+    ("secrets", "secret", "Secret", True, VERBS_ALL, [], []),
+    ("serviceaccounts", "serviceaccount", "ServiceAccount", True, VERBS_ALL, ["sa"], []),
+    ("nodes", "node", "Node", False, VERBS_ALL, ["no"], []),
 ]
 SUBRESOURCES: list[tuple[str, str, list[str]]] = [
     ("pods/status", "Pod", ["get", "patch", "update"]),
     ("pods/log", "Pod", ["get"]),
     ("pods/exec", "PodExecOptions", ["create", "get"]),
+    ("pods/portforward", "PodPortForwardOptions", ["create", "get"]),
+    ("namespaces/status", "Namespace", ["get", "patch", "update"]),
+    ("namespaces/finalize", "Namespace", ["update"]),
+    ("nodes/status", "Node", ["get", "patch", "update"]),
 ]
 
 
@@ -48,26 +61,102 @@ def api_resource_list() -> dict[str, Any]:
         if categories:
             entry["categories"] = categories
         resources.append(entry)
+    scope = {r[0]: r[3] for r in RESOURCES}
     for name, kind, verbs in SUBRESOURCES:
-        resources.append({"name": name, "singularName": "", "namespaced": True, "kind": kind,
+        resources.append({"name": name, "singularName": "",
+                          "namespaced": scope[name.split("/")[0]], "kind": kind,
                           "verbs": verbs})
     return {"kind": "APIResourceList", "groupVersion": "v1", "resources": resources}
 
 
+@functools.cache
+def _openapi_v3_core_cached() -> tuple[dict[str, Any], str]:
+    doc = {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": GIT_VERSION},
+           "paths": _openapi_paths(),
+           "components": {"schemas": {k: v for k, v in schema.openapi_schemas().items()
+                                      if k.startswith(OPENAPI_CORE_PREFIXES)}}}
+    digest = hashlib.sha512(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32].upper()
+    return doc, digest
+
+
 def openapi_v3_root() -> dict[str, Any]:
-    return {"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=podhost-1"}}}
+    digest = _openapi_v3_core_cached()[1]
+    return {"paths": {"api/v1": {"serverRelativeURL": f"/openapi/v3/api/v1?hash={digest}"}}}
 
 
 def openapi_v3_core() -> dict[str, Any]:
-    """Enough of the core/v1 document for kubectl to trust server-side field validation."""
+    """The core/v1 OpenAPI v3 document built from the Kubernetes 1.32 definitions.
+
+    kubectl reads it to trust server-side field validation (a `patch` with
+    `x-kubernetes-group-version-kind` and a `fieldValidation` parameter), to compute
+    client-side apply patches (the strategic-merge `requestBody` plus `components.schemas`)
+    and for `kubectl explain`.
+    """
+    return _openapi_v3_core_cached()[0]
+
+
+OPENAPI_CORE_PREFIXES = ("io.k8s.api.core.v1.", "io.k8s.apimachinery.")
+PATCH_TYPES = ["application/apply-patch+yaml", "application/json-patch+json",
+               "application/merge-patch+json", "application/strategic-merge-patch+json"]
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _query(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+            for n in names]
+
+
+def _operation(kind: str, action: str, op_id: str, body: str | None, params: list[str],
+               response: str, body_types: list[str] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": op_id, "tags": ["core_v1"],
+        "parameters": _query(*params),
+        "responses": {"200": {"description": "OK", "content": {
+            "application/json": {"schema": _ref(response)}}},
+            "401": {"description": "Unauthorized"}},
+        "x-kubernetes-action": action,
+        "x-kubernetes-group-version-kind": {"group": "", "version": "v1", "kind": kind}}
+    if body:
+        op["requestBody"] = {"required": True, "content": {
+            t: {"schema": _ref(body)} for t in body_types or ["*/*"]}}
+    return op
+
+
+def _resource_paths(name: str, kind: str, namespaced: bool) -> dict[str, Any]:
+    obj, lst = "io.k8s.api.core.v1." + kind, "io.k8s.api.core.v1." + kind + "List"
+    status = "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
+    prefix = "/api/v1/namespaces/{namespace}/" if namespaced else "/api/v1/"
+    ns = "Namespaced" if namespaced else ""
+    path_params = [{"name": "namespace", "in": "path", "required": True,
+                    "schema": {"type": "string", "uniqueItems": True}}] if namespaced else []
+    named = [{"name": "name", "in": "path", "required": True,
+              "schema": {"type": "string", "uniqueItems": True}}, *path_params]
+    write = ["dryRun", "fieldManager", "fieldValidation", "pretty"]
+    item = {
+        "get": _operation(kind, "get", f"readCoreV1{ns}{kind}", None, ["pretty"], obj),
+        "put": _operation(kind, "put", f"replaceCoreV1{ns}{kind}", obj, write, obj),
+        "patch": _operation(kind, "patch", f"patchCoreV1{ns}{kind}",
+                            "io.k8s.apimachinery.pkg.apis.meta.v1.Patch", [*write, "force"],
+                            obj, PATCH_TYPES),
+        "delete": _operation(kind, "delete", f"deleteCoreV1{ns}{kind}",
+                             "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+                             ["dryRun", "gracePeriodSeconds", "pretty", "propagationPolicy"],
+                             status),
+        "parameters": named}
+    collection = {
+        "get": _operation(kind, "list", f"listCoreV1{ns}{kind}", None,
+                          ["fieldSelector", "labelSelector", "limit", "resourceVersion",
+                           "timeoutSeconds", "watch"], lst),
+        "post": _operation(kind, "post", f"createCoreV1{ns}{kind}", obj, write, obj),
+        "parameters": path_params}
+    return {f"{prefix}{name}": collection, f"{prefix}{name}/{{name}}": item}
+
+
+def _openapi_paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for name, _singular, kind, namespaced, _verbs, _short, _cat in RESOURCES:
-        base = f"/api/v1/namespaces/{{namespace}}/{name}/{{name}}" if namespaced \
-            else f"/api/v1/{name}/{{name}}"
-        paths[base] = {"patch": {
-            "x-kubernetes-group-version-kind": {"group": "", "version": "v1", "kind": kind},
-            "parameters": [{"name": "fieldValidation", "in": "query",
-                            "schema": {"type": "string", "uniqueItems": True}}],
-            "responses": {"200": {"description": "OK"}}}}
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": GIT_VERSION},
-            "paths": paths}
+        paths.update(_resource_paths(name, kind, namespaced))
+    return paths

@@ -19,6 +19,7 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
 
 from podhost.api import errors
+from podhost.apiserver import spdy
 from podhost.apiserver.backend import ExecProcess, NodeBackend
 from podhost.apiserver.http import Request, Upgrade
 from podhost.store.sqlite import Store
@@ -83,6 +84,9 @@ async def handle(store: Store, node: NodeBackend, request: Request, ns: str,
         raise errors.BadRequestError("you must specify at least 1 command")
     tty, stdin = request.flag("tty"), request.flag("stdin")
     stderr = request.flag("stderr") and not tty
+    if request.headers.get("upgrade", "").lower() == "spdy/3.1":
+        return spdy_upgrade(request, node, ns, name, container, command, tty=tty, stdin=stdin,
+                            stdout=request.flag("stdout"), stderr=stderr)
     if request.headers.get("upgrade", "").lower() != "websocket":
         raise errors.BadRequestError("Upgrade request required: podhost serves exec over "
                                      "WebSocket (kubectl 1.30 or newer)")
@@ -103,6 +107,137 @@ async def handle(store: Store, node: NodeBackend, request: Request, ns: str,
         await ws.run(node, ns, name, container, command, tty=tty, stdin=stdin, stderr=stderr)
 
     return Upgrade(headers, session)
+
+
+SPDY_PROTOCOLS = ("v4.channel.k8s.io",)
+
+
+def spdy_upgrade(request: Request, node: NodeBackend, ns: str, name: str, container: str,
+                 command: list[str], *, tty: bool, stdin: bool, stdout: bool,
+                 stderr: bool) -> Upgrade:
+    """`POST …/exec` with `Upgrade: SPDY/3.1` (kubectl 1.29, and the fallback of newer ones)."""
+    offered = request.header_values("x-stream-protocol-version")
+    protocol = next((p for p in SPDY_PROTOCOLS if p in offered), None)
+    if protocol is None:
+        raise errors.ForbiddenError(f"unable to upgrade connection: none of the requested "
+                                    f"protocols {offered} are supported; use one of "
+                                    f"{list(SPDY_PROTOCOLS)}")
+    headers = [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1"),
+               ("X-Stream-Protocol-Version", protocol)]
+    expected = {"error"} | ({"stdin"} if stdin else set()) | ({"stdout"} if stdout else set()) \
+        | ({"stderr"} if stderr else set()) | ({"resize"} if tty else set())
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      trailing: bytes) -> None:
+        conn = spdy.Session(spdy.RawTransport(reader, writer, trailing))
+        runner = asyncio.ensure_future(conn.run())
+        try:
+            await SpdyExec(conn).run(node, ns, name, container, command, expected, tty=tty)
+        finally:
+            await conn.close()
+            runner.cancel()
+            with contextlib.suppress(BaseException):
+                await runner
+
+    return Upgrade(headers, session)
+
+
+class SpdyExec:
+    """One exec session over SPDY streams (error, stdin, stdout, stderr, resize)."""
+
+    STREAM_TIMEOUT = 30.0
+
+    def __init__(self, conn: spdy.Session) -> None:
+        self.conn = conn
+        self.streams: dict[str, spdy.Stream] = {}
+
+    async def _collect(self, expected: set[str]) -> bool:
+        async def gather() -> bool:
+            while not expected <= set(self.streams):
+                stream = await self.conn.accept()
+                if stream is None:
+                    return False
+                self.streams[stream.type] = stream
+            return True
+        try:
+            return await asyncio.wait_for(gather(), self.STREAM_TIMEOUT)
+        except asyncio.TimeoutError:
+            return False
+
+    async def run(self, node: NodeBackend, ns: str, name: str, container: str,
+                  command: list[str], expected: set[str], *, tty: bool) -> None:
+        if not await self._collect(expected):
+            return
+        try:
+            process = await node.exec(ns, name, container, command, tty=tty,
+                                      stdin="stdin" in self.streams)
+        except errors.ApiError as e:
+            await self.finish(error_status(e))
+            return
+        inbound = [asyncio.ensure_future(self.pump_stdin(process))]
+        if "resize" in self.streams:
+            inbound.append(asyncio.ensure_future(self.pump_resize(process)))
+        watchdog = asyncio.ensure_future(self.conn.closed.wait())
+        try:
+            output = asyncio.ensure_future(self.pump_out(process))
+            await asyncio.wait({output, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+            if not output.done():
+                output.cancel()
+                return
+            code = await process.wait()
+            await self.finish(exit_status(code, command))
+        finally:
+            for task in [*inbound, watchdog]:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+            process.kill()
+
+    async def pump_out(self, process: ExecProcess) -> None:
+        names = {STDOUT: "stdout", STDERR: "stderr"}
+        while True:
+            item = await process.read()
+            if item is None:
+                return
+            channel, data = item
+            stream = self.streams.get(names.get(channel, ""))
+            if stream is not None:
+                await self.conn.write(stream, data)
+
+    async def pump_stdin(self, process: ExecProcess) -> None:
+        stream = self.streams.get("stdin")
+        if stream is None:
+            return
+        while True:
+            data = await stream.read()
+            if data is None:
+                await process.close_stdin()
+                return
+            await process.write(data)
+
+    async def pump_resize(self, process: ExecProcess) -> None:
+        decoder, buffer = json.JSONDecoder(), ""
+        while True:
+            data = await self.streams["resize"].read()
+            if data is None:
+                return
+            buffer += data.decode("utf-8", "replace")
+            while buffer.strip():
+                try:
+                    size, end = decoder.raw_decode(buffer.lstrip())
+                except ValueError:
+                    break
+                buffer = buffer.lstrip()[end:]
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    process.resize(int(size["Width"]), int(size["Height"]))
+
+    async def finish(self, status: dict[str, Any]) -> None:
+        error = self.streams.get("error")
+        if error is not None:
+            await self.conn.write(error, json.dumps(status).encode())
+        for kind in ("stdout", "stderr", "error"):
+            if kind in self.streams:
+                await self.conn.close_stream(self.streams[kind])
 
 
 class ExecWebSocket:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import ssl
 from dataclasses import dataclass, field
@@ -153,6 +154,8 @@ class Connection:
                     result = await self.handler(request)
                 except BodyTooLarge:
                     await self._respond(self.too_large(), close=True)
+                    with contextlib.suppress(Exception):
+                        await self._discard_input()
                     return
                 if isinstance(result, Upgrade):
                     await self._upgrade(result)
@@ -164,12 +167,40 @@ class Connection:
                 if self.conn.our_state is h11.MUST_CLOSE:
                     return
                 self.conn.start_next_cycle()
-        except (h11.RemoteProtocolError, ConnectionError, asyncio.IncompleteReadError,
-                ssl.SSLError):
+        except h11.RemoteProtocolError as e:
+            await self._refuse(e)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             return
         finally:
             with contextlib.suppress(Exception):
                 self.writer.close()
+
+    async def _refuse(self, error: h11.RemoteProtocolError) -> None:
+        """A request h11 could not parse still gets a Status (400, or 431 for huge headers)."""
+        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        code = error.error_status_hint if 400 <= error.error_status_hint < 500 else 400
+        reason = "RequestHeaderFieldsTooLarge" if code == 431 else "BadRequest"
+        status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                  "message": f"malformed HTTP request: {error}", "reason": reason,
+                  "code": code}
+        body = json.dumps(status, separators=(",", ":")).encode()
+        with contextlib.suppress(Exception):
+            await self._respond(Response(code, body), close=True)
+            await self._discard_input()
+
+    async def _discard_input(self, limit: int = 4 * 1024 * 1024, seconds: float = 1.0) -> None:
+        """Read what the client is still sending before closing, so it gets the response
+        rather than a connection reset (Go's closeWriteAndWait)."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while limit > 0:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            data = await asyncio.wait_for(self.reader.read(65536), remaining)
+            if not data:
+                return
+            limit -= len(data)
 
     def _headers(self, content_type: str, extra: list[tuple[str, str]],
                  length: int | None) -> list[tuple[str, str]]:

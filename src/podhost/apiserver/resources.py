@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import binascii
 import json
 import time
 from typing import Any, AsyncIterator
@@ -11,6 +14,7 @@ import yaml
 
 from podhost.api import errors, strategy, table, validation
 from podhost.api import patch as patches
+from podhost.apiserver import objects, protobuf
 from podhost.apiserver.backend import LogOptions, NodeBackend
 from podhost.apiserver.http import Request, Response, StreamResponse
 from podhost.store.sqlite import Store
@@ -18,7 +22,9 @@ from podhost.store.watch import Event
 
 Obj = dict[str, Any]
 
-NAMESPACED = {"pods": True, "events": True, "namespaces": False}
+NAMESPACED = {"pods": True, "events": True, "namespaces": False, "configmaps": True,
+              "secrets": True, "serviceaccounts": True, "nodes": False}
+META_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
 FIELD_SELECTORS = {
     "pods": frozenset({"metadata.name", "metadata.namespace", "spec.nodeName",
                        "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
@@ -30,7 +36,12 @@ FIELD_SELECTORS = {
                          "involvedObject.resourceVersion", "involvedObject.fieldPath",
                          "reason", "reportingComponent", "source", "type"}),
     "namespaces": frozenset({"metadata.name", "status.phase"}),
+    "configmaps": META_FIELDS,
+    "secrets": META_FIELDS | {"type"},
+    "serviceaccounts": META_FIELDS,
+    "nodes": frozenset({"metadata.name", "spec.unschedulable"}),
 }
+BOOKMARK_INTERVAL = 60.0
 PATCH_TYPES = {"application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json", "application/apply-patch+yaml"}
 
@@ -40,8 +51,12 @@ def _dumps(obj: Any) -> bytes:
 
 
 def _ok(obj: Any, status: int = 200, warnings: list[str] | None = None) -> Response:
-    headers = [("Warning", f'299 - "{w}"') for w in warnings or []]
+    headers = [("Warning", "299 - " + json.dumps(w)) for w in warnings or []]
     return Response(status, _dumps(obj), headers=headers)
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def wants_table(request: Request) -> bool:
@@ -50,6 +65,8 @@ def wants_table(request: Request) -> bool:
 
 def decode_body(request: Request, kind: str) -> Any:
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if ctype == protobuf.CONTENT_TYPE:
+        return protobuf.decode(request.body, kind)
     try:
         if ctype.endswith("yaml"):
             return yaml.safe_load(request.body.decode("utf-8"))
@@ -59,21 +76,87 @@ def decode_body(request: Request, kind: str) -> Any:
             f'{kind} in version "v1" cannot be handled as a {kind}: {e}') from None
 
 
+def conflict(resource: str, name: str) -> errors.ConflictError:
+    return errors.ConflictError(
+        f'Operation cannot be fulfilled on {resource} "{name}": the object has been modified; '
+        "please apply your changes to the latest version and try again", kind=resource,
+        name=name)
+
+
 def _selector(request: Request, resource: str):  # -> Callable[[Obj], bool]
     from podhost.api import selectors
     return selectors.matcher(request.arg("labelSelector"), request.arg("fieldSelector"),
                              FIELD_SELECTORS.get(resource))
 
 
+def int_arg(request: Request, key: str) -> int | None:
+    """An integer query parameter; anything else is a 400 as the parameter decoder says."""
+    value = request.arg(key)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise errors.BadRequestError(f'{key}: Invalid value: "{value}": strconv.ParseInt: '
+                                     f'parsing "{value}": invalid syntax') from None
+
+
+def dry_run(request: Request, options: Obj | None = None) -> bool:
+    """dryRun=All (query or DeleteOptions); other values are refused."""
+    values = request.query.get("dryRun", []) + list((options or {}).get("dryRun") or [])
+    for v in values:
+        if v != "All":
+            raise errors.InvalidError("DryRun", "", [errors.not_supported("dryRun", v, ["All"])])
+    return bool(values)
+
+
+def encode_continue(rv: int, start: str) -> str:
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": start}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_continue(token: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        if data.get("v") != "meta.k8s.io/v1" or not isinstance(data.get("start"), str):
+            raise ValueError("unsupported version")
+        return int(data["rv"]), data["start"]
+    except (ValueError, TypeError, KeyError, binascii.Error) as e:
+        raise errors.BadRequestError(f"continue key is not valid: {e}") from None
+
+
+def _position(obj: Obj) -> str:
+    m = obj["metadata"]
+    return f"{m.get('namespace') or ''}/{m['name']}"
+
+
+def page(items: list[Obj], rv: int, limit: int | None, token: str | None
+         ) -> tuple[list[Obj], int, Obj]:
+    """One page of a name-ordered list: items, the list's RV and extra list metadata."""
+    extra: Obj = {}
+    if token:
+        rv, start = decode_continue(token)
+        items = [o for o in items if _position(o) > start]
+    if limit and limit > 0 and len(items) > limit:
+        rest = len(items) - limit
+        items = items[:limit]
+        extra = {"continue": encode_continue(rv, _position(items[-1])),
+                 "remainingItemCount": rest}
+    return items, rv, extra
+
+
 class Resources:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.finalizing: dict[str, asyncio.Task[None]] = {}
 
     async def dispatch(self, request: Request, resource: str, ns: str | None, name: str | None,
                        sub: str | None) -> Response | StreamResponse:
         if resource not in NAMESPACED:
             raise errors.NotFoundError("the server could not find the requested resource")
-        if NAMESPACED[resource] and ns is not None:
+        if NAMESPACED[resource] and ns is not None and not (
+                request.method == "GET" and name is None):
             self._check_namespace(ns)
         if not NAMESPACED[resource]:
             ns = None
@@ -83,6 +166,8 @@ class Resources:
                 return await self.list_or_watch(request, resource, ns)
             if method == "POST":
                 return self.create(request, resource, ns)
+            if method == "DELETE":
+                return self.delete_collection(request, resource, ns)
             raise errors.MethodNotAllowedError(f"the server does not allow this method on the "
                                                f"requested resource")
         if sub not in (None, "status"):
@@ -94,9 +179,9 @@ class Resources:
                                                "requested resource")
         return handlers[method](request, resource, ns or "", name, sub == "status")
 
-    def _check_namespace(self, ns: str) -> None:
+    def _check_namespace(self, ns: str) -> Obj:
         try:
-            self.store.get("namespaces", "", ns)
+            return self.store.get("namespaces", "", ns)
         except errors.NotFoundError:
             raise errors.NotFoundError(f'namespaces "{ns}" not found', kind="namespaces",
                                        name=ns) from None
@@ -114,26 +199,39 @@ class Resources:
     async def list_or_watch(self, request: Request, resource: str,
                             ns: str | None) -> Response | StreamResponse:
         predicate = _selector(request, resource)
+        timeout = int_arg(request, "timeoutSeconds")
+        limit = int_arg(request, "limit")
         if request.flag("watch"):
-            return self.watch(request, resource, ns, predicate)
+            return self.watch(request, resource, ns, predicate, timeout)
         items, rv = self.store.list(resource, ns, predicate)
+        items, rv, extra = page(items, rv, limit, request.arg("continue"))
         if wants_table(request):
-            return _ok(table.to_table(resource, items, rv))
+            result = table.to_table(resource, items, rv)
+            result["metadata"].update(extra)
+            return _ok(result)
         return _ok({"kind": self._kind(resource) + "List", "apiVersion": "v1",
-                    "metadata": {"resourceVersion": str(rv)}, "items": items})
+                    "metadata": {"resourceVersion": str(rv), **extra}, "items": items})
 
-    def watch(self, request: Request, resource: str, ns: str | None, predicate: Any
-              ) -> StreamResponse:
+    def watch(self, request: Request, resource: str, ns: str | None, predicate: Any,
+              timeout: int | None) -> StreamResponse:
         rv_arg = request.arg("resourceVersion") or ""
-        since = int(rv_arg) if rv_arg.isdigit() and rv_arg != "0" else None
-        watcher, backlog = self.store.watch(resource, ns, since, predicate)
+        if rv_arg not in ("", "0") and not rv_arg.isdigit():
+            raise errors.BadRequestError(f'resourceVersion: Invalid value: "{rv_arg}": '
+                                         "must be a non-negative integer")
+        since = int(rv_arg) if rv_arg not in ("", "0") else None
+        as_table = wants_table(request)
+        try:
+            watcher, backlog = self.store.watch(resource, ns, since, predicate)
+        except errors.GoneError as e:
+            return StreamResponse(200, _one(_dumps({"type": "ERROR",
+                                                    "object": e.to_status()}) + b"\n"))
         initial: list[Event] = []
         if since is None:
             items, rv = self.store.list(resource, ns, predicate)
             initial = [Event("ADDED", resource, o, rv) for o in items]
-        timeout = request.arg("timeoutSeconds")
-        deadline = time.monotonic() + (int(timeout) if timeout and timeout.isdigit() else 1800)
-        as_table = wants_table(request)
+        deadline = time.monotonic() + (timeout if timeout and timeout > 0 else 1800)
+        bookmarks = request.flag("allowWatchBookmarks")
+        kind = self._kind(resource)
 
         async def stream() -> AsyncIterator[bytes]:
             first = True
@@ -141,14 +239,21 @@ class Resources:
                 for ev in [*initial, *backlog]:
                     yield self._event_line(ev, as_table, first)
                     first = False
+                next_bookmark = time.monotonic()
                 while True:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
+                    now = time.monotonic()
+                    if now >= deadline:
                         return
+                    if bookmarks and now >= next_bookmark and watcher.queue.empty():
+                        yield self._bookmark(kind, self.store.current_rv())
+                        next_bookmark = now + BOOKMARK_INTERVAL
+                    wait = deadline - now
+                    if bookmarks:
+                        wait = max(0.0, min(wait, next_bookmark - now))
                     try:
-                        ev = await asyncio.wait_for(watcher.queue.get(), remaining)
+                        ev = await asyncio.wait_for(watcher.queue.get(), wait)
                     except asyncio.TimeoutError:
-                        return
+                        continue
                     if ev is None:
                         return
                     yield self._event_line(ev, as_table, first)
@@ -157,6 +262,12 @@ class Resources:
                 self.store.unwatch(watcher)
 
         return StreamResponse(200, stream())
+
+    @staticmethod
+    def _bookmark(kind: str, rv: int) -> bytes:
+        return _dumps({"type": "BOOKMARK", "object": {
+            "kind": kind, "apiVersion": "v1",
+            "metadata": {"resourceVersion": str(rv)}}}) + b"\n"
 
     def _event_line(self, ev: Event, as_table: bool, first: bool) -> bytes:
         obj = ev.object
@@ -179,14 +290,44 @@ class Resources:
         validation.check_decodable(resource, obj)
         return obj
 
+    def _prepare(self, resource: str, obj: Obj) -> Obj:
+        """Write-time rules shared by create, update and patch, then validation."""
+        if resource == "secrets":
+            objects.prepare_secret(obj)
+        return obj
+
+    def _validate(self, resource: str, obj: Obj, old: Obj | None = None) -> None:
+        if resource == "pods":
+            if old is None:
+                validation.validate(resource, obj)
+            else:
+                validation.validate_update(resource, obj, old)
+        else:
+            objects.validate(resource, obj)
+
+    def _check_writable_namespace(self, resource: str, obj: Obj, ns: str | None) -> None:
+        if ns is None:
+            return
+        if objects.is_terminating(self._check_namespace(ns)):
+            raise objects.terminating_error(resource, obj["metadata"].get("name", ""), ns)
+
     def create(self, request: Request, resource: str, ns: str | None) -> Response:
         obj = self._decode_object(request, resource)
         warnings = validation.unknown_fields(resource, obj, request.arg("fieldValidation"))
         obj = strategy.prepare_for_create(resource, obj, ns)
-        validation.validate(resource, obj)
-        if request.arg("dryRun") == "All":
+        self._prepare(resource, obj)
+        self._validate(resource, obj)
+        self._check_writable_namespace(resource, obj, ns)
+        if dry_run(request):
             return _ok(obj, 201, warnings)
-        return _ok(self.store.create(resource, obj), 201, warnings)
+        created = self.store.create(resource, obj)
+        if resource == "namespaces":
+            self._seed_namespace(created["metadata"]["name"])
+        return _ok(created, 201, warnings)
+
+    def _seed_namespace(self, ns: str) -> None:
+        with contextlib.suppress(errors.AlreadyExistsError):
+            self.store.create("serviceaccounts", objects.default_service_account(ns))
 
     def update(self, request: Request, resource: str, ns: str, name: str,
                status_only: bool = False) -> Response:
@@ -202,9 +343,12 @@ class Resources:
                  status_only: bool, expected_rv: str | None) -> Response:
         warnings = validation.unknown_fields(resource, obj, request.arg("fieldValidation"))
         old = self.store.get(resource, ns, name)
+        if expected_rv and str(expected_rv) != old["metadata"].get("resourceVersion"):
+            raise conflict(resource, name)
         new = strategy.prepare_for_update(resource, obj, old, status_only=status_only)
-        validation.validate_update(resource, new, old)
-        if request.arg("dryRun") == "All":
+        self._prepare(resource, new)
+        self._validate(resource, new, old)
+        if dry_run(request):
             return _ok(new, 200, warnings)
         return _ok(self.store.update(resource, new, expected_rv=expected_rv), 200, warnings)
 
@@ -243,36 +387,119 @@ class Resources:
         body.setdefault("metadata", {})["name"] = name
         body["metadata"].setdefault("namespace", ns) if NAMESPACED[resource] else None
         validation.check_decodable(resource, body)
-        obj = strategy.prepare_for_create(resource, body, ns if NAMESPACED[resource] else None)
-        validation.validate(resource, obj)
-        if request.arg("dryRun") == "All":
-            return _ok(obj, 201)
-        return _ok(self.store.create(resource, obj), 201)
+        warnings = validation.unknown_fields(resource, body, request.arg("fieldValidation"))
+        target_ns = ns if NAMESPACED[resource] else None
+        obj = strategy.prepare_for_create(resource, body, target_ns)
+        self._prepare(resource, obj)
+        self._validate(resource, obj)
+        self._check_writable_namespace(resource, obj, target_ns)
+        if dry_run(request):
+            return _ok(obj, 201, warnings)
+        return _ok(self.store.create(resource, obj), 201, warnings)
+
+    def _delete_options(self, request: Request) -> tuple[Obj, int | None]:
+        options = decode_body(request, "DeleteOptions") if request.body else {}
+        options = options if isinstance(options, dict) else {}
+        requested = options.get("gracePeriodSeconds")
+        grace_arg = int_arg(request, "gracePeriodSeconds")
+        if grace_arg is not None:
+            requested = grace_arg
+        return options, requested
 
     def delete(self, request: Request, resource: str, ns: str, name: str,
                status_only: bool = False) -> Response:
-        options = decode_body(request, "DeleteOptions") if request.body else {}
-        options = options if isinstance(options, dict) else {}
-        grace_arg = request.arg("gracePeriodSeconds")
-        requested = options.get("gracePeriodSeconds")
-        if grace_arg is not None and grace_arg.lstrip("-").isdigit():
-            requested = int(grace_arg)
+        options, requested = self._delete_options(request)
         obj = self.store.get(resource, ns, name)
         pre = options.get("preconditions") or {}
         if pre.get("uid") and pre["uid"] != obj["metadata"].get("uid"):
             raise errors.ConflictError(f"Precondition failed: UID in precondition: {pre['uid']}, "
                                        f"UID in object meta: {obj['metadata'].get('uid')}")
-        dry = request.arg("dryRun") == "All" or options.get("dryRun") == ["All"]
+        if pre.get("resourceVersion") and \
+                pre["resourceVersion"] != obj["metadata"].get("resourceVersion"):
+            raise errors.ConflictError(
+                f"Precondition failed: ResourceVersion in precondition: "
+                f"{pre['resourceVersion']}, ResourceVersion in object meta: "
+                f"{obj['metadata'].get('resourceVersion')}")
+        dry = dry_run(request, options)
+        if resource == "namespaces":
+            return self._delete_namespace(obj, dry)
+        return _ok(self._delete_one(resource, obj, requested, dry))
+
+    def _delete_one(self, resource: str, obj: Obj, requested: int | None, dry: bool) -> Obj:
         if resource == "pods":
             grace = strategy.delete_grace_period(obj, requested)
             if grace > 0:
                 strategy.mark_deleting(obj, grace)
-                return _ok(obj if dry else self.store.update(resource, obj))
-        if resource == "namespaces" and name in ("default", "kube-system", "kube-public",
-                                                 "kube-node-lease"):
+                return obj if dry else self.store.update(resource, obj)
+        m = obj["metadata"]
+        return obj if dry else self.store.delete(resource, m.get("namespace") or "", m["name"])
+
+    def delete_collection(self, request: Request, resource: str, ns: str | None) -> Response:
+        if resource == "namespaces":
+            raise errors.MethodNotAllowedError("the server does not allow this method on the "
+                                               "requested resource")
+        options, requested = self._delete_options(request)
+        dry = dry_run(request, options)
+        items, rv = self.store.list(resource, ns, _selector(request, resource))
+        deleted = []
+        for obj in items:
+            with contextlib.suppress(errors.NotFoundError):
+                deleted.append(self._delete_one(resource, obj, requested, dry))
+        return _ok({"kind": self._kind(resource) + "List", "apiVersion": "v1",
+                    "metadata": {"resourceVersion": str(self.store.current_rv())},
+                    "items": deleted})
+
+    # -- namespace lifecycle ---------------------------------------------------------------
+    def _delete_namespace(self, ns_obj: Obj, dry: bool) -> Response:
+        name = ns_obj["metadata"]["name"]
+        if name in objects.SYSTEM_NAMESPACES:
             raise errors.ForbiddenError(f'namespaces "{name}" is forbidden: this namespace may '
                                         "not be deleted", kind="namespaces", name=name)
-        return _ok(obj if dry else self.store.delete(resource, ns, name))
+        if dry:
+            return _ok(objects.mark_terminating(ns_obj))
+        if not objects.is_terminating(ns_obj):
+            ns_obj = self.store.update("namespaces", objects.mark_terminating(ns_obj))
+        self.start_finalizer(name)
+        return _ok(ns_obj)
+
+    def start_finalizer(self, name: str) -> None:
+        task = self.finalizing.get(name)
+        if task is None or task.done():
+            self.finalizing[name] = asyncio.ensure_future(self.finalize_namespace(name))
+
+    def resume_finalizers(self) -> None:
+        """Namespaces left Terminating by a previous process finish emptying."""
+        items, _ = self.store.list("namespaces", None)
+        for ns in items:
+            if objects.is_terminating(ns):
+                self.start_finalizer(ns["metadata"]["name"])
+
+    async def finalize_namespace(self, name: str, poll: float = 0.25) -> None:
+        """Delete everything in the namespace, wait for its Pods to go, then the namespace."""
+        while True:
+            remaining = self._empty_namespace(name)
+            if not remaining:
+                break
+            await asyncio.sleep(poll)
+        self._empty_namespace(name)
+        with contextlib.suppress(errors.NotFoundError):
+            self.store.delete("namespaces", "", name)
+        self.finalizing.pop(name, None)
+
+    def _empty_namespace(self, name: str) -> int:
+        """One pass: delete what can go now; returns how many Pods are still terminating."""
+        pods = 0
+        for resource in objects.NAMESPACED_CONTENT:
+            items, _ = self.store.list(resource, name)
+            for obj in items:
+                if resource == "pods" and obj["metadata"].get("deletionTimestamp"):
+                    pods += 1
+                    continue
+                with contextlib.suppress(errors.NotFoundError, errors.ConflictError):
+                    result = self._delete_one(resource, obj, None, False)
+                    if resource == "pods" and result["metadata"].get("deletionTimestamp"):
+                        pods += 1
+        return pods
 
     async def logs(self, node: NodeBackend, request: Request, ns: str, name: str
                    ) -> StreamResponse:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
+from pathlib import Path
 
 from podhost import __version__, config
 
@@ -17,6 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="podhost", description="Run Kubernetes Pods on one Linux machine.")
     parser.add_argument("--version", action="version", version=f"podhost {__version__}")
+    for flags, help in ((("--kubeconfig",), "path to the kubeconfig file to use"),
+                        (("--context",), "the name of the kubeconfig context to use"),
+                        (("-n", "--namespace"), "the namespace scope for this request")):
+        parser.add_argument(*flags, default=argparse.SUPPRESS, help=help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the node in the foreground (API server + kubelet)")
@@ -28,38 +34,89 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--node-name", default=None, help="name of this node (default: hostname)")
     serve.add_argument("--no-kubeconfig-update", action="store_true",
                        help="do not merge the podhost context into $KUBECONFIG or ~/.kube/config")
+    serve.add_argument("--registries-conf", type=Path, default=None,
+                       help="registries.conf (v2) with mirrors, insecure and blocked registries "
+                            "(default $PODHOST_REGISTRIES_CONF or /etc/containers/registries.conf)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
     kc = sub.add_parser("kubeconfig", help="print the kubeconfig of the local node")
     _root_arg(kc)
 
-    images = sub.add_parser("images", help="manage images: load, ls, rm")
-    _root_arg(images)
-    isub = images.add_subparsers(dest="images_command", metavar="IMAGES_COMMAND")
-    load = isub.add_parser("load", help="load images from an OCI or docker archive")
-    load.add_argument("file", help="archive as `podman save` or `docker save` write it")
-    ls = isub.add_parser("ls", help="list images")
-    rm = isub.add_parser("rm", help="remove an image")
-    rm.add_argument("image", nargs="+")
-    for p in (load, ls, rm):
-        _root_arg(p, nested=True)
+    from podhost.cli import images as images_cli
+    images_cli.add_parser(sub, _root_arg)
+    add_node_verbs(sub)
+    from podhost.cli import parser as verbs
+    verbs.add_verbs(sub)
     return parser
+
+
+def add_node_verbs(sub: Any) -> None:
+    up = sub.add_parser("up", help="start the node in the background and wait until ready")
+    _root_arg(up)
+    up.add_argument("--port", type=int, default=config.DEFAULT_PORT,
+                    help="HTTPS port of the API server (default 6443)")
+    up.add_argument("--address", default="127.0.0.1", help="address to listen on")
+    up.add_argument("--node-name", default=None, help="name of this node (default: hostname)")
+    up.add_argument("--no-kubeconfig-update", action="store_true",
+                    help="do not merge the podhost context into $KUBECONFIG or ~/.kube/config")
+    down = sub.add_parser("down", help="stop the background node (pid file <root>/podhost.pid)")
+    _root_arg(down)
+    down.add_argument("--delete-pods", action="store_true",
+                      help="delete all Pods first and wait until they are gone")
+    down.add_argument("--timeout", type=float, default=60, help="seconds to wait for the stop")
+    status = sub.add_parser("status", help="versions, paths, health, Pods and images of the node")
+    _root_arg(status)
+    doctor = sub.add_parser("doctor", help="check the kernel and tools podhost needs")
+    _root_arg(doctor)
+    comp = sub.add_parser("completion", help="print a shell completion script")
+    comp.add_argument("shell", choices=["bash"], help="the shell (bash)")
+
+
+NODE_VERBS = {"up": "up", "down": "down", "status": "status", "doctor": "doctor",
+              "kubeconfig": "print_kubeconfig"}
+
+
+def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.command == "serve":
+        from podhost.cli import serve
+        return serve.run(args)
+    if args.command in NODE_VERBS:
+        from podhost.cli import node
+        return int(getattr(node, NODE_VERBS[args.command])(args))
+    if args.command == "images":
+        from podhost.cli import images
+        return images.run(args, parser)
+    if args.command == "completion":
+        from podhost.cli import completion
+        sys.stdout.write(completion.bash(parser))
+        return 0
+    if getattr(args, "run", None):
+        return int(args.run(args))
+    parser.print_help(sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    tail = None
+    if "--" in argv:  # kubectl's `exec POD [flags] -- COMMAND...`: flags end at --
+        argv, tail = argv[:argv.index("--")], argv[argv.index("--") + 1:]
     args = parser.parse_args(argv)
-    if args.command == "serve":
-        from podhost.cli import serve
-        return serve.run(args)
-    if args.command == "kubeconfig":
-        from podhost.cli import node
-        return node.print_kubeconfig(args)
-    if args.command == "images":
-        from podhost.cli import images
-        return images.run(args, parser)
-    parser.print_help(sys.stderr)
-    return 2
+    if tail is not None:
+        if not hasattr(args, "argv"):
+            parser.error(f"unrecognized arguments: -- {' '.join(tail)}")
+        args.argv = list(args.argv) + tail
+    from podhost.cli.errors import CliError
+    try:
+        return dispatch(args, parser)
+    except CliError as e:
+        print(e.render(), file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,12 +1,21 @@
-"""Verbs about the local node: kubeconfig."""
+"""Verbs about the local node: kubeconfig, up, down, status, doctor."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import signal
+import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from podhost import config
+from podhost import __version__, config
+from podhost.cli.errors import CliError
+
+READY_TIMEOUT = 60.0
 
 
 def root_of(args: argparse.Namespace) -> Path:
@@ -18,7 +27,285 @@ def print_kubeconfig(args: argparse.Namespace) -> int:
     try:
         sys.stdout.write(path.read_text())
     except FileNotFoundError:
-        print(f"error: {path} does not exist: start the node first with `podhost serve`",
+        print(f"error: {path} does not exist: start the node first with `podhost up`",
               file=sys.stderr)
         return 1
     return 0
+
+
+# ---- pid file and readiness --------------------------------------------------------------
+
+def running_pid(root: Path) -> int | None:
+    """The pid in <root>/podhost.pid if that process is alive."""
+    try:
+        pid = int((root / "podhost.pid").read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+def local_server(root: Path) -> str | None:
+    from podhost.cli import client
+    try:
+        return client.resolve(client.load_kubeconfig([root / "kubeconfig"])).server
+    except (CliError, OSError):
+        return None
+
+
+def readyz(server: str, timeout: float = 1.0) -> bool:
+    import http.client
+    import ssl
+    from urllib.parse import urlsplit
+    url = urlsplit(server)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    conn = http.client.HTTPSConnection(url.hostname or "127.0.0.1", url.port or 6443,
+                                       timeout=timeout, context=ctx)
+    try:
+        conn.request("GET", "/readyz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def wait_ready(root: Path, process: subprocess.Popen[bytes] | None, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    log = root / "serve.log"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise CliError(f"error: podhost serve exited with {process.returncode}; "
+                           f"see {log}:\n{_tail(log)}")
+        server = local_server(root) if running_pid(root) else None
+        if server and readyz(server):
+            return server
+        time.sleep(0.1)
+    raise CliError(f"error: the node did not become ready in {timeout:.0f}s; see {log}")
+
+
+def _tail(path: Path, lines: int = 10) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# ---- up / down ---------------------------------------------------------------------------
+
+def serve_argv(root: Path, args: argparse.Namespace | None = None) -> list[str]:
+    argv = [sys.executable, "-m", "podhost", "serve", "--root", str(root)]
+    if args is not None:
+        argv += ["--port", str(args.port), "--address", args.address]
+        if args.node_name:
+            argv += ["--node-name", args.node_name]
+        if args.no_kubeconfig_update:
+            argv.append("--no-kubeconfig-update")
+    return argv
+
+
+def start_background(root: Path, args: argparse.Namespace | None = None,
+                     quiet: bool = False) -> str:
+    """Start `podhost serve` detached, logging to <root>/serve.log; wait until /readyz."""
+    if os.geteuid() != 0:
+        raise CliError("error: the node must run as root: run `sudo podhost up`")
+    root.mkdir(parents=True, exist_ok=True, mode=0o711)
+    (root / "podhost.pid").unlink(missing_ok=True)
+    with open(root / "serve.log", "ab") as log:
+        process = subprocess.Popen(serve_argv(root, args), stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   close_fds=True)
+    if not quiet:
+        print(f"Starting podhost node (root {root}, log {root / 'serve.log'}) ...",
+              file=sys.stderr)
+    return wait_ready(root, process, READY_TIMEOUT)
+
+
+def up(args: argparse.Namespace) -> int:
+    root = root_of(args)
+    pid = running_pid(root)
+    if pid:
+        server = local_server(root) or "?"
+        print(f"podhost node is already running (pid {pid}) at {server}")
+        return 0
+    server = start_background(root, args)
+    print(f"podhost node is ready at {server} (pid {running_pid(root)})")
+    print(f"kubeconfig: {root / 'kubeconfig'}")
+    return 0
+
+
+def delete_all_pods(args: argparse.Namespace, root: Path) -> None:
+    from podhost.cli import client as clientmod
+    from podhost.cli.verbs.objects import wait_gone
+    from podhost.cli.context import lookup
+    conn = clientmod.resolve(clientmod.load_kubeconfig([root / "kubeconfig"]))
+    c = clientmod.Client(conn)
+    pods = c.get("/api/v1/pods").get("items") or []
+    for pod in pods:
+        meta = pod["metadata"]
+        c.request("DELETE", clientmod.resource_path("pods", meta["namespace"], meta["name"]),
+                  {"kind": "DeleteOptions", "apiVersion": "v1"})
+        print(f"pod \"{meta['name']}\" deleted")
+    deadline = time.monotonic() + 120
+    for pod in pods:
+        wait_gone(c, lookup("pods"), pod["metadata"]["namespace"], pod["metadata"]["name"],
+                  deadline)
+
+
+def down(args: argparse.Namespace) -> int:
+    root = root_of(args)
+    pid = running_pid(root)
+    if pid is None:
+        print("podhost node is not running")
+        return 0
+    if args.delete_pods:
+        delete_all_pods(args, root)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        if running_pid(root) is None or not _alive(pid):
+            print(f"podhost node stopped (pid {pid})")
+            return 0
+        time.sleep(0.1)
+    raise CliError(f"error: the node (pid {pid}) did not stop within {args.timeout:.0f}s")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+# ---- status ------------------------------------------------------------------------------
+
+def tool_version(path: str) -> str:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=5)
+    except OSError:
+        return "not found"
+    first = (out.stdout or out.stderr).strip().splitlines()
+    return first[0] if first else "unknown"
+
+
+def count_images(root: Path) -> int | str:
+    try:
+        from podhost.images.store import ImageStore
+        return len(ImageStore(root / "images").list())
+    except Exception as e:  # noqa: BLE001 - status must always print
+        return f"unknown ({e})"
+
+
+def count_pods(root: Path) -> int | str:
+    from podhost.cli import client as clientmod
+    try:
+        conn = clientmod.resolve(clientmod.load_kubeconfig([root / "kubeconfig"]))
+        return len(clientmod.Client(conn).get("/api/v1/pods").get("items") or [])
+    except CliError as e:
+        return f"unknown ({e.render()})"
+
+
+def status(args: argparse.Namespace) -> int:
+    root = root_of(args)
+    settings = config.Settings(root=root)
+    pid = running_pid(root)
+    server = local_server(root)
+    healthy = bool(pid and server and readyz(server))
+    rows = [("podhost", __version__), ("runc", tool_version(settings.runc)),
+            ("conmon", tool_version(settings.conmon)), ("root", str(root)),
+            ("kubeconfig", str(settings.kubeconfig_path)), ("log", str(root / "serve.log")),
+            ("node", f"running (pid {pid})" if pid else "stopped"),
+            ("server", server or "<none>"), ("health", "ok" if healthy else
+                                             ("not ready" if pid else "-")),
+            ("pods", count_pods(root) if healthy else "-"), ("images", count_images(root))]
+    for key, value in rows:
+        print(f"{key + ':':<12}{value}")
+    return 0 if healthy or not pid else 1
+
+
+# ---- doctor ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def filesystems(text: str) -> set[str]:
+    return {line.split()[-1] for line in text.splitlines() if line.split()}
+
+
+def cgroup_mode(mounts: str) -> str:
+    """v2 (unified), hybrid or v1, from /proc/self/mounts."""
+    types = {(line.split()[1], line.split()[2]) for line in mounts.splitlines()
+             if len(line.split()) > 2}
+    if ("/sys/fs/cgroup", "cgroup2") in types:
+        return "v2"
+    if any(t == "cgroup2" for _, t in types):
+        return "hybrid"
+    if any(t == "cgroup" for _, t in types):
+        return "v1"
+    return "none"
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def checks(root: Path, settings: config.Settings) -> list[Check]:
+    fs = filesystems(_read("/proc/filesystems"))
+    cg = cgroup_mode(_read("/proc/self/mounts"))
+    out = [
+        Check("overlayfs", "overlay" in fs, "overlay in /proc/filesystems" if "overlay" in fs
+              else "overlay missing from /proc/filesystems", "modprobe overlay"),
+        Check("tmpfs", "tmpfs" in fs, "tmpfs available" if "tmpfs" in fs else "tmpfs missing",
+              "use a kernel with CONFIG_TMPFS=y"),
+        Check("cgroups", cg in ("v2", "hybrid", "v1"), f"cgroup {cg}",
+              "mount cgroup2 on /sys/fs/cgroup (systemd.unified_cgroup_hierarchy=1)"),
+        Check("root", os.geteuid() == 0, f"uid {os.geteuid()}",
+              "run podhost as root (sudo podhost up)"),
+    ]
+    for tool, package in ((settings.runc, "runc"), (settings.conmon, "conmon")):
+        found = os.access(tool, os.X_OK) or shutil.which(package) is not None
+        out.append(Check(package, found, tool_version(tool) if found else f"{tool} not found",
+                         f"apt-get install {package}"))
+    out.append(_disk_check(root))
+    return out
+
+
+def _disk_check(root: Path) -> Check:
+    probe = root
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    usage = shutil.disk_usage(probe)
+    free_gb = usage.free / 1e9
+    return Check("disk", free_gb >= 2, f"{free_gb:.1f} GB free under {probe}",
+                 f"free space under {probe} (at least 2 GB recommended)")
+
+
+def doctor(args: argparse.Namespace) -> int:
+    root = root_of(args)
+    results = checks(root, config.Settings(root=root))
+    for c in results:
+        print(f"[{'ok' if c.ok else 'FAIL':>4}] {c.name:<10} {c.detail}")
+        if not c.ok:
+            print(f"       fix: {c.fix}")
+    bad = [c for c in results if not c.ok]
+    print(f"{len(results) - len(bad)}/{len(results)} checks passed")
+    return 1 if bad else 0

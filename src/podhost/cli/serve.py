@@ -23,7 +23,8 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 def settings_from(args: argparse.Namespace) -> config.Settings:
     return config.Settings(root=root_of(args), host=args.address, port=args.port,
                            node_name=args.node_name or config.default_node_name(),
-                           update_user_kubeconfig=not args.no_kubeconfig_update)
+                           update_user_kubeconfig=not args.no_kubeconfig_update,
+                           registries_conf=getattr(args, "registries_conf", None))
 
 
 def seed_namespaces(store) -> None:  # type: ignore[no-untyped-def]
@@ -62,7 +63,7 @@ async def serve(settings: config.Settings) -> None:
     seed_namespaces(store)
     runtime = Runtime(settings.runtime_dir, runc=settings.runc, conmon=settings.conmon)
     kubelet = Kubelet(store, runtime, ImageStore(settings.images_dir), settings.root,
-                      node_name=settings.node_name)
+                      node_name=settings.node_name, registries_conf=settings.registries_conf)
     api = apiapp.ApiServer(store, kubelet, token=pki.token(),
                            server_address=f"{settings.host}:{settings.port}")
     server = await http.serve(settings.host, settings.port, api.handle, apiapp.too_large,

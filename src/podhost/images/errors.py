@@ -13,6 +13,11 @@ Exception hierarchy:
   + LayerError               - a layer is unsafe (path escape, symlinked parent) or corrupt.
   + DigestMismatchError      - content does not hash to the digest it was declared with.
   + SnapshotError            - a container rootfs could not be prepared or removed.
+  + RegistriesConfError      - registries.conf is malformed.
+  + AuthFileError            - an auth file (auth.json, ~/.docker/config.json) is malformed.
+  + RegistryError            - a registry refused or failed a request (status, reason).
+  + ImagePullError           - a pull failed; the message is the reason shown on the Pod.
+    + ImageNeverPullError    - policy Never and the image is absent.
 """
 
 from __future__ import annotations
@@ -53,3 +58,27 @@ class DigestMismatchError(ImageError):
 
 class SnapshotError(ImageError):
     """An overlay rootfs could not be mounted, unmounted or removed."""
+
+
+class RegistriesConfError(ImageError):
+    """registries.conf (containers-registries.conf(5) v2) is unreadable or malformed."""
+
+
+class AuthFileError(ImageError):
+    """An auth file (containers-auth.json(5) or ~/.docker/config.json) is malformed."""
+
+
+class RegistryError(ImageError):
+    """A registry refused or failed a request; the message carries the registry's reason."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ImagePullError(ImageError):
+    """An image could not be pulled; str() is the reason kubelet shows after "Failed to pull"."""
+
+
+class ImageNeverPullError(ImagePullError):
+    """Pull policy Never and the image is not in the store (kubelet's ErrImageNeverPull)."""

@@ -24,6 +24,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -207,7 +208,19 @@ class ImageStore:
                 for image_id, record in list(images.items()):
                     if image_id not in busy and not (dangling_only and record["repo_tags"]):
                         del images[image_id]
-            return self._sweep(images, only=None)
+            return self._sweep(images, only=None) + self._prune_downloads()
+
+    def _prune_downloads(self, idle: float = 600.0) -> int:
+        """Delete partial pull downloads untouched for `idle` seconds (a pull may be running)."""
+        freed, now = 0, time.time()
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.root / "downloads"):
+                st = entry.stat()
+                if now - st.st_mtime > idle:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        freed += st.st_size
+        return freed
 
     # -- layers ----------------------------------------------------------------------------
 

@@ -9,27 +9,34 @@ import logging
 import os
 import secrets
 import shutil
+import time
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 from podhost.api import errors, meta
 from podhost.apiserver.backend import LogOptions
 from podhost.images import snapshots
-from podhost.images.errors import ImageError
+from podhost.images import puller
+from podhost.images.auth import load_auth
+from podhost.images.errors import ImageError, ImageNeverPullError
+from podhost.images.registries import load_registries
 from podhost.images.store import ImageStore
-from podhost.node import containers, podfiles
+from podhost.node import containers, podfiles, probes
 from podhost.node import logs as logfiles
 from podhost.node.backoff import BackOff
 from podhost.node.events import Recorder, container_field_path
 from podhost.node.execs import ExecProcess
+from podhost.node.probes import ProbeError
+from podhost.node.probes import container_probes as probe_specs
 from podhost.node.status import ContainerRecord
 from podhost.node.worker import PodWorker
 from podhost.runtime import sandbox
 from podhost.runtime.errors import ContainerRuntimeError, ExecStartError
 from podhost.runtime.runc import Runtime
+from podhost.runtime.spec import ALL_CAPABILITIES, DEFAULT_CAPABILITIES
 from podhost.runtime.types import ContainerConfig, Mount
 from podhost.store.sqlite import Store
-from podhost.volumes import emptydir
+from podhost.volumes import emptydir, eviction
 from podhost.volumes import manager as volumes
 from podhost.volumes.emptydir import VolumeSetupError
 
@@ -37,6 +44,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 EXIT_POLL = 0.1
+LOG_ROTATE_EVERY = 10.0
 LABEL_UID = "io.kubernetes.pod.uid"
 LABEL_NAME = "io.kubernetes.pod.name"
 LABEL_NAMESPACE = "io.kubernetes.pod.namespace"
@@ -46,8 +54,11 @@ LABEL_ATTEMPT = "io.kubernetes.container.restartCount"
 
 class Kubelet:
     def __init__(self, store: Store, runtime: Runtime, images: ImageStore, root: Path, *,
-                 node_name: str, host_ip: str = "127.0.0.1") -> None:
+                 node_name: str, host_ip: str = "127.0.0.1",
+                 registries_conf: Path | None = None) -> None:
         self.store, self.runtime, self.images = store, runtime, images
+        self.registries = load_registries(registries_conf)
+        self.pull_errors: dict[str, str] = {}
         self.root = root
         self.node_name, self.host_ip = node_name, host_ip
         self.recorder = Recorder(store, node_name)
@@ -55,6 +66,7 @@ class Kubelet:
         self.workers: dict[str, PodWorker] = {}
         self.by_container: dict[str, tuple[PodWorker, ContainerRecord]] = {}
         self.seen_exits: set[str] = set()
+        self.log_max_size, self.log_max_files = logfiles.MAX_SIZE, logfiles.MAX_FILES
 
     # -- paths ---------------------------------------------------------------------------
     def pod_dir(self, uid: str) -> Path:
@@ -76,6 +88,8 @@ class Kubelet:
         try:
             await self.recover()
             poller = asyncio.ensure_future(self.poll_exits())
+            rotator = asyncio.ensure_future(self.rotate_logs_loop())
+            evictions = asyncio.ensure_future(self.check_evictions())
             try:
                 while True:
                     event = await watcher.queue.get()
@@ -86,6 +100,8 @@ class Kubelet:
                     self.dispatch(event.object, deleted=event.type == "DELETED")
             finally:
                 poller.cancel()
+                rotator.cancel()
+                evictions.cancel()
         finally:
             self.store.unwatch(watcher)
 
@@ -127,6 +143,27 @@ class Kubelet:
                     continue
                 self.seen_exits.add(cid)
                 await self.on_exit(cid, code)
+
+    async def rotate_logs_loop(self) -> None:
+        while True:
+            await asyncio.sleep(LOG_ROTATE_EVERY)
+            with contextlib.suppress(Exception):
+                self.rotate_logs()
+
+    def rotate_logs(self) -> None:
+        """kubelet's container log manager: rotate live logs over log_max_size (conmon reopens)."""
+        for cid, (worker, rec) in list(self.by_container.items()):
+            if rec.id != cid or not rec.running:
+                continue
+            path = self.log_path(worker.pod, rec.name, rec.attempt)
+            try:
+                if path.stat().st_size < self.log_max_size:
+                    continue
+                logfiles.rotate(path, meta.now(), self.log_max_files)
+            except OSError:
+                continue
+            with contextlib.suppress(ContainerRuntimeError, OSError):
+                self.runtime.reopen_log(cid)
 
     async def on_exit(self, cid: str, code: int) -> None:
         worker, rec = self.by_container[cid]
@@ -181,6 +218,7 @@ class Kubelet:
             return pod
         if current["metadata"].get("uid") != m.get("uid"):
             return pod
+        status = eviction.keep_terminal(current.get("status") or {}, status)
         if current.get("status") == status:
             return current
         current["status"] = status
@@ -206,7 +244,8 @@ class Kubelet:
                       env: dict[str, str]) -> list[Mount]:
         """Set up (idempotently) the volumes this container mounts; binds for the runtime."""
         mounts = []
-        for vm in volumes.container_mounts(self.pod_dir(worker.uid), worker.pod, container, env):
+        for vm in volumes.container_mounts(self.pod_dir(worker.uid), worker.pod, container, env,
+                                           self.store):
             options = ["rbind", "rprivate" if vm.propagation == "private" else vm.propagation]
             if vm.read_only:
                 options.append("ro")
@@ -242,19 +281,14 @@ class Kubelet:
                 rec.attempt += 1
         rec.id, rec.started_at, rec.finished_at, rec.exit_code = None, None, None, None
         rec.reason, rec.message = "", ""
-        try:
-            image = self.images.get(spec["image"])
-        except ImageError as e:
-            self._fail(worker, rec, "ErrImageNeverPull" if "not found" in str(e)
-                       else "ErrImagePull", f"{e}", "Failed", field_path)
+        image = await self.pull_image(worker, rec, spec, field_path)
+        if image is None:
             return
         rec.image_id = image.repo_digests[0] if image.repo_digests else image.id
-        self.recorder.normal(pod, "Pulled", f'Container image "{spec["image"]}" already '
-                             "present on machine", field_path)
         cid = secrets.token_hex(32)
         try:
             cfg = self.container_config(worker, rec, spec, image, cid)
-        except (VolumeSetupError, LookupError, OSError) as e:
+        except (VolumeSetupError, LookupError, ValueError, OSError) as e:
             self._fail(worker, rec, "CreateContainerConfigError", str(e), "Failed", field_path)
             return
         rec.id = cid
@@ -270,8 +304,109 @@ class Kubelet:
             return
         rec.started_at = meta.rfc3339()
         rec.waiting_reason, rec.waiting_message = "", ""
-        rec.ready = True
+        probes = probe_specs(spec)
+        rec.started_ok = "Startup" not in probes
+        rec.ready = not probes.keys() & {"Startup", "Readiness"}
         self.recorder.normal(pod, "Started", f"Started container {rec.name}", field_path)
+        hook = (spec.get("lifecycle") or {}).get("postStart")
+        if hook:
+            error = await self.run_hook(worker, rec, spec, "PostStart", hook,
+                                        worker.grace_period() or 30.0)
+            if error is not None:
+                self.recorder.warning(pod, "FailedPostStartHook", error, field_path)
+                await self.kill_container(worker, rec, worker.grace_period(),
+                                          "FailedPostStartHook", run_pre_stop=False)
+                return
+        if probes and rec.running:
+            worker.start_probes(rec)
+
+    # -- probes and hooks ----------------------------------------------------------------
+    async def exec_capture(self, cid: str, argv: list[str], timeout: float) -> tuple[int, bytes]:
+        """Run argv in the container; (exit status, stdout+stderr). TimeoutError on timeout."""
+        try:
+            session = await self.runtime.exec(cid, argv)
+        except ExecStartError as e:
+            return 126, str(e).encode()
+        except ContainerRuntimeError as e:
+            raise ProbeError(str(e)) from None
+
+        async def drain() -> tuple[int, bytes]:
+            out, err = await asyncio.gather(_read_all(session.read_stdout),
+                                            _read_all(session.read_stderr))
+            return await session.wait(), out + err
+
+        try:
+            return await asyncio.wait_for(drain(), timeout)
+        finally:
+            await session.close()
+
+    async def run_handler(self, worker: PodWorker, rec: ContainerRecord, container: Obj,
+                          handler: Obj, timeout: float) -> str:
+        cid = rec.id
+        if cid is None:
+            raise ProbeError(f"container {rec.name} is not running")
+
+        async def run(argv: list[str], t: float) -> tuple[int, bytes]:
+            return await self.exec_capture(cid, argv, t)
+
+        return await probes.run_handler(handler, run=run,
+                                        netns=self.pod_dir(worker.uid) / "ns" / "net",
+                                        container=container, timeout=timeout,
+                                        pod_ip="127.0.0.1")
+
+    async def run_hook(self, worker: PodWorker, rec: ContainerRecord, container: Obj,
+                       kind: str, hook: Obj, timeout: float) -> str | None:
+        """Run a lifecycle hook; None on success, else kubelet's failure message."""
+        try:
+            await self.run_handler(worker, rec, container, hook, max(timeout, 0.0))
+            return None
+        except (ProbeError, asyncio.TimeoutError) as e:
+            m = worker.pod["metadata"]
+            what = probes.handler_kind(hook)
+            label = {"exec": "Exec", "httpGet": "HTTP", "sleep": "Sleep"}.get(what, what)
+            detail = (" ".join((hook.get("exec") or {}).get("command") or [])
+                      if what == "exec" else (hook.get("httpGet") or {}).get("path", ""))
+            text = str(e).strip() or "timed out"
+            return (f'{label} lifecycle hook ({detail}) for Container "{rec.name}" in Pod '
+                    f'"{m["name"]}_{m.get("namespace")}({worker.uid})" failed - error: {text}')
+
+    async def pull_image(self, worker: PodWorker, rec: ContainerRecord, spec: Obj,
+                         field_path: str) -> Any:
+        """The container's image under its pull policy, with kubelet's events and back-off;
+        None (status and events set, worker woken later) when it cannot be had yet."""
+        pod, ref = worker.pod, spec["image"]
+        policy = spec.get("imagePullPolicy") or "IfNotPresent"
+        key = f"{worker.uid}/pull/{ref}"
+        left = self.backoff.in_backoff(key, time.monotonic())
+        if left > 0:
+            self.recorder.normal(pod, "BackOff", f'Back-off pulling image "{ref}"', field_path)
+            rec.waiting_reason = "ImagePullBackOff"
+            rec.waiting_message = (f'Back-off pulling image "{ref}": ErrImagePull: '
+                                   f'{self.pull_errors.get(key, "")}')
+            self.recorder.warning(pod, "Failed", "Error: ImagePullBackOff", field_path)
+            worker.wake_in(left)
+            return None
+        if puller.needs_pull(self.images, ref, policy):
+            self.recorder.normal(pod, "Pulling", f'Pulling image "{ref}"', field_path)
+        try:
+            image, pulled, seconds = await puller.ensure_image(
+                self.images, ref, policy, self.registries, load_auth())
+        except ImageError as e:
+            never = isinstance(e, ImageNeverPullError)
+            reason = "ErrImageNeverPull" if never else "ErrImagePull"
+            self.recorder.warning(pod, reason if never else "Failed",
+                                  f"{e}" if never else f'Failed to pull image "{ref}": {e}',
+                                  field_path)
+            self.recorder.warning(pod, "Failed", f"Error: {reason}", field_path)
+            rec.waiting_reason, rec.waiting_message = reason, str(e)
+            self.pull_errors[key] = str(e)
+            self.backoff.next(key, time.monotonic())
+            worker.wake_in(1.0)
+            return None
+        self.backoff.forget(key)
+        self.recorder.normal(pod, "Pulled", puller.pulled_message(ref, image, pulled, seconds),
+                             field_path)
+        return image
 
     def _fail(self, worker: PodWorker, rec: ContainerRecord, reason: str, message: str,
               event: str, field_path: str) -> None:
@@ -286,7 +421,9 @@ class Kubelet:
                          cid: str) -> ContainerConfig:
         pod = worker.pod
         image_config = image.config.get("config") or {}
-        process = containers.process_spec(pod, spec, image_config)
+        node = {"host_ip": self.host_ip, "pod_ip": "", "cpus": os.cpu_count() or 1,
+                "memory": _node_memory()}
+        process = containers.process_spec(pod, spec, image_config, node=node)
         overlay = self.overlay_dir(cid)
         rootfs = snapshots.prepare_rootfs(overlay, self.images.layer_dirs(image))
         uid, gid = containers.resolve_user(process.user, *_user_files(rootfs))
@@ -297,17 +434,30 @@ class Kubelet:
         log_path = self.log_path(pod, rec.name, rec.attempt)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         m = pod["metadata"]
+        psc = pod["spec"].get("securityContext") or {}
         sc = spec.get("securityContext") or {}
+        if pod["spec"].get("shareProcessNamespace"):
+            raise LookupError("shareProcessNamespace is not supported by podhost")
+        limits = containers.resource_limits(spec)
+        caps = containers.capabilities(sc, DEFAULT_CAPABILITIES)
+        if caps == ("ALL",):
+            caps = ALL_CAPABILITIES
+        groups = tuple(int(g) for g in psc.get("supplementalGroups") or [])
         return ContainerConfig(
             id=cid, name=f"{m['name']}_{rec.name}", rootfs=rootfs, args=process.args,
             env=process.env, cwd=process.cwd, uid=uid, gid=gid,
             hostname=podfiles.hostname(pod),
             namespaces={k: str(self.pod_dir(worker.uid) / "ns" / f)
                         for k, f in (("network", "net"), ("ipc", "ipc"), ("uts", "uts"))},
-            mounts=tuple(mounts), log_path=log_path, tty=bool(spec.get("tty")),
+            mounts=tuple(mounts), log_path=log_path,
+            log_size_max=self.log_max_size * self.log_max_files, tty=bool(spec.get("tty")),
             stdin=bool(spec.get("stdin")), privileged=bool(sc.get("privileged")),
             no_new_privileges=not (sc.get("allowPrivilegeEscalation") or sc.get("privileged")),
             readonly_rootfs=bool(sc.get("readOnlyRootFilesystem")),
+            additional_gids=groups, capabilities=caps,
+            seccomp="Unconfined" if sc.get("privileged") else containers.seccomp(pod, spec),
+            memory_limit=limits.memory, cpu_quota=limits.cpu_quota,
+            cpu_period=limits.cpu_period, cpu_shares=limits.cpu_shares,
             stop_signal=image_config.get("StopSignal") or "SIGTERM",
             labels={LABEL_UID: worker.uid, LABEL_NAME: m["name"],
                     LABEL_NAMESPACE: m.get("namespace", ""), LABEL_CONTAINER: rec.name,
@@ -325,26 +475,66 @@ class Kubelet:
             self.seen_exits.discard(cid)
 
     async def stop_all(self, worker: PodWorker, grace: float) -> None:
-        stops = []
-        for rec in worker.records.values():
-            if rec.running and rec.id:
-                spec = worker.container_spec(rec.name)
-                self.recorder.normal(worker.pod, "Killing", f"Stopping container {rec.name}",
-                                     container_field_path(rec.name, rec.init))
-                stops.append(self._stop(rec, spec, grace))
+        """App containers (and regular init containers) at once, then sidecars in reverse."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        stops = [self.kill_container(worker, rec, grace)
+                 for rec in [*worker.inits(), *worker.apps()]
+                 if not rec.sidecar and rec.running and rec.id]
         if stops:
             await asyncio.gather(*stops)
+        await self.stop_sidecars(worker, max(0.0, deadline - loop.time()) if grace else 0.0)
         for rec in worker.records.values():
             if rec.id and rec.exit_code is None:
-                code = self.runtime.exited().get(rec.id)
-                worker.on_exit(rec, code if code is not None else 137, False, "")
+                self._record_exit(worker, rec)
 
-    async def _stop(self, rec: ContainerRecord, spec: Obj, grace: float) -> None:
+    async def stop_sidecars(self, worker: PodWorker, grace: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        for rec in reversed([r for r in worker.inits() if r.sidecar]):
+            if rec.running and rec.id:
+                left = max(0.0, deadline - loop.time()) if grace else 0.0
+                await self.kill_container(worker, rec, max(left, min(grace, 2.0)))
+
+    async def kill_container(self, worker: PodWorker, rec: ContainerRecord, grace: float,
+                             reason: str = "", run_pre_stop: bool = True) -> None:
+        """preStop hook, then the stop signal, then SIGKILL once the grace period is over."""
+        cid = rec.id
+        if cid is None or not rec.running:
+            return
+        worker.stop_probes(rec.name)
+        spec = worker.container_spec(rec.name)
+        field_path = container_field_path(rec.name, rec.init)
+        if not reason:
+            self.recorder.normal(worker.pod, "Killing", f"Stopping container {rec.name}",
+                                 field_path)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        hook = (spec.get("lifecycle") or {}).get("preStop")
+        if hook and run_pre_stop and grace > 0:
+            error = await self.run_hook(worker, rec, spec, "PreStop", hook, grace)
+            if error is not None:
+                self.recorder.warning(worker.pod, "FailedPreStopHook", error, field_path)
+        left = max(0.0, deadline - loop.time()) if grace > 0 else 0.0
+        if grace > 0:
+            left = max(left, 2.0)  # kubelet's minimum after a preStop hook
         signal = "SIGTERM"
         with contextlib.suppress(ContainerRuntimeError, OSError, ValueError):
-            signal = self.runtime.metadata(rec.id).get("stop_signal") or signal
+            signal = self.runtime.metadata(cid).get("stop_signal") or signal
         with contextlib.suppress(ContainerRuntimeError):
-            await self.runtime.stop(rec.id, grace, signal)
+            await self.runtime.stop(cid, left, signal)
+        if rec.id == cid and rec.exit_code is None:
+            self._record_exit(worker, rec)
+
+    def _record_exit(self, worker: PodWorker, rec: ContainerRecord) -> None:
+        assert rec.id is not None
+        code = self.runtime.exited().get(rec.id)
+        self.seen_exits.add(rec.id)
+        message = self.termination_message(worker, rec, code if code is not None else 137)
+        oom = False
+        with contextlib.suppress(ContainerRuntimeError, OSError, ValueError):
+            oom = (self.runtime.bundle_dir(rec.id) / "oom").exists()
+        worker.on_exit(rec, code if code is not None else 137, oom, message)
 
     async def cleanup_pod(self, worker: PodWorker) -> None:
         """Everything of the Pod goes: containers, rootfs, volumes, sandbox, directories."""
@@ -394,14 +584,34 @@ class Kubelet:
                 worker.sandbox_ready = sandbox.sandbox_exists(self.pod_dir(uid) / "ns")
                 self.workers[uid] = worker
             await self.adopt(worker, cid, labels)
-        known = set(by_uid)
+        await self.remove_strays(set(by_uid))
+        for worker in self.workers.values():
+            worker.restore(by_uid[worker.uid])
+            worker.task = asyncio.ensure_future(worker.run())
+        self.resync()  # Pods with nothing running (created, or deleted, while the node was down)
+
+    async def remove_strays(self, known: set[str]) -> None:
+        """What a crash may leave of Pods that are gone: half-made bundles and root
+        filesystems, Pod directories (volumes, sandbox) and log directories."""
+        adopted = {cid for cid, _ in self.by_container.items()}
+        for cid in self.runtime.list():
+            if cid not in adopted:
+                await self.remove_container(cid)
+        overlays = self.root / "overlay"
+        if overlays.is_dir():
+            for entry in overlays.iterdir():
+                if entry.name not in adopted:
+                    await self.remove_container(entry.name)
         pods_root = self.root / "pods"
         if pods_root.is_dir():
             for entry in pods_root.iterdir():
                 if entry.name not in known:
                     await self.cleanup_dirs(entry.name, None)
-        for worker in self.workers.values():
-            worker.task = asyncio.ensure_future(worker.run())
+        logs_root = self.root / "logs"
+        if logs_root.is_dir():
+            for entry in logs_root.iterdir():
+                if entry.name.rsplit("_", 1)[-1] not in known:
+                    shutil.rmtree(entry, ignore_errors=True)
 
     async def adopt(self, worker: PodWorker, cid: str, labels: dict[str, str]) -> None:
         rec = worker.records.get(labels.get(LABEL_CONTAINER, ""))
@@ -478,7 +688,7 @@ class Kubelet:
             if not rec.last_state:
                 raise errors.BadRequestError(f'previous terminated container "{container}" in '
                                              f'pod "{name}" not found')
-            attempt = rec.attempt - 1 if rec.id else rec.attempt
+            attempt = rec.attempt if rec.terminated else rec.attempt - 1
         elif rec.id is None and rec.exit_code is None:
             raise errors.BadRequestError(f'container "{container}" in pod "{name}" is waiting '
                                          f'to start: {rec.waiting_reason or "ContainerCreating"}')
@@ -496,6 +706,106 @@ class Kubelet:
         return logfiles.stream(path, follow=options.follow, timestamps=options.timestamps,
                                tail=options.tail_lines, since=since, limit=options.limit_bytes,
                                alive=alive)
+
+    # -- local storage eviction: emptyDir sizeLimit (volumes.eviction) ---------------------
+    async def check_evictions(self, period: float = 5.0) -> None:
+        """Every `period` s, evict each Pod whose emptyDir exceeds its sizeLimit, and bring its
+        configMap/secret/downwardAPI volumes up to date."""
+        while True:
+            await asyncio.sleep(period)
+            for worker in list(self.workers.values()):
+                try:
+                    await self.evict_if_over_limit(worker)
+                    if worker.sandbox_ready and not worker.terminated:
+                        volumes.refresh(self.pod_dir(worker.uid), worker.pod, self.store)
+                except Exception:
+                    log.exception("eviction check of pod %s failed", worker.key)
+
+    async def evict_if_over_limit(self, worker: PodWorker) -> None:
+        phase = (worker.pod.get("status") or {}).get("phase")
+        if worker.terminated or worker.terminating() or phase in ("Succeeded", "Failed"):
+            return
+        message = await asyncio.to_thread(eviction.check_pod, self.pod_dir(worker.uid),
+                                          worker.pod)
+        if message is not None:
+            await self.evict(worker, message)
+
+    async def evict(self, worker: PodWorker, message: str) -> None:
+        """evictPod: one Warning event, status Failed/Evicted, containers stopped (grace 1 s)."""
+        self.recorder.warning(worker.pod, eviction.REASON, message)
+        status = {**(worker.pod.get("status") or {}), "phase": "Failed",
+                  "reason": eviction.REASON, "message": message}
+        worker.pod = self.write_status(worker.pod, status)
+        running = [rec for rec in worker.records.values() if rec.running and rec.id]
+        for rec in running:
+            self.by_container.pop(rec.id or "", None)  # exits are recorded below, not polled
+        await asyncio.gather(*(self._stop(rec, worker.container_spec(rec.name), 1.0)
+                               for rec in running))
+        for rec in running:
+            code = self.runtime.exited().get(rec.id or "")
+            worker.on_exit(rec, code if code is not None else 137, False, "")
+        worker.publish_status()
+
+
+    # -- NodeBackend: port-forward (apiserver issue 7) ------------------------------------
+    async def port_forward(self, namespace: str, name: str, port: int
+                           ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Connect to 127.0.0.1:port inside the Pod's network namespace.
+
+        The socket is made by a fresh thread that joins the namespace (setns is per thread)
+        and exits: a socket keeps the namespace it was created in, so the loop can use it.
+        """
+        import ctypes
+        import socket
+        import threading
+        worker = self._find(namespace, name)
+        ns_file = self.pod_dir(worker.uid) / "ns" / "net"
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[socket.socket] = loop.create_future()
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            if done.done():
+                if result is not None:
+                    result.close()
+            elif error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result)
+
+        def dial() -> None:
+            sock = None
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                with open(ns_file, "rb") as f:
+                    if libc.setns(f.fileno(), 0x40000000) != 0:  # CLONE_NEWNET
+                        err = ctypes.get_errno()
+                        raise OSError(err, os.strerror(err))
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                sock.setblocking(False)
+            except BaseException as e:  # reported to the awaiting coroutine
+                loop.call_soon_threadsafe(settle, None, e)
+            else:
+                loop.call_soon_threadsafe(settle, sock, None)
+
+        threading.Thread(target=dial, name="podhost-portforward", daemon=True).start()
+        sock = await done
+        return await asyncio.open_connection(sock=sock)
+
+def _node_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 0
+
+
+async def _read_all(read: Any) -> bytes:
+    chunks = []
+    while len(b"".join(chunks)) < probes.MAX_OUTPUT * 2:
+        chunk = await read()
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _from_ts(ts: float) -> Any:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import AsyncIterator, Callable, Iterator
 
 POLL = 0.1
+MAX_SIZE = 10 * 1024 * 1024  # kubelet's containerLogMaxSize
+MAX_FILES = 5  # kubelet's containerLogMaxFiles (the live file included)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,18 +70,45 @@ def select(lines: list[LogLine], tail: int | None, since: datetime | None) -> li
     return lines
 
 
+def rotated_files(path: Path) -> list[Path]:
+    """Rotated files of a log, oldest first (`<name>.<UTC stamp>`, as kubelet names them)."""
+    try:
+        names = [p for p in path.parent.iterdir()
+                 if p.name.startswith(path.name + ".") and not p.name.endswith(".tmp")]
+    except FileNotFoundError:
+        return []
+    return sorted(names)
+
+
+def rotate(path: Path, now: datetime, max_files: int = MAX_FILES) -> Path:
+    """Rename the live log away and drop the oldest rotated files beyond max_files - 1.
+
+    The caller then has the runtime reopen the log, which makes a new live file."""
+    target = path.with_name(f"{path.name}.{now.astimezone(timezone.utc):%Y%m%d-%H%M%S.%f}")
+    os.rename(path, target)
+    old = rotated_files(path)
+    for extra in old[: max(0, len(old) - (max_files - 1))]:
+        extra.unlink(missing_ok=True)
+    return target
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
 async def stream(path: Path, *, follow: bool, timestamps: bool, tail: int | None,
                  since: datetime | None, limit: int | None,
                  alive: Callable[[], bool]) -> AsyncIterator[bytes]:
     """The log of one container attempt; with follow, until the container ends."""
     sent = 0
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        data = b""
+    older = b"".join(_read(p) for p in rotated_files(path))
+    data = _read(path)
     complete = data[: data.rfind(b"\n") + 1]
     offset = len(complete)
-    for line in select(list(parse_lines(complete)), tail, since):
+    for line in select(list(parse_lines(older + complete)), tail, since):
         chunk = render(line, timestamps)
         if limit is not None:
             chunk = chunk[: max(0, limit - sent)]

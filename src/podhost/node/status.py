@@ -29,6 +29,8 @@ class ContainerRecord:
     waiting_message: str = ""
     last_state: Obj = field(default_factory=dict)
     ready: bool = False
+    started_ok: bool = True  # the startup probe passed (or there is none)
+    sidecar: bool = False  # an init container with restartPolicy Always
 
     @property
     def running(self) -> bool:
@@ -53,6 +55,15 @@ class ContainerRecord:
             waiting["message"] = self.waiting_message
         return {"waiting": waiting}
 
+    def has_started(self) -> bool:
+        """A sidecar counts as initialised once it has run (and passed its startup probe)."""
+        return (self.running and self.started_ok) or self.attempt > 0 or self.terminated
+
+    def initialized(self) -> bool:
+        if self.sidecar:
+            return self.has_started()
+        return self.terminated and self.exit_code == 0 and not self.waiting_reason
+
     def terminated_state(self) -> Obj:
         term: Obj = {"exitCode": self.exit_code, "reason": self.reason,
                      "startedAt": self.started_at, "finishedAt": self.finished_at,
@@ -65,7 +76,7 @@ class ContainerRecord:
         status: Obj = {"name": self.name, "state": self.state(), "lastState": self.last_state,
                        "ready": self.ready and self.running, "restartCount": self.attempt,
                        "image": self.image, "imageID": self.image_id,
-                       "started": self.running}
+                       "started": self.running and self.started_ok}
         if self.id:
             status["containerID"] = f"podhost://{self.id}"
         return status
@@ -76,6 +87,10 @@ def phase(pod: Obj, inits: list[ContainerRecord], apps: list[ContainerRecord],
     """getPhase: Pending until initialised; then Running, Succeeded or Failed."""
     policy = pod.get("spec", {}).get("restartPolicy", "Always")
     for c in inits:
+        if c.sidecar:
+            if not c.has_started():
+                return "Pending"
+            continue
         if c.terminated and c.exit_code != 0 and policy == "Never" and not c.waiting_reason:
             return "Failed"
         if not (c.terminated and c.exit_code == 0):
@@ -117,8 +132,9 @@ def _condition(kind: str, ok: bool, old: list[Obj], reason: str = "") -> Obj:
 def conditions(pod: Obj, inits: list[ContainerRecord], apps: list[ContainerRecord],
                sandbox_ready: bool, pod_phase: str) -> list[Obj]:
     old = pod.get("status", {}).get("conditions") or []
-    initialized = all(c.terminated and c.exit_code == 0 for c in inits)
-    not_ready = [c.name for c in apps if not (c.running and c.ready)]
+    initialized = all(c.initialized() for c in inits)
+    not_ready = [c.name for c in [*[i for i in inits if i.sidecar], *apps]
+                 if not (c.running and c.ready)]
     ready = not not_ready and pod_phase == "Running"
     reason = "PodCompleted" if pod_phase in ("Succeeded", "Failed") else "ContainersNotReady"
     init_reason = "PodCompleted" if pod_phase in ("Succeeded", "Failed") \
@@ -136,12 +152,18 @@ def conditions(pod: Obj, inits: list[ContainerRecord], apps: list[ContainerRecor
 
 
 def pod_status(pod: Obj, inits: list[ContainerRecord], apps: list[ContainerRecord],
-               sandbox_ready: bool, host_ip: str, start_time: str | None) -> Obj:
-    pod_phase = phase(pod, inits, apps, sandbox_ready)
+               sandbox_ready: bool, host_ip: str, start_time: str | None,
+               failure: tuple[str, str] | None = None, pod_ip: str | None = None) -> Obj:
+    """The Pod's status; `failure` (reason, message) forces phase Failed (DeadlineExceeded)."""
+    pod_phase = "Failed" if failure else phase(pod, inits, apps, sandbox_ready)
     status: Obj = {"phase": pod_phase,
                    "conditions": conditions(pod, inits, apps, sandbox_ready, pod_phase),
                    "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
                    "qosClass": pod.get("status", {}).get("qosClass", "BestEffort")}
+    if failure:
+        status["reason"], status["message"] = failure
+    if pod_ip:
+        status["podIP"], status["podIPs"] = pod_ip, [{"ip": pod_ip}]
     if start_time:
         status["startTime"] = start_time
     if inits:

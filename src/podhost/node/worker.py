@@ -43,6 +43,9 @@ class PodWorker:
         self.terminated = False
         self.records: dict[str, ContainerRecord] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self.probers: dict[str, asyncio.Task[None]] = {}
+        self.initialized = False  # every init container done once (sidecars started)
+        self.failure: tuple[str, str] | None = None  # (reason, message) forcing phase Failed
         self.task: asyncio.Task[None] | None = None
         self._reset_records()
 
@@ -64,6 +67,19 @@ class PodWorker:
                         spec.get("initContainers") else "ContainerCreating"
                     self.records[c["name"]] = rec
                 rec.image = c.get("image", rec.image)
+                rec.sidecar = init and c.get("restartPolicy") == "Always"
+
+    def restore(self, pod: Obj) -> None:
+        """After a node restart: what the stored status knows that containers do not."""
+        status = pod.get("status") or {}
+        self.start_time = self.start_time or status.get("startTime")
+        for cs in [*(status.get("initContainerStatuses") or []),
+                   *(status.get("containerStatuses") or [])]:
+            rec = self.records.get(cs.get("name", ""))
+            if rec is not None and not rec.last_state and cs.get("lastState"):
+                rec.last_state = cs["lastState"]
+            if rec is not None and rec.id is None and cs.get("restartCount"):
+                rec.attempt = max(rec.attempt, int(cs["restartCount"]))
 
     def inits(self) -> list[ContainerRecord]:
         return [self.records[c["name"]] for c in self.pod["spec"].get("initContainers") or []]
@@ -108,6 +124,8 @@ class PodWorker:
         finally:
             if self._timer is not None:
                 self._timer.cancel()
+            for name in list(self.probers):
+                self.stop_probes(name)
             self.k.forget(self)
 
     async def sync_pod(self) -> None:
@@ -117,18 +135,63 @@ class PodWorker:
                 not any(r.running for r in self.records.values()):
             await self.k.cleanup_terminal(self)
             return
+        if self.failure is None and self.deadline_left() <= 0:
+            await self.fail_deadline()
+            return
         if not self.sandbox_ready:
             await self.k.prepare_sandbox(self)
             self.sandbox_ready = True
             self.start_time = self.start_time or meta.rfc3339()
-        if await self.sync_init_containers():
-            await self.sync_app_containers()
+        if self.failure is None:
+            left = self.deadline_left()
+            if left != float("inf"):
+                self.wake_in(left)
+            if await self.sync_init_containers():
+                await self.sync_app_containers()
         self.publish_status()
 
+    def deadline_left(self) -> float:
+        """Seconds before activeDeadlineSeconds passes (inf without one, or before start)."""
+        deadline = self.pod["spec"].get("activeDeadlineSeconds")
+        if deadline is None or not self.start_time:
+            return float("inf")
+        ran = (meta.now() - meta.parse_time(self.start_time)).total_seconds()
+        return float(deadline) - ran
+
+    async def fail_deadline(self) -> None:
+        message = "Pod was active on the node longer than the specified deadline"
+        self.failure = ("DeadlineExceeded", message)
+        self.k.recorder.warning(self.pod, "DeadlineExceeded", message)
+        await self.k.stop_all(self, self.grace_period())
+        self.publish_status()
+        self.wake.set()
+
+    def grace_period(self) -> float:
+        grace = self.pod["metadata"].get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = self.pod["spec"].get("terminationGracePeriodSeconds", 30)
+        return float(grace)
+
     async def sync_init_containers(self) -> bool:
-        """Run init containers in order; True once all have succeeded."""
+        """Run init containers in order; True once all have succeeded (sidecars: started).
+
+        Once the Pod is initialised, only sidecars that exited are restarted here."""
         policy = self.pod["spec"].get("restartPolicy", "Always")
+        if any(r.id is not None or r.attempt for r in self.apps()):
+            self.initialized = True  # app containers ran: never initialise again
+        if self.initialized:
+            if not self.apps_done():
+                for rec in self.inits():
+                    if rec.sidecar and not rec.running:
+                        await self.start_with_backoff(rec)
+            return True
         for rec in self.inits():
+            if rec.sidecar:
+                if rec.running and rec.started_ok:
+                    continue
+                if not rec.running:
+                    await self.start_with_backoff(rec)
+                return False
             if rec.terminated and rec.exit_code == 0 and not rec.waiting_reason:
                 continue
             if rec.running:
@@ -137,7 +200,14 @@ class PodWorker:
                 return False
             await self.start_with_backoff(rec)
             return False
+        self.initialized = True
         return True
+
+    def apps_done(self) -> bool:
+        """Every app container ended and none will restart (restartPolicy Never/OnFailure)."""
+        policy = self.pod["spec"].get("restartPolicy", "Always")
+        return all(r.terminated and not _should_restart(policy, r.exit_code)
+                   for r in self.apps())
 
     async def sync_app_containers(self) -> None:
         policy = self.pod["spec"].get("restartPolicy", "Always")
@@ -151,12 +221,14 @@ class PodWorker:
             starts.append(self.start_with_backoff(rec))
         if starts:
             await asyncio.gather(*starts)
+        if self.apps_done() and any(r.running for r in self.inits() if r.sidecar):
+            await self.k.stop_sidecars(self, self.grace_period())
 
     async def start_with_backoff(self, rec: ContainerRecord) -> None:
         key = f"{self.uid}/{rec.name}"
         now = time.monotonic()
         if rec.terminated or rec.waiting_reason in ("CrashLoopBackOff", "RunContainerError",
-                                                    "CreateContainerError", "ErrImagePull",
+                                                    "CreateContainerError",
                                                     "CreateContainerConfigError"):
             left = self.k.backoff.in_backoff(key, now)
             if left > 0:
@@ -194,24 +266,35 @@ class PodWorker:
         rec.message = message
         rec.waiting_reason = ""
         rec.ready = False
+        self.stop_probes(rec.name)
         self.wake.set()
+
+    # -- probes --------------------------------------------------------------------------
+    def start_probes(self, rec: ContainerRecord) -> None:
+        from podhost.node.prober import Prober
+        self.stop_probes(rec.name)
+        prober = Prober(self.k, self, rec, self.container_spec(rec.name))
+        self.probers[rec.name] = asyncio.ensure_future(prober.run())
+
+    def stop_probes(self, name: str) -> None:
+        task = self.probers.pop(name, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
 
     def publish_status(self) -> None:
         if self.deleted:
             return
         status = podstatus.pod_status(self.pod, self.inits(), self.apps(), self.sandbox_ready,
-                                      self.k.host_ip, self.start_time)
+                                      self.k.host_ip, self.start_time, self.failure)
         self.pod = self.k.write_status(self.pod, status)
 
     # -- termination ---------------------------------------------------------------------
     async def terminate(self) -> None:
         """SyncTerminatingPod then SyncTerminatedPod: stop, clean up, then remove the Pod."""
         self.terminated = True
-        grace = self.pod["metadata"].get("deletionGracePeriodSeconds")
-        if grace is None:
-            grace = self.pod["spec"].get("terminationGracePeriodSeconds", 30)
+        grace = self.grace_period()
         if self.deleted and not self.pod["metadata"].get("deletionTimestamp"):
-            grace = min(grace, 2)
+            grace = 0  # removed from the store at once (--grace-period=0 --force): kill fast
         await self.k.stop_all(self, float(grace))
         with contextlib.suppress(errors.ApiError):
             if not self.deleted:

@@ -31,7 +31,8 @@ CONMON_LOG = "conmon.log"
 def conmon_argv(*, conmon: str, runtime: str, runtime_root: Path, container_id: str, name: str,
                 bundle: Path, exit_dir: Path, log_path: Path, socket_dir: Path,
                 tty: bool = False, stdin: bool = False, stdin_once: bool = False,
-                log_level: str = "info", extra_runtime_args: Sequence[str] = ()) -> list[str]:
+                log_level: str = "info", extra_runtime_args: Sequence[str] = (),
+                log_size_max: int | None = None) -> list[str]:
     """The conmon command line creating container `container_id` from `bundle`.
 
     The runtime's state lives under `runtime_root` (passed as `--runtime-arg --root=...`), so
@@ -53,6 +54,8 @@ def conmon_argv(*, conmon: str, runtime: str, runtime_root: Path, container_id: 
         "--log-level", log_level,
         "--runtime-arg", f"--root={runtime_root}",
     ]
+    if log_size_max:
+        argv += ["--log-size-max", str(log_size_max)]
     for arg in extra_runtime_args:
         argv += ["--runtime-arg", arg]
     if tty:

@@ -519,7 +519,8 @@ class Runtime:
                 conmon=self.conmon, runtime=self.runc, runtime_root=self.runc_root,
                 container_id=cfg.id, name=cfg.name, bundle=bundle, exit_dir=self.exits_dir,
                 log_path=cfg.log_path, socket_dir=self.sockets_dir, tty=cfg.tty,
-                stdin=cfg.stdin, stdin_once=cfg.stdin_once, log_level=self.conmon_log_level)
+                stdin=cfg.stdin, stdin_once=cfg.stdin_once, log_level=self.conmon_log_level,
+                log_size_max=cfg.log_size_max)
             await launch_conmon(argv, bundle, self.create_timeout)
         except BaseException:
             await self._discard(cfg.id)
@@ -544,6 +545,23 @@ class Runtime:
         bundle = self._require(container_id)
         await self._runc_checked(container_id, "start", container_id)
         _touch(bundle / STARTED_MARKER)
+
+    def reopen_log(self, container_id: str) -> bool:
+        """Have conmon reopen the container's log file (after it was renamed away for rotation),
+        as CRI-O's ReopenContainerLog does: message 2 on conmon's `ctl` fifo. False if conmon
+        is gone."""
+        ctl = self._require(container_id) / "ctl"
+        try:
+            fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            os.write(fd, b"2 0 0\n")
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        return True
 
     async def kill(self, container_id: str, signal: str | int = "SIGTERM",
                    all: bool = False) -> None:  # noqa: A002 - runc's own flag name

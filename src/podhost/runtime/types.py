@@ -65,6 +65,7 @@ class ContainerConfig:
     cpu_period: int | None = None
     cpu_shares: int | None = None
     stop_signal: str = "SIGTERM"
+    log_size_max: int | None = None  # conmon truncates the log file beyond this (a safety cap)
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
 

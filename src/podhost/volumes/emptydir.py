@@ -7,16 +7,20 @@ works after a restart of the node.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
 
 from podhost.host import mount as mounts
+from podhost.volumes import ownership
 
 PLUGIN = "kubernetes.io~empty-dir"
 DEFAULT_PERM = 0o777
-MEMORY_PERM = 0o1777
+MEMORY_PERM = 0o1777  # the kernel's default for a tmpfs root; kubelet passes no mode=
 TMPFS_MAGIC = 0x01021994
+HUGETLBFS_MAGIC = 0x958458F6
+_noswap: list[bool] = []  # cached once per process, like swap.IsTmpfsNoswapOptionSupported
 
 
 class VolumeSetupError(Exception):
@@ -49,19 +53,48 @@ def _setup_dir(path: Path, perm: int) -> None:
         os.chmod(path, perm)
 
 
+def _mount_tmpfs(path: Path, options: list[str]) -> None:
+    flags = 0  # kubelet mounts tmpfs with no flags (suid and dev allowed, as there)
+    if not _noswap or _noswap[0]:
+        try:
+            mounts.mount("tmpfs", path, "tmpfs", flags, ",".join([*options, "noswap"]))
+            _noswap[:] = [True]
+            return
+        except mounts.MountError as e:
+            if e.errno != errno.EINVAL:
+                raise
+            _noswap[:] = [False]
+    mounts.mount("tmpfs", path, "tmpfs", flags, ",".join(options) or None)
+
+
 def _setup_tmpfs(path: Path, size_bytes: int | None) -> None:
     _setup_dir(path, DEFAULT_PERM)
     if mounts.is_mount_point(path):
         return
-    options = f"mode={MEMORY_PERM:o}" + (f",size={size_bytes}" if size_bytes else "")
-    mounts.mount("tmpfs", path, "tmpfs", mounts.MS_NOSUID | mounts.MS_NODEV, options)
+    _mount_tmpfs(path, [f"size={size_bytes}"] if size_bytes else [])
 
 
-def set_up(pod_dir: Path, name: str, medium: str = "", size_bytes: int | None = None) -> Path:
-    """SetUpAt: create (or keep) the volume; returns its host path."""
+def _setup_hugepages(path: Path, page_size: str | None) -> None:
+    _setup_dir(path, DEFAULT_PERM)
+    if mounts.is_mount_point(path):
+        return
+    mounts.mount("nodev", path, "hugetlbfs", 0, f"pagesize={page_size}" if page_size else None)
+
+
+def is_hugepages(medium: str) -> bool:
+    return medium == "HugePages" or medium.startswith("HugePages-")
+
+
+def set_up(pod_dir: Path, name: str, medium: str = "", size_bytes: int | None = None,
+           fs_group: int | None = None, page_size: str | None = None) -> Path:
+    """SetUpAt: create (or keep) the volume; returns its host path.
+
+    A ready volume is kept as is (contents survive container and node restarts); a fresh one
+    gets fsGroup ownership. `size_bytes` is the tmpfs size for medium Memory.
+    """
     path = volume_path(pod_dir, name)
     if ready_path(pod_dir, name).exists():
-        if medium == "Memory" and mounts.is_mount_point(path):
+        if medium != "" and mounts.is_mount_point(path):
             return path
         if medium == "" and path.is_dir():
             return path
@@ -70,8 +103,12 @@ def set_up(pod_dir: Path, name: str, medium: str = "", size_bytes: int | None = 
         _setup_dir(path, DEFAULT_PERM)
     elif medium == "Memory":
         _setup_tmpfs(path, size_bytes)
+    elif is_hugepages(medium):
+        _setup_hugepages(path, page_size)
     else:
         raise VolumeSetupError(f'unknown storage medium "{medium}"')
+    if fs_group is not None:
+        ownership.apply_fs_group(path, fs_group)
     _set_ready(pod_dir, name)
     return path
 
@@ -83,7 +120,7 @@ def tear_down(pod_dir: Path, name: str) -> None:
     if not path.exists():
         return
     if mounts.is_mount_point(path):
-        mounts.unmount(path)
+        mounts.unmount_all(path)
     shutil.rmtree(path, ignore_errors=False)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from podhost.volumes import emptydir
+from podhost.volumes import emptydir, hostpath, projection, sizing, subpath
 from podhost.volumes.emptydir import VolumeSetupError
 
 Obj = dict[str, Any]
@@ -32,12 +32,62 @@ def _size_limit(source: Obj) -> int | None:
     return quantity.parse_bytes(str(size)) if size not in (None, "") else None
 
 
-def set_up_volume(pod_dir: Path, pod: Obj, volume: Obj) -> Path:
+def _meminfo() -> dict[str, int]:
+    with open("/proc/meminfo", encoding="ascii") as f:
+        return sizing.parse_meminfo(f.read())
+
+
+def fs_group(pod: Obj) -> int | None:
+    value = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
+    return int(value) if value is not None else None
+
+
+def hugepage_size(pod: Obj, medium: str, host_pages: int) -> str:
+    """The hugetlbfs pagesize for a HugePages medium, or kubelet's error (pure)."""
+    if host_pages <= 0:
+        raise VolumeSetupError(f"medium {medium}: hugePages storage requested, but the node has "
+                               "no huge pages (HugePages_Total is 0 in /proc/meminfo)")
+    sizes = sizing.hugepage_sizes(pod)
+    if medium != "HugePages":
+        wanted = medium.removeprefix("HugePages-")
+        if wanted not in sizes:
+            raise VolumeSetupError(f"medium {medium}: hugePages storage requested, but there is "
+                                   "no resource request for huge pages")
+        return wanted
+    if not sizes:
+        raise VolumeSetupError(f"medium {medium}: hugePages storage requested, but there is no "
+                               "resource request for huge pages")
+    if len(sizes) > 1:
+        raise VolumeSetupError(f"medium: {medium} can't be used if container requests multiple "
+                               "huge page sizes")
+    return sizes[0]
+
+
+def set_up_empty_dir(pod_dir: Path, pod: Obj, name: str, source: Obj) -> Path:
+    medium = source.get("medium") or ""
+    size, page = None, None
+    if medium == "Memory":
+        size = sizing.tmpfs_size(_meminfo()["MemTotal"], sizing.pod_memory_limit(pod),
+                                 _size_limit(source))
+    elif emptydir.is_hugepages(medium):
+        page = hugepage_size(pod, medium, _meminfo().get("HugePages_Total", 0))
+    return emptydir.set_up(pod_dir, name, medium, size, fs_group(pod), page)
+
+
+def set_up_volume(pod_dir: Path, pod: Obj, volume: Obj, store: Any = None) -> Path:
+    if projection.source_of(volume) is not None:
+        size = sizing.tmpfs_size(_meminfo()["MemTotal"], sizing.pod_memory_limit(pod), None)
+        try:
+            return projection.set_up(pod_dir, pod, volume, store, size, fs_group(pod))
+        except VolumeSetupError as e:
+            raise VolumeSetupError(
+                f'MountVolume.SetUp failed for volume "{volume["name"]}" : {e}') from None
+    if volume.get("hostPath") is not None:
+        return hostpath.set_up(volume["name"], volume["hostPath"])
     source = volume.get("emptyDir")
     if source is None:
         raise VolumeSetupError(f"volume {volume['name']} has an unsupported source")
-    return emptydir.set_up(pod_dir, volume["name"], source.get("medium") or "",
-                           _size_limit(source))
+    return set_up_empty_dir(pod_dir, pod, volume["name"], source)
 
 
 def container_path(mount_path: str) -> str:
@@ -46,22 +96,42 @@ def container_path(mount_path: str) -> str:
     return posixpath.normpath("/" + mount_path) if not mount_path.startswith("/") else mount_path
 
 
-def container_mounts(pod_dir: Path, pod: Obj, container: Obj,
-                     env: dict[str, str]) -> list[VolumeMount]:
-    """Set up the volumes this container mounts and return the binds, in volumeMounts order."""
+def _sub_path(vm: Obj, env: dict[str, str]) -> str:
+    if vm.get("subPathExpr"):
+        return subpath.expand(vm["subPathExpr"], env)
+    return vm.get("subPath") or ""
+
+
+def container_mounts(pod_dir: Path, pod: Obj, container: Obj, env: dict[str, str],
+                     store: Any = None) -> list[VolumeMount]:
+    """Set up the volumes this container mounts and return the binds, in volumeMounts order.
+
+    Errors are VolumeSetupError with kubelet's text (the container's CreateContainerConfigError).
+    """
     volumes = {v["name"]: v for v in pod.get("spec", {}).get("volumes") or []}
     result: list[VolumeMount] = []
-    for vm in container.get("volumeMounts") or []:
-        host = set_up_volume(pod_dir, pod, volumes[vm["name"]])
-        if vm.get("subPath") or vm.get("subPathExpr"):
-            raise VolumeSetupError("subPath is not supported by podhost yet")
+    for index, vm in enumerate(container.get("volumeMounts") or []):
+        host = set_up_volume(pod_dir, pod, volumes[vm["name"]], store)
+        sub = _sub_path(vm, env)
+        if sub:
+            host = subpath.prepare(pod_dir, host, vm["name"], container["name"], index, sub)
         propagation = {"HostToContainer": "rslave", "Bidirectional": "rshared"}.get(
             vm.get("mountPropagation") or "None", "private")
-        result.append(VolumeMount(str(host), container_path(vm["mountPath"]),
-                                  bool(vm.get("readOnly")), propagation))
+        read_only = bool(vm.get("readOnly")) or \
+            projection.source_of(volumes[vm["name"]]) is not None  # always RO, as kubelet
+        result.append(VolumeMount(str(host), container_path(vm["mountPath"]), read_only,
+                                  propagation))
     return result
 
 
 def tear_down_pod(pod_dir: Path) -> None:
     """Tear down every volume of the Pod (the medium is detected, not taken from the spec)."""
+    subpath.clean_up(pod_dir)
+    projection.tear_down_all(pod_dir)
     emptydir.tear_down_all(pod_dir)
+
+
+def refresh(pod_dir: Path, pod: Obj, store: Any) -> list[str]:
+    """Bring configMap/secret/downwardAPI/projected volumes of a running Pod up to date (the
+    node calls this periodically); returns the names of the volumes that changed."""
+    return projection.refresh(pod_dir, pod, store)

@@ -1,0 +1,253 @@
+"""Pod volumes through real kubectl: emptyDir modes and media (C1–C14, N1, E1–E3), subPath
+(S1, S5–S8, X1–X3 and the symlink door), eviction on sizeLimit, K1, restarts and re-creation."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Node
+
+pytestmark = pytest.mark.e2e
+
+
+def pod_yaml(name: str, script: str, volumes: list, mounts: list, *, policy: str = "Never",
+             sc: dict | None = None, inits: list | None = None, env: dict | None = None) -> str:
+    container = {"name": "c", "image": "busybox", "command": ["sh", "-c", script],
+                 "volumeMounts": mounts,
+                 "env": [{"name": k, "value": v} for k, v in (env or {}).items()]}
+    spec = {"restartPolicy": policy, "terminationGracePeriodSeconds": 1,
+            "securityContext": sc or {}, "volumes": volumes, "containers": [container]}
+    if inits:
+        spec["initContainers"] = inits
+    return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                       "spec": spec})
+
+
+def create(node: Node, manifest: str) -> None:
+    node.kubectl("create", "-f", "-", input=manifest)
+
+
+def delete(node: Node, *names: str) -> None:
+    node.kubectl("delete", "pod", *names, "--grace-period=0", "--force", "--wait=true",
+                 check=False, timeout=60)
+
+
+def wait_for(node: Node, name: str, jsonpath: str, value: str, timeout: float = 60) -> None:
+    node.kubectl("wait", f"--for=jsonpath={{{jsonpath}}}={value}", f"pod/{name}",
+                 f"--timeout={timeout}s", timeout=timeout + 10)
+
+
+def get(node: Node, name: str, jsonpath: str) -> str:
+    return node.kubectl("get", "pod", name, "-o", f"jsonpath={{{jsonpath}}}").stdout
+
+
+def logs(node: Node, name: str) -> str:
+    return node.kubectl("logs", name, "-c", "c").stdout
+
+
+MODES = ('umask 0; stat -c "%a %u %g" /d /m; grep " /m " /proc/mounts | cut -d" " -f3; '
+         'df /m | tail -1 | awk "{print \\$2}"; for v in d m; do echo hi > /$v/f; '
+         'chmod 644 /$v/f; stat -c "%A %u" /$v/f; cat /$v/f; done; '
+         'dd if=/dev/zero of=/m/big bs=1M count=11 2>&1 | grep -o "No space left on device"; true')
+
+
+def test_empty_dir_modes_and_media(node: Node) -> None:
+    """C1–C14 and N1: 0777 disk, 1777 tmpfs of exactly 10Mi, writes as uid 1001, ENOSPC."""
+    volumes = [{"name": "d", "emptyDir": {}},
+               {"name": "m", "emptyDir": {"medium": "Memory", "sizeLimit": "10Mi"}}]
+    mounts = [{"name": "d", "mountPath": "/d"}, {"name": "m", "mountPath": "/m"}]
+    create(node, pod_yaml("vol-modes", MODES, volumes, mounts, sc={"runAsUser": 1001}))
+    try:
+        wait_for(node, "vol-modes", ".status.phase", "Succeeded")
+        assert logs(node, "vol-modes").splitlines() == [
+            "777 0 0", "1777 0 0", "tmpfs", "10240", "-rw-r--r-- 1001", "hi",
+            "-rw-r--r-- 1001", "hi", "No space left on device"]
+    finally:
+        delete(node, "vol-modes")
+
+
+def test_fs_group(node: Node) -> None:
+    """E1–E3: setgid roots owned by gid 123, new files group 123, subPath copies the root mode."""
+    volumes = [{"name": "m", "emptyDir": {"medium": "Memory"}}, {"name": "d", "emptyDir": {}}]
+    mounts = [{"name": "m", "mountPath": "/m"}, {"name": "d", "mountPath": "/d"},
+              {"name": "m", "mountPath": "/s", "subPath": "test-sub"}]
+    script = ('umask 0; stat -c "%A %u %g" /m /d /s; echo x > /m/f; chmod 660 /m/f; '
+              'stat -c "%A %g" /m/f')
+    create(node, pod_yaml("vol-fsgroup", script, volumes, mounts,
+                          sc={"runAsUser": 1001, "fsGroup": 123}))
+    try:
+        wait_for(node, "vol-fsgroup", ".status.phase", "Succeeded")
+        assert logs(node, "vol-fsgroup").splitlines() == [
+            "drwxrwsrwt 0 123", "drwxrwsrwx 0 123", "drwxrwsrwt 0 123", "-rw-rw---- 123"]
+    finally:
+        delete(node, "vol-fsgroup")
+
+
+def init(script: str) -> dict:
+    return {"name": "prep", "image": "busybox", "command": ["sh", "-c", script],
+            "volumeMounts": [{"name": "v", "mountPath": "/v"}]}
+
+
+@pytest.mark.parametrize("name,link,sub,env,part", [
+    ("vol-door-root", "/", "door", {}, "failed to prepare subPath"),  # (a)
+    ("vol-door-bin", "/bin", "door", {}, "failed to prepare subPath"),  # (b) S5
+    ("vol-door-sh", "/bin/sh", "door", {}, "failed to prepare subPath"),  # (c) S6
+    ("vol-door-none", "/bin/notanexistingpath", "door", {},
+     "failed to create subPath directory"),  # (d) S7
+    ("vol-door-up", "../", "door", {}, "failed to prepare subPath"),  # (e) S8
+    ("vol-x2", "", "$(POD_NAME)", {"POD_NAME": ".."}, "must not contain '..'"),  # X2
+    ("vol-x3", "", "$(POD_NAME)", {"POD_NAME": "/tmp"}, "must not be an absolute path"),  # X3
+])
+def test_sub_path_escapes_are_refused(node: Node, name: str, link: str, sub: str, env: dict,
+                                      part: str) -> None:
+    mount = {"name": "v", "mountPath": "/x", ("subPathExpr" if "$" in sub else "subPath"): sub}
+    inits = [init(f"ln -s {link} /v/door")] if link else None
+    create(node, pod_yaml(name, "ls /x; sleep 3600", [{"name": "v", "emptyDir": {}}], [mount],
+                          inits=inits, env=env))
+    try:
+        path = ".status.containerStatuses[0].state.waiting.reason"
+        wait_for(node, name, path, "CreateContainerConfigError", timeout=30)
+        events = node.kubectl("get", "events", "--field-selector",
+                              f"involvedObject.name={name},reason=Failed", "-o", "json").stdout
+        message = json.loads(events)["items"][0]["message"]
+        assert message.startswith("Error: ") and part in message, message
+        assert "SubPath" in message or "subPath" in message, message
+        assert get(node, name, ".status.phase") == "Pending"
+    finally:
+        delete(node, name)
+
+
+def test_sub_path_positive(node: Node) -> None:
+    """S1, S3, X1 and (g): a new dir, a file, an expanded path and an in-volume symlink."""
+    script = ("cat /file; cat /alias/x; test -d /whole/vol-sub/logs; echo $?; "
+              "echo new > /new/f; cat /whole/made/f")
+    mounts = [{"name": "v", "mountPath": "/whole"},
+              {"name": "v", "mountPath": "/file", "subPath": "f"},
+              {"name": "v", "mountPath": "/alias", "subPath": "alias"},
+              {"name": "v", "mountPath": "/logs", "subPathExpr": "$(POD_NAME)/logs"},
+              {"name": "v", "mountPath": "/new", "subPath": "made"}]
+    prep = init("echo file > /v/f; mkdir /v/real; echo in > /v/real/x; ln -s real /v/alias")
+    create(node, pod_yaml("vol-sub", script, [{"name": "v", "emptyDir": {}}], mounts,
+                          inits=[prep], env={"POD_NAME": "vol-sub"}))
+    try:
+        wait_for(node, "vol-sub", ".status.phase", "Succeeded")
+        assert logs(node, "vol-sub").splitlines() == ["file", "in", "0", "new"]
+    finally:
+        delete(node, "vol-sub")
+
+
+def test_eviction_on_size_limit(node: Node) -> None:
+    """§2: writing 5 MiB into a 4Mi emptyDir evicts the Pod once, with kubelet's message."""
+    script = ("i=0; while [ $i -lt 5 ]; do dd if=/dev/urandom of=/t/file$i bs=1048576 count=1 "
+              "2>/dev/null; i=$((i+1)); done; while true; do sleep 5; done")
+    volumes = [{"name": "test-volume", "emptyDir": {"sizeLimit": "4Mi"}}]
+    create(node, pod_yaml("vol-evict", script, volumes,
+                          [{"name": "test-volume", "mountPath": "/t"}], policy="Always"))
+    try:
+        wait_for(node, "vol-evict", ".status.phase", "Failed", timeout=40)
+        status = json.loads(node.kubectl("get", "pod", "vol-evict", "-o", "json").stdout)["status"]
+        message = 'Usage of EmptyDir volume "test-volume" exceeds the limit "4Mi". '
+        assert (status["reason"], status["message"]) == ("Evicted", message)
+        time.sleep(6)  # another check period: still Failed, still one event
+        assert get(node, "vol-evict", ".status.phase") == "Failed"
+        events = node.kubectl("get", "events", "--field-selector",
+                              "involvedObject.name=vol-evict,reason=Evicted", "-o", "json").stdout
+        items = json.loads(events)["items"]
+        assert [(e["type"], e["message"]) for e in items] == [("Warning", message)]
+    finally:
+        delete(node, "vol-evict")
+
+
+def test_memory_volume_removed_when_pod_succeeds(node: Node) -> None:
+    """K1: the tmpfs and its directory go once the Pod is terminal, before any delete."""
+    create(node, pod_yaml("vol-k1", "echo", [{"name": "memory-volume",
+                                             "emptyDir": {"medium": "Memory"}}],
+                          [{"name": "memory-volume", "mountPath": "/tmp"}]))
+    try:
+        wait_for(node, "vol-k1", ".status.phase", "Succeeded")
+        uid = get(node, "vol-k1", ".metadata.uid")
+        path = node.root / "pods" / uid / "volumes/kubernetes.io~empty-dir/memory-volume"
+        deadline = time.monotonic() + 20
+        while path.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not path.exists()
+        assert str(path) not in Path("/proc/self/mountinfo").read_text()
+    finally:
+        delete(node, "vol-k1")
+
+
+def test_restart_keeps_and_recreate_empties(node: Node) -> None:
+    """A crash keeps the emptyDir's file; the same Pod name created again starts empty."""
+    script = "if [ -f /d/f ]; then echo found; sleep 3600; else echo x > /d/f; exit 1; fi"
+    manifest = pod_yaml("vol-crash", script, [{"name": "d", "emptyDir": {}}],
+                        [{"name": "d", "mountPath": "/d"}], policy="OnFailure")
+    create(node, manifest)
+    try:
+        wait_for(node, "vol-crash", ".status.containerStatuses[0].restartCount", "1", 60)
+        node.wait_ready("vol-crash")
+        assert logs(node, "vol-crash").strip() == "found"
+        delete(node, "vol-crash")
+        create(node, manifest)
+        wait_for(node, "vol-crash", ".status.containerStatuses[0].lastState.terminated.exitCode",
+                 "1", 60)
+    finally:
+        delete(node, "vol-crash")
+
+
+def test_host_path(node: Node, tmp_path: Path) -> None:
+    """hostPath: DirectoryOrCreate creates and shares; Directory on a missing path fails."""
+    made, missing = tmp_path / "made", tmp_path / "missing"
+    volumes = [{"name": "h", "hostPath": {"path": str(made), "type": "DirectoryOrCreate"}}]
+    create(node, pod_yaml("vol-host", "echo from-pod > /h/f", volumes,
+                          [{"name": "h", "mountPath": "/h"}]))
+    volumes = [{"name": "h", "hostPath": {"path": str(missing), "type": "Directory"}}]
+    create(node, pod_yaml("vol-host-bad", "true", volumes, [{"name": "h", "mountPath": "/h"}]))
+    try:
+        wait_for(node, "vol-host", ".status.phase", "Succeeded")
+        assert (made / "f").read_text() == "from-pod\n"
+        wait_for(node, "vol-host-bad", ".status.containerStatuses[0].state.waiting.reason",
+                 "CreateContainerConfigError", timeout=30)
+        events = node.kubectl("get", "events", "--field-selector",
+                              "involvedObject.name=vol-host-bad,reason=Failed", "-o", "json").stdout
+        assert json.loads(events)["items"][0]["message"] == (
+            f'Error: MountVolume.SetUp failed for volume "h" : hostPath type check failed: '
+            f"{missing} is not a directory")
+    finally:
+        delete(node, "vol-host", "vol-host-bad")
+
+
+def test_config_map_secret_downward_api(node: Node) -> None:
+    """Projected files, read-only mounts, and a ConfigMap update reaching the running Pod."""
+    node.kubectl("create", "configmap", "vol-cm", "--from-literal=greeting=hello")
+    node.kubectl("create", "secret", "generic", "vol-secret", "--from-literal=pw=hunter2")
+    volumes = [{"name": "cfg", "configMap": {"name": "vol-cm"}},
+               {"name": "sec", "secret": {"secretName": "vol-secret", "defaultMode": 0o400}},
+               {"name": "info", "downwardAPI": {"items": [
+                   {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}]
+    mounts = [{"name": "cfg", "mountPath": "/cfg"}, {"name": "sec", "mountPath": "/sec"},
+              {"name": "info", "mountPath": "/info"}]
+    script = ('cat /cfg/greeting; echo; stat -L -c %a /sec/pw; cat /sec/pw; echo; cat /info/name; '
+              'echo; touch /cfg/x 2>&1 | grep -o "Read-only file system"; sleep 3600')
+    create(node, pod_yaml("vol-proj", script, volumes, mounts))
+    try:
+        node.wait_ready("vol-proj")
+        deadline = time.monotonic() + 10
+        while len(logs(node, "vol-proj").splitlines()) < 5 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert logs(node, "vol-proj").splitlines() == [
+            "hello", "400", "hunter2", "vol-proj", "Read-only file system"]
+        node.kubectl("patch", "configmap", "vol-cm", "-p", '{"data":{"greeting":"bonjour"}}')
+        deadline = time.monotonic() + 20
+        out = ""
+        while out != "bonjour" and time.monotonic() < deadline:
+            time.sleep(1)
+            out = node.kubectl("exec", "vol-proj", "--", "cat", "/cfg/greeting").stdout
+        assert out == "bonjour"
+    finally:
+        delete(node, "vol-proj")
+        node.kubectl("delete", "configmap", "vol-cm", check=False)
+        node.kubectl("delete", "secret", "vol-secret", check=False)
