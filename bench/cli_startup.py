@@ -58,6 +58,7 @@ def free_port() -> int:
 
 def node_env() -> tuple[dict[str, str], Path | None]:
     env = dict(os.environ, PODHOST_NO_AUTOSTART="1")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure as installed: with cached bytecode
     probe = subprocess.run([PODHOST, "get", "pods"], env=env, capture_output=True)
     if probe.returncode == 0:
         return env, None

@@ -239,10 +239,15 @@ def test_port_forward_to_nginx(node: Node, kubectl: str) -> None:
                                     "port-forward", f"pod/{name}", f"{port}:80"],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2):
-            status, body = http_get(f"http://127.0.0.1:{port}/")
+            try:
+                status, body = http_get(f"http://127.0.0.1:{port}/")
+            except OSError as e:
+                forward.terminate()
+                out, err = forward.communicate(timeout=10)
+                raise AssertionError(f"no answer through port-forward: {e}\n{out}\n{err}")
             assert status == 200 and b"nginx" in body
     finally:
-        if forward is not None:
+        if forward is not None and forward.poll() is None:
             forward.terminate()
             forward.communicate(timeout=10)
         node.kubectl("delete", "pod", name, "--grace-period=0", "--force", check=False)

@@ -31,8 +31,14 @@ def apply(node: Node, pod: dict[str, Any]) -> str:
 
 
 def delete(node: Node, name: str) -> None:
+    """Force-delete, then wait until the node has cleaned up after the Pod (no leftovers
+    when the session's node stops right after)."""
+    uid = node.kubectl("get", "pod", name, "-o", "jsonpath={.metadata.uid}",
+                       check=False).stdout.strip()
     node.kubectl("delete", "pod", name, "--grace-period=0", "--force", "--wait=true",
                  check=False)
+    if uid:
+        wait_for(lambda: not (node.root / "pods" / uid).exists(), 20, f"cleanup of {name}")
 
 
 def get(node: Node, name: str) -> dict[str, Any]:
@@ -283,5 +289,70 @@ def test_env_field_refs_and_security(node: Node, image: str) -> None:
         assert "4321" in out[3].split()
         assert out[4].split() == ["CapEff:", "0000000000000000"]
         assert out[5] == str(64 * 1024 * 1024)
+    finally:
+        delete(node, name)
+
+
+def test_post_start_hook_and_failure(node: Node, image: str) -> None:
+    name = unique("poststart")
+    apply(node, {"metadata": {"name": name}, "spec": {"containers": [
+        {"name": "ok", "image": image, "command": ["sleep", "3600"],
+         "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c",
+                                                          "echo hooked > /tmp/hook"]}}}},
+        {"name": "bad", "image": image, "command": ["sleep", "3600"],
+         "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "exit 7"]}}}}]}})
+    try:
+        wait_for(lambda: "FailedPostStartHook" in events(node, name), 20, "hook failure")
+        hooked = wait_for(lambda: node.kubectl("exec", name, "-c", "ok", "--", "cat", "/tmp/hook",
+                                               check=False).stdout, 10, "the ok container")
+        assert hooked == "hooked\n"
+        text = events(node, name)
+        assert f'Exec lifecycle hook ([sh -c exit 7]) for Container "bad" in Pod "{name}_' \
+               'default(' in text
+        assert "failed - error: command 'sh -c exit 7' exited with 7: , message: \"\"" in text
+        wait_for(lambda: get(node, name)["status"]["containerStatuses"][1]["restartCount"]
+                 >= 1, 20, "restart of the container whose hook failed")
+    finally:
+        delete(node, name)
+
+
+def test_termination_messages_and_oom(node: Node, image: str) -> None:
+    name = unique("term")
+    apply(node, {"metadata": {"name": name}, "spec": {"restartPolicy": "Never", "containers": [
+        {"name": "msg", "image": image,
+         "command": ["sh", "-c", "echo -n 'all done' > /dev/termination-log"]},
+        {"name": "custom", "image": image, "terminationMessagePath": "/tmp/why",
+         "command": ["sh", "-c", "echo -n because > /tmp/why; exit 1"]},
+        {"name": "fallback", "image": image, "terminationMessagePolicy": "FallbackToLogsOnError",
+         "command": ["sh", "-c", "echo first; echo last words; exit 2"]},
+        {"name": "oom", "image": image, "resources": {"limits": {"memory": "16Mi"}},
+         "command": ["sh", "-c", "head -c 200m /dev/zero | tail"]}]}})
+    try:
+        status = wait_for(lambda: (s := get(node, name)["status"])["phase"] == "Failed" and s,
+                          30, "Failed")
+        term = {c["name"]: c["state"]["terminated"] for c in status["containerStatuses"]}
+        assert term["msg"]["reason"] == "Completed" and term["msg"]["message"] == "all done"
+        assert term["custom"]["reason"] == "Error" and term["custom"]["message"] == "because"
+        assert term["fallback"]["exitCode"] == 2
+        assert term["fallback"]["message"] == "first\nlast words\n"
+        assert term["oom"]["reason"] == "OOMKilled" and term["oom"]["exitCode"] == 137
+        assert re.match(rf"^{name}\s+0/4\s+Completed\s", row(node, name))
+    finally:
+        delete(node, name)
+
+
+def test_config_error_reason(node: Node, image: str) -> None:
+    name = unique("cfgerr")
+    apply(node, {"metadata": {"name": name}, "spec": {"containers": [{
+        "name": "app", "image": image, "command": ["sleep", "3600"],
+        "securityContext": {"runAsUser": 0},
+        "env": [{"name": "X", "valueFrom": {"resourceFieldRef": {
+            "resource": "limits.memory", "divisor": "1Mi"}}}],
+        "resources": {"limits": {"memory": "32Mi"}}}]}})
+    try:
+        node.wait_ready(name, timeout=30)
+        assert node.kubectl("exec", name, "--", "sh", "-c", "echo $X").stdout == "32\n"
+        out = node.kubectl("logs", name, "--limit-bytes=1", check=False)
+        assert out.returncode == 0
     finally:
         delete(node, name)

@@ -122,20 +122,23 @@ def test_sub_path_escapes_are_refused(node: Node, name: str, link: str, sub: str
 
 
 def test_sub_path_positive(node: Node) -> None:
-    """S1, S3, X1 and (g): a new dir, a file, an expanded path and an in-volume symlink."""
+    """S1, S3, S14, X1 and (g): a new dir, a file, an expanded path and an in-volume symlink."""
     script = ("cat /file; cat /alias/x; test -d /whole/vol-sub/logs; echo $?; "
-              "echo new > /new/f; cat /whole/made/f")
+              "echo new > /new/f; cat /whole/made/f; cat /ro/x; "
+              "touch /ro/y 2>&1 | grep -o 'Read-only file system'")
     mounts = [{"name": "v", "mountPath": "/whole"},
               {"name": "v", "mountPath": "/file", "subPath": "f"},
               {"name": "v", "mountPath": "/alias", "subPath": "alias"},
               {"name": "v", "mountPath": "/logs", "subPathExpr": "$(POD_NAME)/logs"},
-              {"name": "v", "mountPath": "/new", "subPath": "made"}]
+              {"name": "v", "mountPath": "/new", "subPath": "made"},
+              {"name": "v", "mountPath": "/ro", "subPath": "real", "readOnly": True}]
     prep = init("echo file > /v/f; mkdir /v/real; echo in > /v/real/x; ln -s real /v/alias")
     create(node, pod_yaml("vol-sub", script, [{"name": "v", "emptyDir": {}}], mounts,
                           inits=[prep], env={"POD_NAME": "vol-sub"}))
     try:
         wait_for(node, "vol-sub", ".status.phase", "Succeeded")
-        assert logs(node, "vol-sub").splitlines() == ["file", "in", "0", "new"]
+        assert logs(node, "vol-sub").splitlines() == ["file", "in", "0", "new", "in",
+                                                  "Read-only file system"]
     finally:
         delete(node, "vol-sub")
 

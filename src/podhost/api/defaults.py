@@ -69,8 +69,9 @@ def default_resources(resources: Obj) -> None:
 
 def default_container(c: Obj) -> None:
     image = c.get("image")
-    if isinstance(image, str) and image:
-        c.setdefault("imagePullPolicy", "Always" if image_tag_is_latest(image) else "IfNotPresent")
+    # an unparsable (e.g. empty) image has no tag: IfNotPresent, as SetDefaults_Container does
+    latest = isinstance(image, str) and bool(image) and image_tag_is_latest(image)
+    c.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
     c.setdefault("terminationMessagePath", "/dev/termination-log")
     c.setdefault("terminationMessagePolicy", "File")
     c.setdefault("resources", {})

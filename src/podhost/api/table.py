@@ -230,9 +230,10 @@ def node_cells(node: Obj, now: datetime) -> list[Any]:
     if node.get("spec", {}).get("unschedulable"):
         states.append("SchedulingDisabled")
     labels = node.get("metadata", {}).get("labels") or {}
-    roles = sorted({k.split("/", 1)[1] for k in labels
-                    if k.startswith("node-role.kubernetes.io/") and k.split("/", 1)[1]}
-                   | ({labels["kubernetes.io/role"]} if labels.get("kubernetes.io/role") else set()))
+    roles = {k.split("/", 1)[1] for k in labels
+             if k.startswith("node-role.kubernetes.io/") and k.split("/", 1)[1]}
+    if labels.get("kubernetes.io/role"):
+        roles.add(labels["kubernetes.io/role"])
     addresses = status.get("addresses") or []
 
     def address(kind: str) -> str:
@@ -242,7 +243,7 @@ def node_cells(node: Obj, now: datetime) -> list[Any]:
     os_image = info.get("osImage") or "<unknown>"
     kernel = info.get("kernelVersion") or "<unknown>"
     runtime = info.get("containerRuntimeVersion") or "<unknown>"
-    return [node["metadata"]["name"], ",".join(states), ",".join(roles) or "<none>",
+    return [node["metadata"]["name"], ",".join(states), ",".join(sorted(roles)) or "<none>",
             _age(node, now), info.get("kubeletVersion", ""), address("InternalIP"),
             address("ExternalIP"), os_image, kernel, runtime]
 

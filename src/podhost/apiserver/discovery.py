@@ -30,7 +30,6 @@ SUBRESOURCES: list[tuple[str, str, list[str]]] = [
     ("pods/exec", "PodExecOptions", ["create", "get"]),
     ("pods/portforward", "PodPortForwardOptions", ["create", "get"]),
     ("namespaces/status", "Namespace", ["get", "patch", "update"]),
-    ("namespaces/finalize", "Namespace", ["update"]),
     ("nodes/status", "Node", ["get", "patch", "update"]),
 ]
 

@@ -66,8 +66,8 @@ def add_connection_flags(p: argparse.ArgumentParser) -> None:
 
 
 def root_of(args: argparse.Namespace) -> Path:
-    from podhost.cli.node import root_of as node_root
-    return node_root(args)
+    from podhost import config
+    return Path(args.root) if getattr(args, "root", None) else config.default_root()
 
 
 def _files_with_context(paths: list[Path]) -> bool:

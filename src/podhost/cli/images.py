@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from collections.abc import Callable
@@ -104,6 +103,7 @@ def pull(args: argparse.Namespace, store: Any) -> int:
 
     start = time.monotonic()
     progress = None if args.quiet else _progress(sys.stdout)
+    import asyncio  # lazy: keeps `podhost --help` and the verbs' start-up fast
     image = asyncio.run(pull_image(store, args.image, load_registries(args.registries_conf),
                                    load_auth(), progress))
     if args.quiet:

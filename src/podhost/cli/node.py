@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from podhost import __version__, config
 from podhost.cli.errors import CliError
+
+if TYPE_CHECKING:
+    import subprocess
 
 READY_TIMEOUT = 60.0
 
@@ -115,6 +116,7 @@ def start_background(root: Path, args: argparse.Namespace | None = None,
     """Start `podhost serve` detached, logging to <root>/serve.log; wait until /readyz."""
     if os.geteuid() != 0:
         raise CliError("error: the node must run as root: run `sudo podhost up`")
+    import subprocess
     root.mkdir(parents=True, exist_ok=True, mode=0o711)
     (root / "podhost.pid").unlink(missing_ok=True)
     with open(root / "serve.log", "ab") as log:
@@ -166,6 +168,7 @@ def down(args: argparse.Namespace) -> int:
         return 0
     if args.delete_pods:
         delete_all_pods(args, root)
+    import signal
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
@@ -191,6 +194,7 @@ def _alive(pid: int) -> bool:
 # ---- status ------------------------------------------------------------------------------
 
 def tool_version(path: str) -> str:
+    import subprocess
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=5)
     except OSError:
@@ -281,6 +285,7 @@ def checks(root: Path, settings: config.Settings) -> list[Check]:
         Check("root", os.geteuid() == 0, f"uid {os.geteuid()}",
               "run podhost as root (sudo podhost up)"),
     ]
+    import shutil
     for tool, package in ((settings.runc, "runc"), (settings.conmon, "conmon")):
         found = os.access(tool, os.X_OK) or shutil.which(package) is not None
         out.append(Check(package, found, tool_version(tool) if found else f"{tool} not found",
@@ -293,6 +298,7 @@ def _disk_check(root: Path) -> Check:
     probe = root
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
+    import shutil
     usage = shutil.disk_usage(probe)
     free_gb = usage.free / 1e9
     return Check("disk", free_gb >= 2, f"{free_gb:.1f} GB free under {probe}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -364,9 +365,13 @@ class Kubelet:
             m = worker.pod["metadata"]
             what = probes.handler_kind(hook)
             label = {"exec": "Exec", "httpGet": "HTTP", "sleep": "Sleep"}.get(what, what)
-            detail = (" ".join((hook.get("exec") or {}).get("command") or [])
-                      if what == "exec" else (hook.get("httpGet") or {}).get("path", ""))
+            command = " ".join((hook.get("exec") or {}).get("command") or [])
+            detail = (f"[{command}]" if what == "exec"
+                      else (hook.get("httpGet") or {}).get("path", ""))
             text = str(e).strip() or "timed out"
+            if isinstance(e, ProbeError) and e.exit_code is not None:
+                text = (f"command '{command}' exited with {e.exit_code}: {e.output}, "
+                        f"message: {json.dumps(e.output)}")
             return (f'{label} lifecycle hook ({detail}) for Container "{rec.name}" in Pod '
                     f'"{m["name"]}_{m.get("namespace")}({worker.uid})" failed - error: {text}')
 

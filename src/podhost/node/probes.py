@@ -31,7 +31,13 @@ MAX_OUTPUT = 10 * 1024
 
 
 class ProbeError(Exception):
-    """A handler could not run or failed; the text is kubelet's probe/hook message."""
+    """A handler could not run or failed; the text is kubelet's probe message.
+
+    For an exec handler that ran and failed, exit_code and output are set."""
+
+    def __init__(self, message: str, exit_code: int | None = None, output: str = "") -> None:
+        super().__init__(message)
+        self.exit_code, self.output = exit_code, output
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +256,7 @@ async def exec_action(run: ExecFn, action: Obj, timeout: float) -> str:
         raise ProbeError(f"command {_quote(command)} timed out") from None
     text = output[:MAX_OUTPUT].decode("utf-8", "replace")
     if code != 0:
-        raise ProbeError(text)
+        raise ProbeError(text, code, text)
     return text
 
 
