@@ -356,3 +356,19 @@ def test_config_error_reason(node: Node, image: str) -> None:
         assert out.returncode == 0
     finally:
         delete(node, name)
+
+
+def test_share_process_namespace(node: Node, image: str) -> None:
+    name = unique("sharepid")
+    apply(node, {"metadata": {"name": name}, "spec": {
+        "shareProcessNamespace": True,
+        "containers": [{"name": "a", "image": image, "command": ["sleep", "3601"]},
+                       {"name": "b", "image": image, "command": ["sleep", "3602"]}]}})
+    try:
+        node.wait_ready(name, timeout=30)
+        ps = node.kubectl("exec", name, "-c", "b", "--", "ps", "-o", "pid,args").stdout
+        assert "sleep 3601" in ps and "sleep 3602" in ps, ps
+        first = ps.splitlines()[1].split()
+        assert first[0] == "1"  # the Pod's init, not a container's process
+    finally:
+        delete(node, name)

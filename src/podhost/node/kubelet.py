@@ -239,6 +239,8 @@ class Kubelet:
         ns_dir = pod_dir / "ns"
         if not sandbox.sandbox_exists(ns_dir):
             await sandbox.create_sandbox(ns_dir, podfiles.hostname(worker.pod))
+        if worker.pod["spec"].get("shareProcessNamespace"):
+            await asyncio.to_thread(sandbox.create_pid_namespace_sync, ns_dir)
         podfiles.write_pod_files(pod_dir, worker.pod, None)
 
     def volume_mounts(self, worker: PodWorker, container: Obj,
@@ -398,6 +400,13 @@ class Kubelet:
                 self.images, ref, policy, self.registries, load_auth())
         except ImageError as e:
             never = isinstance(e, ImageNeverPullError)
+            local = None if never else self._present(ref)
+            if local is not None:
+                # offline node: a registry that cannot be reached does not stop a Pod whose
+                # image is already here (podhost's choice; kubelet would fail the pull)
+                self.recorder.warning(pod, "Failed", f'Failed to pull image "{ref}": {e}; '
+                                      "using the image present on the node", field_path)
+                return local
             reason = "ErrImageNeverPull" if never else "ErrImagePull"
             self.recorder.warning(pod, reason if never else "Failed",
                                   f"{e}" if never else f'Failed to pull image "{ref}": {e}',
@@ -412,6 +421,12 @@ class Kubelet:
         self.recorder.normal(pod, "Pulled", puller.pulled_message(ref, image, pulled, seconds),
                              field_path)
         return image
+
+    def _present(self, ref: str) -> Any:
+        try:
+            return self.images.get(ref)
+        except ImageError:
+            return None
 
     def _fail(self, worker: PodWorker, rec: ContainerRecord, reason: str, message: str,
               event: str, field_path: str) -> None:
@@ -441,8 +456,6 @@ class Kubelet:
         m = pod["metadata"]
         psc = pod["spec"].get("securityContext") or {}
         sc = spec.get("securityContext") or {}
-        if pod["spec"].get("shareProcessNamespace"):
-            raise LookupError("shareProcessNamespace is not supported by podhost")
         limits = containers.resource_limits(spec)
         caps = containers.capabilities(sc, DEFAULT_CAPABILITIES)
         if caps == ("ALL",):
@@ -453,7 +466,9 @@ class Kubelet:
             env=process.env, cwd=process.cwd, uid=uid, gid=gid,
             hostname=podfiles.hostname(pod),
             namespaces={k: str(self.pod_dir(worker.uid) / "ns" / f)
-                        for k, f in (("network", "net"), ("ipc", "ipc"), ("uts", "uts"))},
+                        for k, f in (("network", "net"), ("ipc", "ipc"), ("uts", "uts"),
+                                     ("pid", "pid"))
+                        if k != "pid" or pod["spec"].get("shareProcessNamespace")},
             mounts=tuple(mounts), log_path=log_path,
             log_size_max=self.log_max_size * self.log_max_files, tty=bool(spec.get("tty")),
             stdin=bool(spec.get("stdin")), privileged=bool(sc.get("privileged")),

@@ -27,6 +27,11 @@ import struct
 import threading
 from pathlib import Path
 
+import signal
+import subprocess
+import sys
+import time
+
 from podhost.host.mount import bind, is_mount_point, unmount
 from podhost.runtime.errors import SandboxError
 
@@ -126,11 +131,91 @@ async def create_sandbox(ns_dir: Path, hostname: str) -> dict[str, str]:
     return namespace_paths(ns_dir)
 
 
+# -- a shared PID namespace (shareProcessNamespace) ------------------------------------------
+#
+# A PID namespace cannot be kept by a bind mount alone: once its init is gone nobody can join
+# it. So, like Kubernetes' pause container, a tiny init runs as PID 1 of the new namespace and
+# reaps the orphans the Pod's containers leave; it is in its own session, so it outlives
+# podhost. Its pid is in `ns_dir/pause.pid`; `ns_dir/pid` pins the namespace for runc to join.
+
+PAUSE = r"""
+import os, signal
+signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+signal.signal(signal.SIGCHLD, lambda *a: None)
+while True:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+    signal.pause()
+"""
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def create_pid_namespace_sync(ns_dir: Path) -> str:
+    """Start the Pod's PID 1 in a new PID namespace and pin it at ns_dir/pid; the path."""
+    ns_dir = Path(ns_dir)
+    target = ns_dir / "pid"
+    if is_mount_point(target):
+        return str(target)
+    proc = subprocess.Popen(
+        ["unshare", "--pid", "--fork", sys.executable, "-I", "-S", "-c", PAUSE],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    deadline = time.monotonic() + 5
+    children: list[int] = []
+    while not children and time.monotonic() < deadline:
+        children = _children(proc.pid)
+        if not children:
+            time.sleep(0.005)
+    if not children:
+        proc.kill()
+        raise SandboxError(f"cannot start the shared PID namespace of {ns_dir}", 0)
+    (ns_dir / "pause.pid").write_text(str(proc.pid))
+    target.touch()
+    bind(f"/proc/{children[0]}/ns/pid", target, recursive=False)
+    return str(target)
+
+
+def remove_pid_namespace_sync(ns_dir: Path) -> None:
+    """Stop the PID namespace's init (its processes die with it) and unpin it; idempotent."""
+    ns_dir = Path(ns_dir)
+    pidfile = ns_dir / "pause.pid"
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(pidfile.read_text())
+        for child in _children(pid):
+            with contextlib.suppress(OSError):
+                os.kill(child, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 1.0
+        with contextlib.suppress(ChildProcessError, OSError):  # reap it when it is our child
+            while os.waitpid(pid, os.WNOHANG)[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.005)
+    pidfile.unlink(missing_ok=True)
+    target = ns_dir / "pid"
+    with contextlib.suppress(FileNotFoundError):
+        for _ in range(8):
+            if not is_mount_point(target):
+                break
+            unmount(target, detach=True)
+        target.unlink()
+
+
 def remove_sandbox_sync(ns_dir: Path) -> None:
     """Unmount and delete a sandbox's namespace files and directory; idempotent."""
     ns_dir = Path(ns_dir)
     if not ns_dir.exists():
         return
+    remove_pid_namespace_sync(ns_dir)
     for name in NAMESPACE_FILES.values():
         target = ns_dir / name
         with contextlib.suppress(FileNotFoundError):
