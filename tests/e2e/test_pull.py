@@ -5,6 +5,7 @@ ErrImagePull / ImagePullBackOff with the registry's reason (issue 4)."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.e2e.conftest import Node, start_node, stop_node
+from tests.e2e.conftest import PODHOST, Node, start_node, stop_node
 
 pytestmark = pytest.mark.e2e
 
@@ -106,3 +107,40 @@ def test_missing_image_backs_off(empty_node: Node) -> None:
     finally:
         empty_node.kubectl("delete", "pod", "pull-missing", "--grace-period=0", "--force",
                            check=False)
+
+
+IN_USE = """apiVersion: v1
+kind: Pod
+metadata:
+  name: in-use
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "3600"]
+"""
+
+
+def run_podhost(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PODHOST, *args], env=node.env(), capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_image_in_use_is_kept(empty_node: Node) -> None:
+    """The node records the images its containers use: `images rm` refuses them and `prune`
+    keeps them; once the Pod is gone the image can be removed."""
+    empty_node.kubectl("apply", "-f", "-", input=IN_USE)
+    empty_node.wait_ready("in-use")
+    in_use = json.loads((empty_node.root / "images" / "in-use.json").read_text())["images"]
+    assert any("busybox" in name for name in in_use), in_use
+    refused = run_podhost(empty_node, "images", "rm", "busybox")
+    assert refused.returncode == 1
+    assert "is in use by a container" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert run_podhost(empty_node, "images", "prune").returncode == 0
+    assert "docker.io/library/busybox:latest" in run_podhost(empty_node, "images", "ls").stdout
+    empty_node.kubectl("delete", "pod", "in-use")
+    removed = run_podhost(empty_node, "images", "rm", "busybox")
+    assert removed.returncode == 0, removed.stderr
+    assert "Untagged: docker.io/library/busybox:latest" in removed.stdout

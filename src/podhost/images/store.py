@@ -193,7 +193,8 @@ class ImageStore:
                     drop_ref(record, via)
                     return Removal(untagged=(via,), deleted=None)
                 if image_id in busy:
-                    raise ImageInUseError(f'image "{ref_or_id}" ({image_id}) is in use')
+                    raise ImageInUseError(f'image "{ref_or_id}" ({image_id}) is in use by a '
+                                          "container; delete the Pods using it first")
                 del images[image_id]
             freed = self._sweep(images, only=owned(record))
         return Removal(tuple(record["repo_tags"] + record["repo_digests"]), image_id, freed)

@@ -20,6 +20,7 @@ from podhost.images import snapshots
 from podhost.images import puller
 from podhost.images.auth import load_auth
 from podhost.images.errors import ImageError, ImageNeverPullError
+from podhost.images.inuse import write_in_use
 from podhost.images.registries import load_registries
 from podhost.images.store import ImageStore
 from podhost.node import containers, podfiles, probes
@@ -67,6 +68,7 @@ class Kubelet:
         self.workers: dict[str, PodWorker] = {}
         self.by_container: dict[str, tuple[PodWorker, ContainerRecord]] = {}
         self.seen_exits: set[str] = set()
+        self.images_in_use: set[str] | None = None  # as last written to in-use.json
         self.log_max_size, self.log_max_files = logfiles.MAX_SIZE, logfiles.MAX_FILES
 
     # -- paths ---------------------------------------------------------------------------
@@ -296,6 +298,7 @@ class Kubelet:
             return
         rec.id = cid
         self.by_container[cid] = (worker, rec)
+        self.record_images_in_use()
         try:
             await self.runtime.create(cfg)
             self.recorder.normal(pod, "Created", f"Created container: {rec.name}", field_path)
@@ -484,13 +487,23 @@ class Kubelet:
                     LABEL_ATTEMPT: str(rec.attempt)},
             annotations={"io.podhost.image-id": rec.image_id})
 
+    def record_images_in_use(self) -> None:
+        """Tell `podhost images rm|prune` which images the node's containers (running or
+        exited, not yet removed) use: <images root>/in-use.json, rewritten when it changes."""
+        images = {rec.image_id for _, rec in self.by_container.values() if rec.image_id}
+        if images != self.images_in_use:
+            with contextlib.suppress(OSError):
+                write_in_use(self.images.root, images)
+                self.images_in_use = images
+
     async def remove_container(self, cid: str, keep_exit: bool = False) -> None:
         with contextlib.suppress(ContainerRuntimeError, OSError):
             await self.runtime.delete(cid)
         with contextlib.suppress(Exception):
             snapshots.remove_rootfs(self.overlay_dir(cid))
             self.overlay_dir(cid).rmdir()
-        self.by_container.pop(cid, None)
+        if self.by_container.pop(cid, None) is not None:
+            self.record_images_in_use()
         if not keep_exit:
             self.seen_exits.discard(cid)
 
@@ -605,6 +618,7 @@ class Kubelet:
                 self.workers[uid] = worker
             await self.adopt(worker, cid, labels)
         await self.remove_strays(set(by_uid))
+        self.record_images_in_use()
         for worker in self.workers.values():
             worker.restore(by_uid[worker.uid])
             worker.task = asyncio.ensure_future(worker.run())
@@ -652,6 +666,7 @@ class Kubelet:
         rec.image_id = (self.runtime.metadata(cid).get("annotations") or {}).get(
             "io.podhost.image-id", "")
         self.by_container[cid] = (worker, rec)
+        self.record_images_in_use()
         if state.status in ("running", "created") and state.exit_code is None:
             rec.ready = True
             if state.status == "created":
@@ -810,6 +825,19 @@ class Kubelet:
         threading.Thread(target=dial, name="podhost-portforward", daemon=True).start()
         sock = await done
         return await asyncio.open_connection(sock=sock)
+
+    # -- NodeBackend: metrics.k8s.io (node/stats.py) ---------------------------------------
+    async def usage(self) -> Any:  # NodeBackend: apiserver.backend.NodeUsage
+        from podhost.node import stats
+        from podhost.runtime.spec import cgroups_path
+        if not hasattr(self, "sampler"):
+            self.sampler = stats.Sampler()
+        pods = {(w.pod["metadata"].get("namespace", ""), w.pod["metadata"]["name"]):
+                {rec.name: cgroups_path(ContainerConfig.cgroup_parent, rec.id)
+                 for rec in w.records.values() if rec.running and rec.id}
+                for w in self.workers.values()}
+        return await self.sampler.usage(pods)
+
 
 def _node_memory() -> int:
     try:
