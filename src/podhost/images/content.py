@@ -14,7 +14,9 @@ import gzip
 import hashlib
 import io
 import os
+import queue
 import tempfile
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -84,24 +86,102 @@ def read_layer(blob: LayerBlob, diff_id: str, consume: Callable[[BinaryIO], T],
                what: str = "layer") -> T:
     """Feed the uncompressed tar of blob to consume(), then verify the blob digest and diff_id.
 
+    Reading, hashing and gunzipping run in a thread of their own (zlib and hashlib release the
+    GIL) while consume() turns the tar into files, so the two overlap on separate cores.
     Raises DigestMismatchError (after consume() ran: the caller must discard its output).
     """
     with blob.open() as raw:
         blob_reader = DigestReader(raw)
+        pipe = _Prefetch(lambda: _uncompressed(blob_reader, what), blob_reader)
         try:
-            stream = _uncompressed(blob_reader, what)
-            tar_reader = DigestReader(stream)
-            with contextlib.closing(stream):
-                result = consume(tar_reader)  # type: ignore[arg-type]
-                tar_reader.drain()
-            blob_reader.drain()
+            result = consume(pipe)  # type: ignore[arg-type]
+            pipe.drain()
         except (gzip.BadGzipFile, EOFError, zlib.error) as e:
             raise LayerError(f"{what}: corrupt layer stream: {e}") from None
+        finally:
+            pipe.close()
     if blob.digest is not None and blob.digest != blob_reader.digest():
         raise DigestMismatchError(f"{what} blob", blob.digest, blob_reader.digest())
-    if tar_reader.digest() != diff_id:
-        raise DigestMismatchError(f"{what} diff_id", diff_id, tar_reader.digest())
+    if pipe.tar_digest != diff_id:
+        raise DigestMismatchError(f"{what} diff_id", diff_id, pipe.tar_digest)
     return result
+
+
+class _Prefetch:
+    """A read-only stream of the uncompressed tar, filled by a producer thread that reads the
+    blob, hashes it, decompresses it and hashes the tar (a bounded queue of CHUNK pieces)."""
+
+    _EOF = b""
+
+    def __init__(self, open_tar: Callable[[], IO[bytes]], blob_reader: DigestReader) -> None:
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=8)
+        self._stop = threading.Event()
+        self._buffer, self._pos, self._done = b"", 0, False
+        self.tar_digest = ""
+        self._thread = threading.Thread(target=self._produce, args=(open_tar, blob_reader),
+                                        name="layer-reader", daemon=True)
+        self._thread.start()
+
+    def _produce(self, open_tar: Callable[[], IO[bytes]], blob_reader: DigestReader) -> None:
+        try:
+            stream = open_tar()
+            with contextlib.closing(stream):
+                tar_reader = DigestReader(stream)
+                while chunk := tar_reader.read(CHUNK):
+                    if not self._put(chunk):
+                        return
+            blob_reader.drain()
+            self.tar_digest = tar_reader.digest()
+            self._put(self._EOF)
+        except BaseException as e:  # handed to the consumer, raised there
+            self._put(e)
+
+    def _put(self, item: bytes | BaseException) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _next(self) -> bytes:
+        if self._done:
+            return b""
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        self._done = item == self._EOF
+        return item
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            parts = [self._buffer[self._pos:]]
+            while chunk := self._next():
+                parts.append(chunk)
+            self._buffer, self._pos = b"", 0
+            return b"".join(parts)
+        while self._pos >= len(self._buffer):
+            self._buffer, self._pos = self._next(), 0
+            if not self._buffer:
+                return b""
+        if self._pos == 0 and n >= len(self._buffer):
+            data = self._buffer
+        else:
+            data = self._buffer[self._pos:self._pos + n]
+        self._pos += len(data)
+        return data
+
+    def drain(self) -> None:
+        """Read whatever the consumer left unread, so both digests cover the whole blob."""
+        self._buffer, self._pos = b"", 0
+        while self._next():
+            pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class ContentStore:
