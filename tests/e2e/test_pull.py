@@ -144,3 +144,17 @@ def test_image_in_use_is_kept(empty_node: Node) -> None:
     removed = run_podhost(empty_node, "images", "rm", "busybox")
     assert removed.returncode == 0, removed.stderr
     assert "Untagged: docker.io/library/busybox:latest" in removed.stdout
+
+
+@pytest.mark.parametrize("text, reason", [("this is [ not toml\n", "invalid TOML"),
+                                          (None, "no such file")])
+def test_bad_registries_conf_stops_serve(tmp_path: Path, text: str | None, reason: str) -> None:
+    conf = tmp_path / "registries.conf"
+    if text is not None:
+        conf.write_text(text)
+    result = subprocess.run([PODHOST, "serve", "--root", str(tmp_path / "root"), "--port", "1",
+                             "--registries-conf", str(conf), "--no-kubeconfig-update"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {conf}: {reason}"), result.stderr
+    assert "Traceback" not in result.stderr

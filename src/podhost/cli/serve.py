@@ -99,10 +99,14 @@ def run(args: argparse.Namespace) -> int:
         print("error: podhost serve must run as root (it mounts filesystems and runs runc)",
               file=sys.stderr)
         return 1
+    from podhost.images.errors import ImageError
+    from podhost.images.registries import load_registries
+
     settings = settings_from(args)
     try:
+        load_registries(settings.registries_conf)  # a bad file stops the node before it starts
         asyncio.run(serve(settings))
-    except OSError as e:
+    except (OSError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
