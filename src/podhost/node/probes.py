@@ -2,8 +2,9 @@
 
 Pure parts: `ProbeSpec` (a probe's settings with Kubernetes' defaults), `ProbeCounter` (the
 success/failure thresholds), `resolve_port` and the result texts. I/O parts: `exec_action`
-(through the runtime's exec), `http_get` and `tcp_socket` (sockets made inside the Pod's
-network namespace by a fresh thread that joined it with setns(2), then used from asyncio).
+(through the runtime's exec), `http_get`, `tcp_socket` and `grpc_check` (sockets made inside
+the Pod's network namespace by a fresh thread that joined it with setns(2), then used from
+asyncio; the gRPC protocol itself is in grpcprobe.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
+
+from podhost.node import grpcprobe
 
 Obj = dict[str, Any]
 
@@ -242,6 +245,74 @@ async def http_get(netns: Path, action: Obj, container: Obj, timeout: float,
                          "while awaiting headers)") from None
 
 
+async def _h2_pump(sock: socket.socket, call: grpcprobe.HealthCall,
+                   until: Callable[[], bool]) -> None:
+    """Write what `call` has to send and feed it what the server sends, until `until()`."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            if out := call.data_to_send():
+                await loop.sock_sendall(sock, out)
+            if until():
+                return
+            call.receive(await loop.sock_recv(sock, 65536))
+        except OSError as e:
+            return call.lost((e.strerror or str(e)).lower())
+
+
+async def _grpc_dial(netns: Path, host: str,
+                     port: int) -> tuple[socket.socket, grpcprobe.HealthCall]:
+    """Connect until the server's HTTP/2 SETTINGS arrive. Like grpc-go's blocking dial, a
+    refused or failed connection is tried again (back-off 1s, x1.6) until the deadline."""
+    backoff = 1.0
+    while True:
+        try:
+            sock = await _connect(netns, host, port)
+        except ProbeError:
+            sock = None
+        if sock is not None:
+            call = grpcprobe.HealthCall(_hostport(host, port))
+            try:
+                await _h2_pump(sock, call, lambda: call.ready or call.closed)
+            except BaseException:
+                sock.close()
+                raise
+            if call.ready:
+                return sock, call
+            sock.close()
+        await asyncio.sleep(backoff)
+        backoff *= 1.6
+
+
+async def grpc_check(netns: Path, action: Obj, container: Obj, timeout: float,
+                     pod_ip: str) -> str:
+    """kubelet's gRPC probe: grpc.health.v1.Health/Check for `service`, SERVING or failure."""
+    port = resolve_port(action.get("port"), container)
+    addr = _hostport(pod_ip, port)
+    deadline = asyncio.get_running_loop().time() + timeout
+    try:
+        async with asyncio.timeout_at(deadline):
+            sock, call = await _grpc_dial(netns, pod_ip, port)
+    except TimeoutError:
+        raise ProbeError(grpcprobe.connect_timeout(addr, timeout)) from None
+    except OSError as e:  # the Pod's network namespace could not be joined
+        raise ProbeError(grpcprobe.connect_error(addr, e)) from None
+    try:
+        async with asyncio.timeout_at(deadline):
+            call.check(action.get("service") or "",
+                       deadline - asyncio.get_running_loop().time())
+            await _h2_pump(sock, call, lambda: call.result is not None)
+    except TimeoutError:
+        raise ProbeError(grpcprobe.rpc_timeout(timeout)) from None
+    finally:
+        sock.close()
+    assert call.result is not None
+    ok, message = call.result
+    if not ok:
+        raise ProbeError(message)
+    return message
+
+
 ExecFn = Callable[[list[str], float], Awaitable[tuple[int, bytes]]]
 
 
@@ -278,5 +349,5 @@ async def run_handler(handler: Obj, *, run: ExecFn, netns: Path, container: Obj,
         await asyncio.sleep(min(float(handler["sleep"].get("seconds") or 0), timeout))
         return ""
     if kind == "grpc":
-        raise ProbeError("grpc probes are not supported by podhost")
+        return await grpc_check(netns, handler["grpc"], container, timeout, pod_ip)
     raise ProbeError("missing probe handler")
