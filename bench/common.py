@@ -113,3 +113,93 @@ def ensure_podman() -> bool:
         subprocess.run(["podman", "load", "-q", "-i", str(IMAGES / f"{name}.oci.tar")],
                        capture_output=True, check=True)
     return True
+
+
+# -- many-Pod helpers (bench/many_pods.py, bench/api_latency.py) ------------------------------
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile (pct in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return ordered[int(rank) - 1]
+
+
+def cmdlines() -> dict[int, str]:
+    """pid → command line (NULs as spaces) of every process still readable."""
+    out: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                out[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                    errors="replace")
+            except OSError:
+                pass
+    return out
+
+
+def children(pid: int) -> list[int]:
+    try:
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        return [int(c) for t in tasks for c in (t / "children").read_text().split()]
+    except OSError:
+        return []
+
+
+def mem_kib(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of a process in KiB; (0, 0) once it is gone."""
+    rss = pss = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+def mounts_under(path: Path) -> list[str]:
+    prefix = str(path)
+    return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+            if line.split()[4].startswith(prefix)]
+
+
+def node_leftovers(node: Node) -> dict[str, list[str]]:
+    """What of the node's Pods is still there: conmon/runc processes, mounts, runc state."""
+    root = str(node.root)
+    procs = [f"{pid} {cmd[:80]}" for pid, cmd in cmdlines().items()
+             if root in cmd and ("conmon" in cmd or "runc" in cmd)]
+    runc_root = node.root / "runtime" / "runc"
+    state = [p.name for p in runc_root.iterdir()] if runc_root.is_dir() else []
+    return {"processes": procs, "mounts": mounts_under(node.root), "runc state": state}
+
+
+def kill_node_pods(node: Node) -> None:
+    """Last-resort clean-up after a failed bench: SIGKILL the node's conmons and containers."""
+    root = str(node.root)
+    conmons = [pid for pid, cmd in cmdlines().items() if "conmon" in cmd and root in cmd]
+    for pid in conmons:
+        for victim in [*children(pid), pid]:
+            try:
+                os.kill(victim, 9)
+            except OSError:
+                pass
+    for mount in sorted(mounts_under(node.root), reverse=True):
+        subprocess.run(["umount", "-l", mount], capture_output=True)
+
+
+def kubeconfig_token(node: Node) -> str:
+    import yaml
+    config = yaml.safe_load((node.root / "kubeconfig").read_text())
+    return str(config["users"][0]["user"]["token"])
+
+
+def async_client(node: Node, **limits: int) -> Any:
+    """An httpx.AsyncClient for the node's API, with the bearer token of its kubeconfig."""
+    import httpx
+    return httpx.AsyncClient(
+        base_url=f"https://127.0.0.1:{node.port}", verify=False, timeout=120,
+        headers={"Authorization": f"Bearer {kubeconfig_token(node)}"},
+        limits=httpx.Limits(max_connections=limits.get("connections", 100),
+                            max_keepalive_connections=limits.get("connections", 100)))

@@ -216,3 +216,55 @@ def test_up_status_down_on_a_temporary_root(tmp_path: Path) -> None:
         out = ok(env, "down", "--delete-pods")
     assert out.startswith("podhost node stopped")
     assert re.search(r"^node:\s+stopped$", ok(env, "status"), re.M)
+
+
+WAITED = """apiVersion: v1
+kind: Pod
+metadata: {name: cli-wait}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: main, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}
+"""
+NEVER = WAITED.replace("cli-wait", "cli-never").replace("IfNotPresent", "Never").replace(
+    "image: busybox", "image: podhost-test/absent:1")
+
+
+def test_apply_wait_follows_the_pod(node: Node) -> None:
+    """`apply --wait` prints the Pod's events and container states until it runs (exit 0) or
+    cannot (exit 1 with the reason)."""
+    env = node.env()
+    try:
+        out = ok(env, "apply", "-f", "-", "--wait", "--timeout", "60s", input=WAITED)
+        lines = out.splitlines()
+        assert lines[0] == "pod/cli-wait created"
+        assert "  main: Running, ready" in lines or "  main: Running" in lines
+        assert any(line.startswith("  Started: Started container main") for line in lines)
+        assert lines[-1] == "pod/cli-wait Running"
+        failed = podhost(env, "apply", "-f", "-", "--wait", "--timeout", "30s", input=NEVER)
+        assert failed.returncode == 1
+        assert failed.stdout.splitlines()[0] == "pod/cli-never created"
+        assert "error: pod/cli-never: container main: ErrImageNeverPull" in failed.stdout
+    finally:
+        podhost(env, "delete", "pod", "cli-wait", "cli-never", "--grace-period=0", "--force")
+
+
+def test_apply_server_side(node: Node) -> None:
+    """`podhost apply --server-side` as kubectl's: owned fields, conflicts, --force-conflicts."""
+    env = node.env()
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cli-ssa}\ndata: {a: '1'}\n"
+    try:
+        assert ok(env, "apply", "--server-side", "-f", "-", input=cm) == \
+            "configmap/cli-ssa serverside-applied\n"
+        other = cm.replace("'1'", "'2'")
+        refused = podhost(env, "apply", "--server-side", "--field-manager", "other", "-f", "-",
+                          input=other)
+        assert refused.returncode == 1
+        assert 'conflict with "kubectl"' in refused.stderr and ".data.a" in refused.stderr
+        assert ok(env, "apply", "--server-side", "--field-manager", "other",
+                  "--force-conflicts", "-f", "-", input=other) == \
+            "configmap/cli-ssa serverside-applied\n"
+        data = node.kubectl("get", "configmap", "cli-ssa", "-o", "jsonpath={.data.a}").stdout
+        assert data == "2"
+    finally:
+        podhost(env, "delete", "configmap", "cli-ssa")

@@ -254,3 +254,150 @@ def test_config_map_secret_downward_api(node: Node) -> None:
         delete(node, "vol-proj")
         node.kubectl("delete", "configmap", "vol-cm", check=False)
         node.kubectl("delete", "secret", "vol-secret", check=False)
+
+
+def test_metrics_report_empty_dir_usage(node: Node) -> None:
+    """`kubectl get --raw /metrics` shows each emptyDir's usage and sizeLimit."""
+    script = "dd if=/dev/zero of=/t/f bs=1048576 count=2 2>/dev/null; sleep 3600"
+    volumes = [{"name": "scratch", "emptyDir": {"sizeLimit": "10Mi"}}]
+    create(node, pod_yaml("vol-metrics", script, volumes,
+                          [{"name": "scratch", "mountPath": "/t"}], policy="Always"))
+    try:
+        wait_for(node, "vol-metrics", ".status.phase", "Running")
+        uid = get(node, "vol-metrics", ".metadata.uid")
+        labels = f'{{namespace="default",pod="vol-metrics",uid="{uid}",volume="scratch"}}'
+        used = 0
+        deadline = time.monotonic() + 20
+        while used < 2 * 1048576 and time.monotonic() < deadline:
+            text = node.kubectl("get", "--raw", "/metrics").stdout
+            values = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                          if line and not line.startswith("#"))
+            used = int(values.get(f"podhost_emptydir_used_bytes{labels}", "0"))
+            time.sleep(0.5)
+        assert used >= 2 * 1048576
+        assert values[f"podhost_emptydir_limit_bytes{labels}"] == str(10 * 1048576)
+        assert "# TYPE podhost_emptydir_used_bytes gauge" in text
+    finally:
+        delete(node, "vol-metrics")
+
+
+def expansion_pod(name: str, command: str) -> str:
+    """X4/X5: subPathExpr from a downward API annotation that does not exist yet."""
+    env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+           {"name": "ANNOTATION", "valueFrom": {"fieldRef": {
+               "fieldPath": "metadata.annotations['mysubpath']"}}}]
+    container = {"name": "c", "image": "busybox", "command": ["sh", "-c", command], "env": env,
+                 "volumeMounts": [{"name": "workdir1", "mountPath": "/subpath_mount",
+                                   "subPathExpr": "$(ANNOTATION)/$(POD_NAME)"},
+                                  {"name": "workdir1", "mountPath": "/volume_mount"}]}
+    return json.dumps({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": name, "annotations": {"notmysubpath": "mypath"}},
+                       "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                                "containers": [container],
+                                "volumes": [{"name": "workdir1", "emptyDir": {}}]}})
+
+
+def test_failing_sub_path_expansion_can_be_fixed(node: Node) -> None:
+    """X4 and X5: no Running while $(ANNOTATION) is empty (the expansion is an absolute path);
+    once the annotation is added the node retries with the new env, and the container writes
+    through the subPath into the shared volume; changing the annotation later breaks nothing."""
+    name = "vol-x4"
+    create(node, expansion_pod(name, "touch /volume_mount/mypath/vol-x4/x5; "
+                                     "test -f /subpath_mount/x5 && sleep 3600"))
+    try:
+        wait_for(node, name, ".status.containerStatuses[0].state.waiting.reason",
+                 "CreateContainerConfigError", timeout=30)
+        time.sleep(2)
+        assert get(node, name, ".status.phase") == "Pending"
+        node.kubectl("annotate", "pod", name, "mysubpath=mypath")
+        wait_for(node, name, ".status.phase", "Running", timeout=40)
+        time.sleep(2)  # the `test -f` ran: a failure would have ended the container
+        assert get(node, name, ".status.containerStatuses[0].state.running.startedAt")
+        node.kubectl("annotate", "pod", name, "mysubpath=mynewpath", "--overwrite")
+        time.sleep(3)
+        assert get(node, name, ".status.phase") == "Running"
+        assert get(node, name, ".status.containerStatuses[0].restartCount") == "0"
+    finally:
+        delete(node, name)
+
+
+@pytest.mark.parametrize("kind", ["directory", "file"])
+def test_restarting_container_with_sub_path(node: Node, kind: str) -> None:
+    """S10/S11: a liveness probe reads a file through a subPath; the other container removes
+    it, so the first is restarted (the subPath mounted again); once the file is back it stays
+    up: the emptyDir is shared and outlives the restart."""
+    name = f"vol-s1{'0' if kind == 'directory' else '1'}"
+    if kind == "directory":
+        mount = {"name": "v", "mountPath": "/probe-volume", "subPath": "sub"}
+        probe_file, prep = "/probe-volume/probe-file", "mkdir -p /v/sub; echo ok > /v/sub/probe-file"
+        other_file = "/v/sub/probe-file"
+    else:
+        mount = {"name": "v", "mountPath": "/probe-file", "subPath": "probe-file"}
+        probe_file, prep = "/probe-file", "echo ok > /v/probe-file"
+        other_file = "/v/probe-file"
+    probed = {"name": "probed", "image": "busybox", "command": ["sleep", "3600"],
+              "volumeMounts": [mount],
+              "livenessProbe": {"exec": {"command": ["sh", "-c", f"test -s {probe_file}"]},
+                                "periodSeconds": 1, "failureThreshold": 1}}
+    # the other container empties the file (a file subPath must keep its inode)
+    other = {"name": "other", "image": "busybox", "command": ["sh", "-c",
+             f"sleep 2; : > {other_file}; sleep 3600"],
+             "volumeMounts": [{"name": "v", "mountPath": "/v"}]}
+    spec = {"terminationGracePeriodSeconds": 1, "initContainers": [init(prep)],
+            "containers": [probed, other], "volumes": [{"name": "v", "emptyDir": {}}]}
+    create(node, json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                             "spec": spec}))
+    status = '.status.containerStatuses[?(@.name=="probed")]'
+    try:
+        deadline = time.monotonic() + 60
+        while int(get(node, name, f"{status}.restartCount") or 0) == 0:
+            assert time.monotonic() < deadline, "the probed container was never restarted"
+            time.sleep(0.5)
+        node.kubectl("exec", name, "-c", "other", "--", "sh", "-c",
+                     f"echo test-after > {other_file}")
+        assert stays_running(node, name, status, stable_for=6)
+        out = node.kubectl("exec", name, "-c", "probed", "--", "cat", probe_file).stdout
+        assert out == "test-after\n"
+    finally:
+        delete(node, name)
+
+
+def stays_running(node: Node, name: str, status: str, stable_for: float,
+                  timeout: float = 60) -> bool:
+    """The container runs with an unchanged restartCount for stable_for seconds (a restart
+    that was waiting out its back-off may still happen first)."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        count = get(node, name, f"{status}.restartCount")
+        if count != last or not get(node, name, f"{status}.state.running.startedAt"):
+            last, since = count, now
+        elif now - since >= stable_for:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_unmount_after_sub_path_directory_deleted(node: Node) -> None:
+    """S18: the subPath directory is removed by another container while mounted; deleting the
+    Pod still completes and leaves no mount behind."""
+    name = "vol-s18"
+    subject = {"name": "c", "image": "busybox", "command": ["sleep", "3600"],
+               "volumeMounts": [{"name": "v", "mountPath": "/sub", "subPath": "dir"}]}
+    remover = {"name": "rm", "image": "busybox",
+               "command": ["sh", "-c", "sleep 1; rm -r /v/dir; sleep 3600"],
+               "volumeMounts": [{"name": "v", "mountPath": "/v"}]}
+    spec = {"terminationGracePeriodSeconds": 1, "initContainers": [init("mkdir /v/dir")],
+            "containers": [subject, remover], "volumes": [{"name": "v", "emptyDir": {}}]}
+    create(node, json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                             "spec": spec}))
+    try:
+        wait_for(node, name, ".status.phase", "Running")
+        uid = get(node, name, ".metadata.uid")
+        time.sleep(2)
+        node.kubectl("delete", "pod", name, "--timeout=60s", timeout=70)
+        assert uid not in Path("/proc/self/mountinfo").read_text()
+        assert not (node.root / "pods" / uid).exists()
+    finally:
+        delete(node, name)

@@ -292,8 +292,9 @@ SIMPLE = {"configmaps": CONFIGMAP_COLUMNS, "secrets": SECRET_COLUMNS,
 
 
 def to_table(resource: str, objects: list[Obj], rv: str | int | None,
-             include_columns: bool = True) -> Obj:
-    """A Table for a list (or one object) of `resource`."""
+             include_columns: bool = True, include_object: str | None = None) -> Obj:
+    """A Table for a list (or one object) of `resource`; each row carries the object as
+    `includeObject` asks: `Metadata` (the default, PartialObjectMetadata), `Object` or `None`."""
     now = meta.now()
     if resource in TABLES:
         columns, render = TABLES[resource]
@@ -305,5 +306,11 @@ def to_table(resource: str, objects: list[Obj], rv: str | int | None,
                   "metadata": {"resourceVersion": str(rv)} if rv is not None else {}}
     if include_columns:
         table["columnDefinitions"] = column_definitions(columns)
-    table["rows"] = [{"cells": c, "object": _partial(o)} for c, o in zip(cells, objects)]
+    table["rows"] = [_row(c, o, include_object or "Metadata") for c, o in zip(cells, objects)]
     return table
+
+
+def _row(cells: list[Any], obj: Obj, include_object: str) -> Obj:
+    if include_object == "None":
+        return {"cells": cells}
+    return {"cells": cells, "object": obj if include_object == "Object" else _partial(obj)}

@@ -11,7 +11,8 @@ from typing import Any
 
 from podhost import config
 from podhost.api import errors
-from podhost.apiserver import discovery, exec as exec_, objects, portforward, resources
+from podhost.apiserver import attach, discovery, exec as exec_, metrics, objects, portforward, \
+    resources
 from podhost.apiserver.backend import NodeBackend
 from podhost.apiserver.http import Request, Response, StreamResponse, Upgrade
 from podhost.store.sqlite import Store
@@ -104,14 +105,29 @@ class ApiServer:
                  "/api/v1": discovery.api_resource_list,
                  "/openapi/v3": discovery.openapi_v3_root,
                  "/openapi/v3/api/v1": discovery.openapi_v3_core}
+        if path.rstrip("/") == "/apis" and request.method == "GET" and \
+                discovery.wants_aggregated(request.headers.get("accept", "")):
+            return Response(200, json.dumps(discovery.api_group_discovery_list()).encode(),
+                            content_type=discovery.AGGREGATED)
+        if path.rstrip("/") == "/openapi/v2" and request.method == "GET":
+            return discovery.openapi_v2_response(request.headers.get("accept", ""))
+        if path == "/metrics" and request.method == "GET":
+            return Response(200, (await self.node.metrics_text()).encode(),
+                            content_type="text/plain; version=0.0.4; charset=utf-8")
         if path.rstrip("/") in fixed and request.method == "GET":
             return json_response(fixed[path.rstrip("/")]())
+        if path.startswith(f"/apis/{metrics.GROUP}/") or path == f"/apis/{metrics.GROUP}":
+            found = await metrics.handle(self.store, self.node, request, self.node_name)
+            if found is not None:
+                return json_response(found)
         m = RESOURCE_PATH.match(path)
         if not m:
             raise errors.NotFoundError("the server could not find the requested resource")
         ns, resource, name, sub = m.group("ns", "resource", "name", "sub")
         if sub == "exec" and resource == "pods":
             return await exec_.handle(self.store, self.node, request, ns or "", name)
+        if sub == "attach" and resource == "pods":
+            return await attach.handle(self.store, self.node, request, ns or "", name)
         if sub == "portforward" and resource == "pods":
             return await portforward.handle(self.store, self.node, request, ns or "", name)
         if sub == "log" and resource == "pods":

@@ -1,4 +1,5 @@
-"""The seam between the API edge and the node: what exec and logs need from a kubelet.
+"""The seam between the API edge and the node: what exec, attach, logs, port-forward and the
+metrics API need from a kubelet.
 
 The API server never imports the node; the node implements this Protocol and is handed to the
 server when the process is put together (as kube-apiserver talks to a kubelet it does not own).
@@ -7,7 +8,7 @@ server when the process is put together (as kube-apiserver talks to a kubelet it
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import AsyncIterator, Protocol
 
 
@@ -21,6 +22,31 @@ class LogOptions:
     since_seconds: int | None = None
     since_time: str | None = None
     limit_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerUsage:
+    name: str
+    cpu_nanocores: int
+    memory_bytes: int  # working set
+
+
+@dataclass(frozen=True, slots=True)
+class PodUsage:
+    namespace: str
+    name: str
+    containers: list[ContainerUsage]
+    timestamp: float  # the end of the window (Unix time)
+    window: float  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class NodeUsage:
+    cpu_nanocores: int
+    memory_bytes: int
+    timestamp: float
+    window: float
+    pods: list[PodUsage] = field(default_factory=list)
 
 
 class ExecProcess(Protocol):
@@ -43,6 +69,12 @@ class NodeBackend(Protocol):
                    tty: bool, stdin: bool) -> ExecProcess:
         """Start a process in a running container; raises ApiError when it cannot start."""
 
+    async def attach(self, namespace: str, name: str, container: str, *, stdin: bool,
+                     tty: bool) -> ExecProcess:
+        """Attach to a running container's main process (its output from now on, its stdin
+        when it has `stdin: true`); wait() is its exit code if it ended, else 0, and kill()
+        only detaches. Raises ApiError when it cannot attach."""
+
     async def logs(self, namespace: str, name: str, options: LogOptions) -> AsyncIterator[bytes]:
         """Check the request and return the log stream (raises ApiError before streaming)."""
 
@@ -50,3 +82,10 @@ class NodeBackend(Protocol):
                            ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A connection to 127.0.0.1:port inside the Pod's network namespace (ApiError or
         OSError when it cannot be made)."""
+
+    async def usage(self) -> NodeUsage:
+        """CPU and memory of the node and of every Pod with running containers, for
+        metrics.k8s.io."""
+
+    async def metrics_text(self) -> str:
+        """The node's own metrics in the Prometheus text format (for `/metrics`)."""

@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 from podhost.api import schema
+from podhost.apiserver import metrics, protobuf
+from podhost.apiserver.http import Response
 
 MAJOR, MINOR, GIT_VERSION = "1", "32", "v1.32.0"
 
@@ -27,6 +29,7 @@ RESOURCES: list[tuple[str, str, str, bool, list[str], list[str], list[str]]] = [
 SUBRESOURCES: list[tuple[str, str, list[str]]] = [
     ("pods/status", "Pod", ["get", "patch", "update"]),
     ("pods/log", "Pod", ["get"]),
+    ("pods/attach", "PodAttachOptions", ["create", "get"]),
     ("pods/exec", "PodExecOptions", ["create", "get"]),
     ("pods/portforward", "PodPortForwardOptions", ["create", "get"]),
     ("namespaces/status", "Namespace", ["get", "patch", "update"]),
@@ -47,7 +50,26 @@ def api_versions(server_address: str) -> dict[str, Any]:
 
 
 def api_group_list() -> dict[str, Any]:
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
+    group = {k: v for k, v in metrics.api_group().items() if k not in ("kind", "apiVersion")}
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]}
+
+
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def wants_aggregated(accept: str) -> bool:
+    """The client asks for aggregated discovery (apidiscovery.k8s.io/v2) first."""
+    for media in accept.split(","):
+        params = {p.strip() for p in media.split(";")}
+        if {"g=apidiscovery.k8s.io", "v=v2", "as=APIGroupDiscoveryList"} <= params:
+            return True
+    return False
+
+
+def api_group_discovery_list() -> dict[str, Any]:
+    """/apis in the aggregated form: every group with its resources in one document."""
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
+            "metadata": {}, "items": [metrics.group_discovery()]}
 
 
 def api_resource_list() -> dict[str, Any]:
@@ -159,3 +181,53 @@ def _openapi_paths() -> dict[str, Any]:
     for name, _singular, kind, namespaced, _verbs, _short, _cat in RESOURCES:
         paths.update(_resource_paths(name, kind, namespaced))
     return paths
+
+
+# kubectl asks with "@v1.0"; the answer uses the form Go's mime parser accepts, as
+# kube-apiserver does.
+OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+OPENAPI_V2_PROTOBUF_REPLY = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
+def _v2_parameter(param: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI v3 path or query parameter in its Swagger 2.0 shape (type inline)."""
+    out = {k: v for k, v in param.items() if k != "schema"}
+    out.update(param.get("schema", {}))
+    return out
+
+
+def _v2_operation(op: dict[str, Any]) -> dict[str, Any]:
+    """The v3 operation without bodies or response schemas: /openapi/v2 has no definitions,
+    so kubectl falls back to its compiled-in types, as it does for a 404."""
+    out: dict[str, Any] = {k: v for k, v in op.items()
+                           if k in ("operationId", "tags") or k.startswith("x-")}
+    out["consumes"] = sorted(op.get("requestBody", {}).get("content", {"*/*": None}))
+    out["produces"] = ["application/json"]
+    out["parameters"] = [_v2_parameter(p) for p in op.get("parameters", [])]
+    out["responses"] = {code: {"description": r["description"]}
+                        for code, r in op["responses"].items()}
+    return out
+
+
+@functools.cache
+def openapi_v2() -> dict[str, Any]:
+    """The Swagger 2.0 document kubectl 1.27/1.28 read before apply and create.
+
+    They check that the Pod `patch` operation accepts `fieldValidation` (then the server
+    validates) and build strategic merge patches from compiled-in types when the document
+    has no definition for a kind.
+    """
+    paths: dict[str, Any] = {}
+    for path, item in _openapi_paths().items():
+        paths[path] = {verb: _v2_operation(op) if verb != "parameters" else
+                       [_v2_parameter(p) for p in op] for verb, op in item.items()}
+    return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": GIT_VERSION},
+            "paths": paths, "definitions": {}}
+
+
+def openapi_v2_response(accept: str) -> Response:
+    """/openapi/v2 as gnostic protobuf when asked for (kubectl), else JSON."""
+    if OPENAPI_V2_PROTOBUF in accept or OPENAPI_V2_PROTOBUF_REPLY in accept:
+        return Response(200, protobuf.encode_openapi_v2(openapi_v2()),
+                        content_type=OPENAPI_V2_PROTOBUF_REPLY)
+    return Response(200, json.dumps(openapi_v2(), separators=(",", ":")).encode())

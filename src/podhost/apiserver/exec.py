@@ -1,4 +1,5 @@
 """`pods/exec` over WebSocket with the channel protocols v5.channel.k8s.io and v4.channel.k8s.io.
+The transports serve any started ExecProcess: `pods/attach` (attach.py) uses them too.
 
 Every request problem (Pod or container missing, Pod finished) is answered before the upgrade,
 identically for the WebSocket GET and the SPDY POST, so kubectl shows the same error whichever
@@ -13,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from wsproto.connection import Connection, ConnectionType
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+Start = Callable[[bool], Awaitable[ExecProcess]]  # stdin wanted -> the process (or ApiError)
+Finish = Callable[[int], dict[str, Any]]  # exit code -> the Status sent on the error channel
 
 
 def exit_status(code: int, command: list[str]) -> dict[str, Any]:
@@ -50,12 +54,13 @@ def error_status(err: errors.ApiError) -> dict[str, Any]:
     return status
 
 
-def check_target(store: Store, ns: str, name: str, container: str | None) -> str:
-    """Validate the exec target; returns the container name."""
+def check_target(store: Store, ns: str, name: str, container: str | None,
+                 action: str = "exec into") -> str:
+    """Validate the exec (or attach) target; returns the container name."""
     pod = store.get("pods", ns, name)
     phase = pod.get("status", {}).get("phase")
     if phase in ("Succeeded", "Failed"):
-        raise errors.BadRequestError(f"cannot exec into a container in a completed pod; current "
+        raise errors.BadRequestError(f"cannot {action} a container in a completed pod; current "
                                      f"phase is {phase}")
     names = [c["name"] for c in pod["spec"].get("containers", [])] + \
         [c["name"] for c in pod["spec"].get("initContainers", [])]
@@ -82,10 +87,20 @@ async def handle(store: Store, node: NodeBackend, request: Request, ns: str,
     container = check_target(store, ns, name, request.arg("container"))
     if not command:
         raise errors.BadRequestError("you must specify at least 1 command")
+    tty = request.flag("tty")
+
+    def start(stdin: bool) -> Awaitable[ExecProcess]:
+        return node.exec(ns, name, container, command, tty=tty, stdin=stdin)
+
+    return upgrade(request, start, lambda code: exit_status(code, command))
+
+
+def upgrade(request: Request, start: Start, finish: Finish) -> Upgrade:
+    """Serve the process `start` makes over SPDY/3.1 or WebSocket, as the request asks."""
     tty, stdin = request.flag("tty"), request.flag("stdin")
     stderr = request.flag("stderr") and not tty
     if request.headers.get("upgrade", "").lower() == "spdy/3.1":
-        return spdy_upgrade(request, node, ns, name, container, command, tty=tty, stdin=stdin,
+        return spdy_upgrade(request, start, finish, tty=tty, stdin=stdin,
                             stdout=request.flag("stdout"), stderr=stderr)
     if request.headers.get("upgrade", "").lower() != "websocket":
         raise errors.BadRequestError("Upgrade request required: podhost serves exec over "
@@ -104,7 +119,7 @@ async def handle(store: Store, node: NodeBackend, request: Request, ns: str,
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                       trailing: bytes) -> None:
         ws = ExecWebSocket(reader, writer, trailing)
-        await ws.run(node, ns, name, container, command, tty=tty, stdin=stdin, stderr=stderr)
+        await ws.run(start, finish, stdin=stdin, stderr=stderr)
 
     return Upgrade(headers, session)
 
@@ -112,9 +127,8 @@ async def handle(store: Store, node: NodeBackend, request: Request, ns: str,
 SPDY_PROTOCOLS = ("v4.channel.k8s.io",)
 
 
-def spdy_upgrade(request: Request, node: NodeBackend, ns: str, name: str, container: str,
-                 command: list[str], *, tty: bool, stdin: bool, stdout: bool,
-                 stderr: bool) -> Upgrade:
+def spdy_upgrade(request: Request, start: Start, finish: Finish, *, tty: bool, stdin: bool,
+                 stdout: bool, stderr: bool) -> Upgrade:
     """`POST …/exec` with `Upgrade: SPDY/3.1` (kubectl 1.29, and the fallback of newer ones)."""
     offered = request.header_values("x-stream-protocol-version")
     protocol = next((p for p in SPDY_PROTOCOLS if p in offered), None)
@@ -132,7 +146,7 @@ def spdy_upgrade(request: Request, node: NodeBackend, ns: str, name: str, contai
         conn = spdy.Session(spdy.RawTransport(reader, writer, trailing))
         runner = asyncio.ensure_future(conn.run())
         try:
-            await SpdyExec(conn).run(node, ns, name, container, command, expected, tty=tty)
+            await SpdyExec(conn).serve(start, finish, expected)
         finally:
             await conn.close()
             runner.cancel()
@@ -166,11 +180,16 @@ class SpdyExec:
 
     async def run(self, node: NodeBackend, ns: str, name: str, container: str,
                   command: list[str], expected: set[str], *, tty: bool) -> None:
+        """Exec `command` over this session (serve() runs any started process)."""
+        await self.serve(
+            lambda stdin: node.exec(ns, name, container, command, tty=tty, stdin=stdin),
+            lambda code: exit_status(code, command), expected)
+
+    async def serve(self, start: Start, finish: Finish, expected: set[str]) -> None:
         if not await self._collect(expected):
             return
         try:
-            process = await node.exec(ns, name, container, command, tty=tty,
-                                      stdin="stdin" in self.streams)
+            process = await start("stdin" in self.streams)
         except errors.ApiError as e:
             await self.finish(error_status(e))
             return
@@ -184,8 +203,7 @@ class SpdyExec:
             if not output.done():
                 output.cancel()
                 return
-            code = await process.wait()
-            await self.finish(exit_status(code, command))
+            await self.finish(finish(await process.wait()))
         finally:
             for task in [*inbound, watchdog]:
                 task.cancel()
@@ -256,18 +274,16 @@ class ExecWebSocket:
         with contextlib.suppress(ConnectionError):
             await self.writer.drain()
 
-    async def run(self, node: NodeBackend, ns: str, name: str, container: str,
-                  command: list[str], *, tty: bool, stdin: bool, stderr: bool) -> None:
+    async def run(self, start: Start, finish: Finish, *, stdin: bool, stderr: bool) -> None:
         try:
-            process = await node.exec(ns, name, container, command, tty=tty, stdin=stdin)
+            process = await start(stdin)
         except errors.ApiError as e:
             await self.finish(error_status(e))
             return
         inbound = asyncio.ensure_future(self.pump_in(process, stdin))
         try:
             await self.pump_out(process, stderr)
-            code = await process.wait()
-            await self.finish(exit_status(code, command))
+            await self.finish(finish(await process.wait()))
         finally:
             inbound.cancel()
             with contextlib.suppress(BaseException):

@@ -5,6 +5,10 @@ For each local connection kubectl opens an error stream and a data stream sharin
 `requestid`; the data stream is relayed to the port inside the Pod's network namespace. When the
 Pod side closes, the data stream and then the error stream get FIN; a failed dial writes its
 text on the error stream (kubectl then reports it and ends the whole port-forward).
+
+Clients that speak the kubelet's older WebSocket channel protocol (`v4.channel.k8s.io`, e.g.
+the Python client's `kubernetes.stream.portforward`) name the ports in the query
+(`?ports=80,8080`) and get two channels per port: 2i for data, 2i+1 for errors.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ log = logging.getLogger(__name__)
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 WS_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 SPDY_PROTOCOL = "portforward.k8s.io"
+CHANNEL_PROTOCOL = "v4.channel.k8s.io"
 
 
 def check_target(store: Store, ns: str, name: str) -> None:
@@ -40,20 +45,70 @@ def check_target(store: Store, ns: str, name: str) -> None:
                                      f"Current status={phase}")
 
 
+async def read_chunk(reader: asyncio.StreamReader) -> bytes:
+    """The next bytes from the Pod's port; b"" at its end or on a connection error."""
+    try:
+        return await reader.read(65536)
+    except (ConnectionError, OSError):
+        return b""
+
+
+def dial_error(error: Exception, port: int, name: str) -> str:
+    """The error-stream text for a port the Pod does not answer on."""
+    if isinstance(error, errors.ApiError):
+        return error.message
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+    return f"failed to connect to localhost:{port} inside namespace of pod {name}: {reason}"
+
+
+def query_ports(request: Request) -> list[int]:
+    """`?ports=80,8080` (or repeated `ports=`) of the channel protocol."""
+    texts = [t for value in request.query.get("ports", []) for t in value.split(",") if t]
+    if not texts:
+        raise errors.BadRequestError('query parameter "port" is required')
+    ports: list[int] = []
+    for text in texts:
+        if not text.strip().isdigit() or not 0 < int(text) < 65536:
+            raise errors.BadRequestError(f'unable to parse "{text}" as a port: invalid port')
+        ports.append(int(text))
+    return ports
+
+
+def websocket_accept(request: Request, protocol: str | None) -> list[tuple[str, str]]:
+    """The 101 headers completing a WebSocket handshake with the chosen subprotocol."""
+    key = request.headers.get("sec-websocket-key", "")
+    accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+    headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+               ("Sec-WebSocket-Accept", accept)]
+    return headers + ([("Sec-WebSocket-Protocol", protocol)] if protocol else [])
+
+
+def channel_upgrade(node: NodeBackend, request: Request, ns: str, name: str) -> Upgrade:
+    ports = query_ports(request)
+    offered = request.header_values("sec-websocket-protocol")
+    protocol = CHANNEL_PROTOCOL if CHANNEL_PROTOCOL in offered else None
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      trailing: bytes) -> None:
+        await ChannelPortForward(reader, writer, trailing).run(node, ns, name, ports)
+
+    return Upgrade(websocket_accept(request, protocol), session)
+
+
 async def handle(store: Store, node: NodeBackend, request: Request, ns: str,
                  name: str) -> Upgrade:
     check_target(store, ns, name)
     upgrade = request.headers.get("upgrade", "").lower()
+    offered = request.header_values("sec-websocket-protocol")
+    if upgrade == "websocket" and WS_PROTOCOL not in offered and \
+            (CHANNEL_PROTOCOL in offered or request.query.get("ports")):
+        return channel_upgrade(node, request, ns, name)
     if upgrade == "websocket":
-        offered = request.header_values("sec-websocket-protocol")
         if WS_PROTOCOL not in offered:
             raise errors.BadRequestError(f"unable to upgrade connection: none of the offered "
                                          f"subprotocols {offered} is supported; use "
                                          f"{WS_PROTOCOL}")
-        key = request.headers.get("sec-websocket-key", "")
-        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
-        headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
-                   ("Sec-WebSocket-Accept", accept), ("Sec-WebSocket-Protocol", WS_PROTOCOL)]
+        headers = websocket_accept(request, WS_PROTOCOL)
         websocket = True
     elif upgrade == "spdy/3.1":
         offered = request.header_values("x-stream-protocol-version")
@@ -89,11 +144,13 @@ class WebSocketTransport:
         self._drain_events()
 
     def _drain_events(self) -> None:
+        """Queue message bytes; kubectl also sends empty messages (the payload of an empty
+        DATA+FIN frame), which must not read as the end of the connection."""
         for event in self.ws.events():
-            if isinstance(event, BytesMessage):
-                self.pending.append(bytes(event.data))
-            elif isinstance(event, TextMessage):
-                self.pending.append(event.data.encode())
+            if isinstance(event, (BytesMessage, TextMessage)):
+                data = event.data.encode() if isinstance(event, TextMessage) else event.data
+                if data:
+                    self.pending.append(bytes(data))
             elif isinstance(event, Ping):
                 self.writer.write(self.ws.send(event.response()))
             elif isinstance(event, CloseConnection):
@@ -182,22 +239,12 @@ class PortForward:
             return
         try:
             reader, writer = await self.node.port_forward(self.ns, self.name, port)
-        except errors.ApiError as e:
-            await self._fail(error, data, e.message)
-            return
-        except OSError as e:
-            await self._fail(error, data, f"failed to connect to localhost:{port} inside "
-                                          f"namespace of pod {self.name}: {e.strerror or e}")
+        except (errors.ApiError, OSError) as e:
+            await self._fail(error, data, dial_error(e, port, self.name))
             return
         upstream = asyncio.ensure_future(self._to_pod(data, writer))
         try:
-            while True:
-                try:
-                    chunk = await reader.read(65536)
-                except (ConnectionError, OSError):
-                    chunk = b""
-                if not chunk:
-                    break
+            while chunk := await read_chunk(reader):
                 await self.conn.write(data, chunk)
             await self.conn.close_stream(data)
             await self.conn.close_stream(error)
@@ -224,3 +271,85 @@ class PortForward:
         await self.conn.write(error, message.encode())
         await self.conn.close_stream(error)
         await self.conn.close_stream(data)
+
+
+class ChannelPortForward:
+    """Ports over WebSocket channels: each channel's first message is its port (2 bytes,
+    little-endian); then channel 2i relays the i-th port both ways and 2i+1 carries dial
+    errors. The session ends when every port's Pod side has closed, or the client left."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 trailing: bytes) -> None:
+        self.reader, self.writer = reader, writer
+        self.ws = Connection(ConnectionType.SERVER, extensions=[], trailing_data=trailing)
+        self.pods: dict[int, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
+        self.closed = False
+
+    async def send(self, channel: int, data: bytes) -> None:
+        if not self.closed:
+            self.writer.write(self.ws.send(BytesMessage(data=bytes([channel]) + data)))
+            with contextlib.suppress(ConnectionError, OSError):
+                await self.writer.drain()
+
+    async def run(self, node: NodeBackend, ns: str, name: str, ports: list[int]) -> None:
+        for index, port in enumerate(ports):
+            for channel in (2 * index, 2 * index + 1):
+                await self.send(channel, port.to_bytes(2, "little"))
+            try:
+                self.pods[index] = await node.port_forward(ns, name, port)
+            except (errors.ApiError, OSError) as e:
+                await self.send(2 * index + 1, dial_error(e, port, name).encode())
+        outbound = asyncio.ensure_future(asyncio.gather(
+            *(self.from_pod(index) for index in self.pods)))
+        inbound = asyncio.ensure_future(self.from_client())
+        try:
+            await asyncio.wait({outbound, inbound}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (outbound, inbound):
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+            await self.close()
+
+    async def from_pod(self, index: int) -> None:
+        while chunk := await read_chunk(self.pods[index][0]):
+            await self.send(2 * index, chunk)
+
+    async def from_client(self) -> None:
+        while not self.closed:
+            try:
+                data = await self.reader.read(65536)
+            except (ConnectionError, OSError):
+                data = b""
+            if not data:
+                return
+            self.ws.receive_data(data)
+            for event in self.ws.events():
+                await self.on_event(event)
+
+    async def on_event(self, event: Any) -> None:
+        if isinstance(event, Ping):
+            self.writer.write(self.ws.send(event.response()))
+        elif isinstance(event, CloseConnection):
+            with contextlib.suppress(Exception):
+                self.writer.write(self.ws.send(event.response()))
+            self.closed = True
+        elif isinstance(event, (BytesMessage, TextMessage)):
+            payload = event.data.encode() if isinstance(event, TextMessage) else event.data
+            pod = self.pods.get(payload[0] // 2) if payload and payload[0] % 2 == 0 else None
+            if pod is not None and len(payload) > 1:
+                pod[1].write(bytes(payload[1:]))
+                with contextlib.suppress(ConnectionError, OSError):
+                    await pod[1].drain()
+
+    async def close(self) -> None:
+        for _reader, pod_writer in self.pods.values():
+            with contextlib.suppress(Exception):
+                pod_writer.close()
+        with contextlib.suppress(Exception):
+            if not self.closed:
+                self.writer.write(self.ws.send(CloseConnection(code=1000)))
+                await self.writer.drain()
+        self.closed = True
+        with contextlib.suppress(Exception):
+            self.writer.close()

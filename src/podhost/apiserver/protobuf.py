@@ -10,6 +10,7 @@ decoded; anything else is a 415, which is honest rather than half-decoded.
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from podhost.api import errors
@@ -103,11 +104,11 @@ def _scalar(kind: Any, value: Any) -> Any:
     if kind == "bool":
         return bool(value)
     if isinstance(kind, dict):
-        return decode_message(bytes(value), kind)
+        return decodeencode_field(bytes(value), kind)
     raise DecodeError(f"unknown schema type {kind}")
 
 
-def decode_message(data: bytes, schema: Schema) -> dict[str, Any]:
+def decodeencode_field(data: bytes, schema: Schema) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for number, _wire, value in fields(data):
         if number not in schema:
@@ -137,13 +138,94 @@ def decode(body: bytes, expected_kind: str) -> dict[str, Any]:
         if not body.startswith(MAGIC):
             raise DecodeError("provided data does not appear to be a protobuf message, "
                               "expected prefix [107 56 115 0]")
-        unknown = decode_message(body[len(MAGIC):], UNKNOWN)
+        unknown = decodeencode_field(body[len(MAGIC):], UNKNOWN)
         type_meta = unknown.get("typeMeta", {})
         kind = type_meta.get("kind", "")
         if kind != expected_kind:
             raise DecodeError(f'the kind "{kind}" does not match')
-        obj = decode_message(unknown.get("raw", b""), SCHEMAS[kind])
+        obj = decodeencode_field(unknown.get("raw", b""), SCHEMAS[kind])
     except (DecodeError, UnicodeDecodeError) as e:
         raise errors.BadRequestError(f'{expected_kind} in version "v1" cannot be handled as a '
                                      f'{expected_kind}: {e}') from None
     return {"kind": kind, "apiVersion": type_meta.get("apiVersion") or "v1", **obj}
+
+
+# Encoding: the gnostic `openapi.v2.Document` (github.com/google/gnostic openapiv2/OpenAPIv2.proto)
+# that kubectl 1.27/1.28 download from /openapi/v2. Field numbers are those of that file.
+
+PATH_ITEM_VERBS = {"get": 2, "put": 3, "post": 4, "delete": 5, "options": 6, "head": 7,
+                   "patch": 8}
+# (field number in QueryParameterSubSchema, in PathParameterSubSchema)
+PARAMETER_FIELDS = {"required": (1, 1), "in": (2, 2), "description": (3, 3), "name": (4, 4),
+                    "type": (6, 5), "format": (7, 6), "uniqueItems": (20, 19)}
+NON_BODY_PARAMETER = {"query": 3, "path": 4}
+
+
+def encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def encode_field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (wire type 2)."""
+    return encode_varint(number << 3 | 2) + encode_varint(len(payload)) + payload
+
+
+def _string(number: int, value: str) -> bytes:
+    return encode_field(number, value.encode()) if value else b""
+
+
+def _bool(number: int, value: bool) -> bytes:
+    return encode_varint(number << 3) + b"\x01" if value else b""
+
+
+def _strings(number: int, values: list[str]) -> bytes:
+    return b"".join(encode_field(number, v.encode()) for v in values)
+
+
+def _vendor_extensions(number: int, obj: dict[str, Any]) -> bytes:
+    """`x-…` keys as NamedAny{name, Any{yaml}}; JSON is valid YAML."""
+    return b"".join(encode_field(number, _string(1, k) + encode_field(2, _string(2, json.dumps(v))))
+                    for k, v in obj.items() if k.startswith("x-"))
+
+
+def _parameter(param: dict[str, Any]) -> bytes:
+    """ParametersItem{Parameter{NonBodyParameter{Query|PathParameterSubSchema}}}."""
+    column = 0 if param["in"] == "query" else 1
+    sub = b""
+    for key, numbers in PARAMETER_FIELDS.items():
+        value = param.get(key)
+        sub += _bool(numbers[column], value) if isinstance(value, bool) else \
+            _string(numbers[column], value or "")
+    non_body = encode_field(NON_BODY_PARAMETER[param["in"]], sub)
+    return encode_field(1, encode_field(2, non_body))
+
+
+def _operation(op: dict[str, Any]) -> bytes:
+    responses = b"".join(
+        encode_field(1, _string(1, code) + encode_field(2, encode_field(1, _string(1, r["description"]))))
+        for code, r in op.get("responses", {}).items())
+    return (_strings(1, op.get("tags", [])) + _string(5, op.get("operationId", "")) +
+            _strings(6, op.get("produces", [])) + _strings(7, op.get("consumes", [])) +
+            b"".join(encode_field(8, _parameter(p)) for p in op.get("parameters", [])) +
+            encode_field(9, responses) + _vendor_extensions(13, op))
+
+
+def _path_item(item: dict[str, Any]) -> bytes:
+    out = b"".join(encode_field(PATH_ITEM_VERBS[verb], _operation(op))
+                   for verb, op in item.items() if verb in PATH_ITEM_VERBS)
+    return out + b"".join(encode_field(9, _parameter(p)) for p in item.get("parameters", []))
+
+
+def encode_openapi_v2(doc: dict[str, Any]) -> bytes:
+    """A Swagger 2.0 document without definitions as gnostic protobuf."""
+    info = _string(1, doc["info"]["title"]) + _string(2, doc["info"]["version"])
+    paths = b"".join(encode_field(2, _string(1, path) + encode_field(2, _path_item(item)))
+                     for path, item in doc.get("paths", {}).items())
+    if doc.get("definitions"):
+        raise ValueError("podhost encodes /openapi/v2 without definitions only")
+    return _string(1, doc["swagger"]) + encode_field(2, info) + encode_field(8, paths)

@@ -12,7 +12,7 @@ from typing import Any, AsyncIterator
 
 import yaml
 
-from podhost.api import errors, strategy, table, validation
+from podhost.api import errors, managedfields, meta, strategy, table, validation
 from podhost.api import patch as patches
 from podhost.apiserver import objects, protobuf
 from podhost.apiserver.backend import LogOptions, NodeBackend
@@ -74,6 +74,49 @@ def decode_body(request: Request, kind: str) -> Any:
     except (ValueError, yaml.YAMLError) as e:
         raise errors.BadRequestError(
             f'{kind} in version "v1" cannot be handled as a {kind}: {e}') from None
+
+
+def field_manager(request: Request) -> str:
+    return managedfields.manager_name(request.arg("fieldManager"),
+                                      request.headers.get("user-agent"))
+
+
+def set_managed_fields(obj: Obj, entries: list[Obj]) -> Obj:
+    if entries:
+        obj["metadata"]["managedFields"] = entries
+    else:
+        obj["metadata"].pop("managedFields", None)
+    return obj
+
+
+def patch_options_invalid(error: errors.FieldError) -> errors.InvalidError:
+    """ValidatePatchOptions failures: 422 on the PatchOptions kind."""
+    invalid = errors.InvalidError("PatchOptions.meta.k8s.io", "", [error])
+    invalid.kind = "PatchOptions"
+    return invalid
+
+
+def check_patch_options(request: Request, apply: bool) -> None:
+    if apply and not request.arg("fieldManager"):
+        raise patch_options_invalid(errors.required("fieldManager", "is required for apply patch"))
+    if not apply and request.arg("force") is not None:
+        raise patch_options_invalid(errors.forbidden("force",
+                                                     "may not be specified for non-apply patch"))
+
+
+def check_apply_config(kind: str, body: Any) -> Obj:
+    """The applied configuration must be an object of this kind, without managedFields."""
+    if not isinstance(body, dict):
+        raise errors.BadRequestError("the apply patch must be an object")
+    group, _, version = str(body.get("apiVersion") or "").rpartition("/")
+    if (body.get("apiVersion"), body.get("kind")) != ("v1", kind):
+        raise errors.BadRequestError(f"invalid object type: {group}/{version}, "
+                                     f"Kind={body.get('kind') or ''}")
+    if not isinstance(body.get("metadata") or {}, dict):
+        raise errors.BadRequestError("metadata must be an object")
+    if (body.get("metadata") or {}).get("managedFields") is not None:
+        raise errors.BadRequestError("metadata.managedFields must be nil")
+    return body
 
 
 def conflict(resource: str, name: str) -> errors.ConflictError:
@@ -193,7 +236,8 @@ class Resources:
             status_only: bool = False) -> Response:
         obj = self.store.get(resource, ns, name)
         if wants_table(request):
-            return _ok(table.to_table(resource, [obj], obj["metadata"].get("resourceVersion")))
+            return _ok(table.to_table(resource, [obj], obj["metadata"].get("resourceVersion"),
+                                      include_object=request.arg("includeObject")))
         return _ok(obj)
 
     async def list_or_watch(self, request: Request, resource: str,
@@ -206,7 +250,8 @@ class Resources:
         items, rv = self.store.list(resource, ns, predicate)
         items, rv, extra = page(items, rv, limit, request.arg("continue"))
         if wants_table(request):
-            result = table.to_table(resource, items, rv)
+            result = table.to_table(resource, items, rv,
+                                    include_object=request.arg("includeObject"))
             result["metadata"].update(extra)
             return _ok(result)
         return _ok({"kind": self._kind(resource) + "List", "apiVersion": "v1",
@@ -318,6 +363,12 @@ class Resources:
         self._prepare(resource, obj)
         self._validate(resource, obj)
         self._check_writable_namespace(resource, obj, ns)
+        set_managed_fields(obj, managedfields.updated(resource, None, obj, field_manager(request),
+                                                      meta.rfc3339()))
+        return self._store_create(request, resource, obj, warnings)
+
+    def _store_create(self, request: Request, resource: str, obj: Obj,
+                      warnings: list[str]) -> Response:
         if dry_run(request):
             return _ok(obj, 201, warnings)
         created = self.store.create(resource, obj)
@@ -340,14 +391,22 @@ class Resources:
                              obj["metadata"].get("resourceVersion"))
 
     def _replace(self, request: Request, resource: str, ns: str, name: str, obj: Obj,
-                 status_only: bool, expected_rv: str | None) -> Response:
-        warnings = validation.unknown_fields(resource, obj, request.arg("fieldValidation"))
+                 status_only: bool, expected_rv: str | None,
+                 applied: list[Obj] | None = None, warnings: list[str] | None = None
+                 ) -> Response:
+        """Write `obj` over the stored object; `applied`: managedFields an Apply computed."""
+        warnings = (warnings or []) + validation.unknown_fields(resource, obj,
+                                                                request.arg("fieldValidation"))
         old = self.store.get(resource, ns, name)
         if expected_rv and str(expected_rv) != old["metadata"].get("resourceVersion"):
             raise conflict(resource, name)
         new = strategy.prepare_for_update(resource, obj, old, status_only=status_only)
         self._prepare(resource, new)
         self._validate(resource, new, old)
+        if applied is None:
+            applied = managedfields.updated(resource, old, new, field_manager(request),
+                                            meta.rfc3339(), "status" if status_only else "")
+        set_managed_fields(new, applied)
         if dry_run(request):
             return _ok(new, 200, warnings)
         return _ok(self.store.update(resource, new, expected_rv=expected_rv), 200, warnings)
@@ -359,13 +418,17 @@ class Resources:
             raise errors.UnsupportedMediaError(f"the body of the request was in an unknown "
                                                f'format - accepted media types include: '
                                                f'{", ".join(sorted(PATCH_TYPES))}')
+        apply = ctype == "application/apply-patch+yaml"
+        check_patch_options(request, apply)
         body = decode_body(request, self._kind(resource))
         try:
-            current = self.store.get(resource, ns, name)
+            current: Obj | None = self.store.get(resource, ns, name)
         except errors.NotFoundError:
-            if ctype != "application/apply-patch+yaml":
+            if not apply:
                 raise
-            return self._apply_create(request, resource, ns, name, body)
+            current = None
+        if apply:
+            return self._apply(request, resource, ns, name, body, current, status_only)
         if ctype == "application/json-patch+json":
             new = patches.json_patch(current, body)
         elif ctype == "application/merge-patch+json":
@@ -380,22 +443,34 @@ class Resources:
             if isinstance(body, dict) else None
         return self._replace(request, resource, ns, name, new, status_only, expected)
 
-    def _apply_create(self, request: Request, resource: str, ns: str, name: str,
-                      body: Any) -> Response:
-        if not isinstance(body, dict):
-            raise errors.BadRequestError("the apply patch must be an object")
-        body.setdefault("metadata", {})["name"] = name
-        body["metadata"].setdefault("namespace", ns) if NAMESPACED[resource] else None
-        validation.check_decodable(resource, body)
-        warnings = validation.unknown_fields(resource, body, request.arg("fieldValidation"))
+    def _apply(self, request: Request, resource: str, ns: str, name: str, body: Any,
+               current: Obj | None, status_only: bool) -> Response:
+        """Server-side apply: merge, take ownership (409 on conflicts unless force), write."""
+        config = check_apply_config(self._kind(resource), body)
+        config.setdefault("metadata", {})["name"] = name
+        if NAMESPACED[resource]:
+            config["metadata"].setdefault("namespace", ns)
+        validation.check_decodable(resource, config)
+        warnings = validation.unknown_fields(resource, config, request.arg("fieldValidation"))
+        merged, managed = managedfields.apply(
+            resource, current, config, str(request.arg("fieldManager")), request.flag("force"),
+            meta.rfc3339(), "status" if status_only else "")
+        if current is None:
+            return self._apply_create(request, resource, ns, merged, managed, warnings)
+        validation.check_decodable(resource, merged)
+        expected = config["metadata"].get("resourceVersion")
+        return self._replace(request, resource, ns, name, merged, status_only, expected,
+                             managed, warnings)
+
+    def _apply_create(self, request: Request, resource: str, ns: str, obj: Obj,
+                      managed: list[Obj], warnings: list[str]) -> Response:
         target_ns = ns if NAMESPACED[resource] else None
-        obj = strategy.prepare_for_create(resource, body, target_ns)
+        obj = strategy.prepare_for_create(resource, obj, target_ns)
         self._prepare(resource, obj)
         self._validate(resource, obj)
         self._check_writable_namespace(resource, obj, target_ns)
-        if dry_run(request):
-            return _ok(obj, 201, warnings)
-        return _ok(self.store.create(resource, obj), 201, warnings)
+        set_managed_fields(obj, managed)
+        return self._store_create(request, resource, obj, warnings)
 
     def _delete_options(self, request: Request) -> tuple[Obj, int | None]:
         options = decode_body(request, "DeleteOptions") if request.body else {}

@@ -43,7 +43,7 @@ def _selectors(p: argparse.ArgumentParser) -> None:
 
 def add_verbs(sub: Any) -> None:
     for add in (_apply_create, _get, _describe, _logs, _exec, _cp, _delete, _wait, _events,
-                _unsupported):
+                _top, _port_forward):
         add(sub)
 
 
@@ -52,6 +52,16 @@ def _apply_create(sub: Any) -> None:
               OBJECTS, "apply")
     _files(p)
     p.add_argument("--validate", default="strict", help="ignored: the server validates")
+    p.add_argument("--server-side", action="store_true",
+                   help="apply on the server (server-side apply, with field ownership)")
+    p.add_argument("--force-conflicts", action="store_true",
+                   help="with --server-side: take the fields other managers own")
+    p.add_argument("--field-manager", default=None,
+                   help="the field manager's name (default: kubectl)")
+    p.add_argument("--wait", action="store_true",
+                   help="follow each applied Pod (pulls, container states) until it runs")
+    p.add_argument("--timeout", default="5m",
+                   help="with --wait: how long to wait, e.g. 90s, 5m (default 5m)")
     p = _verb(sub, "create", "create objects from a file or stdin", OBJECTS, "create")
     _files(p)
 
@@ -149,8 +159,38 @@ def _events(sub: Any) -> None:
                    help="events of all namespaces")
 
 
-def _unsupported(sub: Any) -> None:
-    for name, text in (("port-forward", "forward local ports to a pod (not supported yet)"),
-                       ("top", "show resource usage (needs a metrics API)")):
-        p = _verb(sub, name, text, "podhost.cli.verbs.unsupported", name.replace("-", "_"))
-        p.add_argument("args", nargs="*")
+def _top(sub: Any) -> None:
+    p = _verb(sub, "top", "display CPU and memory of pods or nodes (metrics.k8s.io)",
+              "podhost.cli.verbs.top", "top")
+    kinds = p.add_subparsers(dest="top_resource", metavar="RESOURCE")
+    pod = kinds.add_parser("pod", aliases=["pods", "po"], help="CPU and memory of pods",
+                           description="CPU and memory of pods")
+    add_connection_flags(pod)
+    pod.add_argument("name", nargs="?", metavar="NAME")
+    _selectors(pod)
+    pod.add_argument("--containers", action="store_true", help="usage of each container")
+    _top_flags(pod)
+    node = kinds.add_parser("node", aliases=["nodes", "no"], help="CPU and memory of nodes",
+                            description="CPU and memory of nodes")
+    add_connection_flags(node)
+    node.add_argument("name", nargs="?", metavar="NAME")
+    node.add_argument("-l", "--selector", help="label selector, e.g. type=big")
+    node.add_argument("--show-capacity", action="store_true",
+                      help="percentages of capacity rather than of allocatable")
+    _top_flags(node)
+
+
+def _top_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-headers", action="store_true", help="do not print headers")
+    p.add_argument("--sort-by", choices=["cpu", "memory"], default="",
+                   help="sort by cpu or memory, highest first")
+
+
+def _port_forward(sub: Any) -> None:
+    p = _verb(sub, "port-forward", "forward local ports to a pod",
+              "podhost.cli.verbs.portforward", "port_forward",
+              usage="podhost port-forward [pod/]NAME [LOCAL_PORT:]REMOTE_PORT [...]")
+    p.add_argument("pod", metavar="[pod/]NAME")
+    p.add_argument("ports", nargs="+", metavar="[LOCAL_PORT:]REMOTE_PORT")
+    p.add_argument("--address", action="append",
+                   help="addresses to listen on, comma separated (default 127.0.0.1)")

@@ -1,10 +1,12 @@
 """A v5.channel.k8s.io WebSocket client for `exec` (and `cp`, which is tar over exec).
 
 Channels: 0 stdin, 1 stdout, 2 stderr, 3 status (one metav1.Status), 4 resize, 255 close.
+`Session` (handshake, framed I/O) also carries port-forward's SPDY tunnel (verbs/portforward.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -36,9 +38,9 @@ def resize_message(width: int, height: int) -> bytes:
 
 
 class Session:
-    """One exec WebSocket: handshake, then framed channel I/O on a blocking socket."""
+    """One WebSocket: handshake, then framed channel I/O on a blocking socket."""
 
-    def __init__(self, client: Client, path: str) -> None:
+    def __init__(self, client: Client, path: str, protocol: str = PROTOCOL) -> None:
         from wsproto import ConnectionType, WSConnection
         from wsproto.events import Request
         self.ws = WSConnection(ConnectionType.CLIENT)
@@ -46,7 +48,7 @@ class Session:
         headers = [(k.encode(), v.encode()) for k, v in client.headers().items()
                    if k in ("Authorization", "User-Agent")]
         host = client.conn.server.split("://", 1)[-1]
-        self.sock.sendall(self.ws.send(Request(host=host, target=path, subprotocols=[PROTOCOL],
+        self.sock.sendall(self.ws.send(Request(host=host, target=path, subprotocols=[protocol],
                                                extra_headers=headers)))
         self.pending: list[Any] = []
         self._handshake()
@@ -96,11 +98,21 @@ class Session:
         return CliError(f"error: {err.status.get('message')}") if code == 400 else err
 
     def send(self, channel: int, data: bytes) -> None:
+        self.send_bytes(bytes([channel]) + data)
+
+    def send_bytes(self, data: bytes) -> None:
         from wsproto.events import BytesMessage
-        self.sock.sendall(self.ws.send(BytesMessage(data=bytes([channel]) + data)))
+        self.sock.sendall(self.ws.send(BytesMessage(data=data)))
 
     def close_stdin(self) -> None:
         self.send(CLOSE, bytes([STDIN]))
+
+    def close(self) -> None:
+        """A normal WebSocket close, then the socket (errors of a dead peer ignored)."""
+        from wsproto.events import CloseConnection
+        with contextlib.suppress(Exception):
+            self.sock.sendall(self.ws.send(CloseConnection(code=1000)))
+        self.sock.close()
 
     def events(self) -> list[Any]:
         """Read once from the socket and return the decoded events (None on EOF)."""

@@ -23,6 +23,7 @@ from podhost.images.errors import ImageError, ImageNeverPullError
 from podhost.images.inuse import write_in_use
 from podhost.images.registries import load_registries
 from podhost.images.store import ImageStore
+from podhost.node import attach as attaching
 from podhost.node import containers, podfiles, probes
 from podhost.node import logs as logfiles
 from podhost.node.backoff import BackOff
@@ -52,6 +53,9 @@ LABEL_NAME = "io.kubernetes.pod.name"
 LABEL_NAMESPACE = "io.kubernetes.pod.namespace"
 LABEL_CONTAINER = "io.kubernetes.container.name"
 LABEL_ATTEMPT = "io.kubernetes.container.restartCount"
+
+
+NEVER_PULL_RETRY = 10.0  # seconds; kubelet re-syncs a Pod with an error after its back-off
 
 
 class Kubelet:
@@ -416,6 +420,9 @@ class Kubelet:
                                   field_path)
             self.recorder.warning(pod, "Failed", f"Error: {reason}", field_path)
             rec.waiting_reason, rec.waiting_message = reason, str(e)
+            if never:  # no pull was tried: kubelet retries on the next sync, without back-off
+                worker.wake_in(NEVER_PULL_RETRY)
+                return None
             self.pull_errors[key] = str(e)
             self.backoff.next(key, time.monotonic())
             worker.wake_in(1.0)
@@ -474,7 +481,8 @@ class Kubelet:
                         if k != "pid" or pod["spec"].get("shareProcessNamespace")},
             mounts=tuple(mounts), log_path=log_path,
             log_size_max=self.log_max_size * self.log_max_files, tty=bool(spec.get("tty")),
-            stdin=bool(spec.get("stdin")), privileged=bool(sc.get("privileged")),
+            stdin=bool(spec.get("stdin")), stdin_once=bool(spec.get("stdinOnce")),
+            privileged=bool(sc.get("privileged")),
             no_new_privileges=not (sc.get("allowPrivilegeEscalation") or sc.get("privileged")),
             readonly_rootfs=bool(sc.get("readOnlyRootFilesystem")),
             additional_gids=groups, capabilities=caps,
@@ -705,6 +713,11 @@ class Kubelet:
             raise errors.InternalError(f"Internal error occurred: error executing command in "
                                        f"container: {e}") from None
 
+    async def attach(self, namespace: str, name: str, container: str, *, stdin: bool,
+                     tty: bool) -> attaching.AttachProcess:  # NodeBackend
+        return attaching.attach(self.runtime, self._find(namespace, name), container,
+                                stdin=stdin, tty=tty)
+
     async def logs(self, namespace: str, name: str, options: LogOptions) -> AsyncIterator[bytes]:
         worker = self._find(namespace, name)
         container = options.container
@@ -741,6 +754,14 @@ class Kubelet:
         return logfiles.stream(path, follow=options.follow, timestamps=options.timestamps,
                                tail=options.tail_lines, since=since, limit=options.limit_bytes,
                                alive=alive)
+
+    async def metrics_text(self) -> str:
+        """`/metrics`: each emptyDir's usage and limit, and the Pods the node runs."""
+        pods = [(self.pod_dir(w.uid), w.pod) for w in list(self.workers.values())]
+        text = await asyncio.to_thread(eviction.metrics_text, pods)
+        return text + ("# HELP podhost_running_pods Pods the node has workers for.\n"
+                       "# TYPE podhost_running_pods gauge\n"
+                       f"podhost_running_pods {len(pods)}\n")
 
     # -- local storage eviction: emptyDir sizeLimit (volumes.eviction) ---------------------
     async def check_evictions(self, period: float = 5.0) -> None:

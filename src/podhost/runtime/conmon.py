@@ -9,6 +9,15 @@ by `_OCI_SYNCPIPE`; with `--api-version 1` it forks into the background at once,
 
 conmon starts in its own session (`start_new_session=True`) so that podhost's process group
 dying does not take the containers with it. Its stdout/stderr go to `<bundle>/conmon.log`.
+
+Attach (`src/conn_sock.c`, `src/ctr_stdio.c`): conmon listens on `<bundle>/attach`, a unix
+SOCK_SEQPACKET socket (bound through a `<socket-dir>/<id>` symlink to the bundle because of
+sun_path's 108 bytes; podhost connects through `/proc/self/fd/N` of an O_PATH fd instead, as
+podman does). Every output chunk is one packet: a stream byte (2 stdout, 3 stderr) and the data.
+Packets sent to conmon go to the container's stdin (with `-i`). When a client's connection ends
+(EOF or hang-up), conmon closes the container's stdin unless `--leave-stdin-open` was given: that
+flag is what `stdinOnce: false` means. With `-t`, conmon receives the pty master from runc over
+its console socket and the terminal size is set through the `ctl` fifo (`1 <height> <width>`).
 """
 
 from __future__ import annotations
@@ -18,14 +27,21 @@ import contextlib
 import json
 import os
 import signal
-from collections.abc import Sequence
+import socket
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from podhost.runtime.errors import ConmonStartError
 
 CONMON_PIDFILE = "conmon.pid"
 CONTAINER_PIDFILE = "pidfile"
 CONMON_LOG = "conmon.log"
+ATTACH_SOCKET = "attach"
+CTL_FIFO = "ctl"
+STDOUT_PIPE, STDERR_PIPE = 2, 3  # conmon's stream byte in front of every attach packet
+ATTACH_PACKET_MAX = 8192 + 1  # conmon's STDIO_BUF_SIZE plus the stream byte
+STDIN_CHUNK = 8192  # conmon reads one packet of stdin at a time into a 32 KiB buffer
 
 
 def conmon_argv(*, conmon: str, runtime: str, runtime_root: Path, container_id: str, name: str,
@@ -161,6 +177,108 @@ async def wait_conmon_exit(bundle: Path, timeout: float) -> bool:
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
     return True
+
+
+def write_ctl(bundle: Path, message: str) -> bool:
+    """Send one message (`<type> <a> <b>`) on conmon's `ctl` fifo; False if conmon is gone."""
+    try:
+        fd = os.open(bundle / CTL_FIFO, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        os.write(fd, f"{message}\n".encode())
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def set_once(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class AttachConnection:
+    """A client connection to conmon's attach socket (non-blocking, for one event loop)."""
+
+    def __init__(self, bundle: Path) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        try:
+            fd = os.open(bundle / ATTACH_SOCKET, os.O_PATH | os.O_CLOEXEC)
+            try:
+                sock.connect(f"/proc/self/fd/{fd}")
+            finally:
+                os.close(fd)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self._sock: socket.socket | None = sock
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    async def _until(self, add: Callable[..., None], remove: Callable[[int], bool]) -> None:
+        """Wait until the socket is readable/writable (per add/remove) or closed."""
+        assert self._sock is not None
+        fileno = self._sock.fileno()
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.add(ready)
+        add(fileno, set_once, ready)
+        try:
+            await ready
+        finally:
+            self._waiters.discard(ready)
+            if self._sock is not None:
+                remove(fileno)
+
+    async def recv(self) -> tuple[int, bytes] | None:
+        """The next output packet as (STDOUT_PIPE | STDERR_PIPE, data); None at the end."""
+        loop = asyncio.get_running_loop()
+        while self._sock is not None:
+            try:
+                packet = self._sock.recv(ATTACH_PACKET_MAX + 1)
+            except BlockingIOError:
+                await self._until(loop.add_reader, loop.remove_reader)
+                continue
+            except OSError:
+                return None
+            if not packet:
+                return None
+            return packet[0], packet[1:]
+        return None
+
+    async def send(self, data: bytes) -> None:
+        """Write to the container's stdin; dropped once conmon or the connection has gone."""
+        loop = asyncio.get_running_loop()
+        for start in range(0, len(data), STDIN_CHUNK):
+            chunk = data[start:start + STDIN_CHUNK]
+            while self._sock is not None:
+                try:
+                    self._sock.send(chunk)
+                    break
+                except BlockingIOError:
+                    await self._until(loop.add_writer, loop.remove_writer)
+                except OSError:
+                    return
+
+    def shutdown_write(self) -> None:
+        """Half-close: conmon sees EOF (and closes the container's stdin unless told not to)."""
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        """Detach; pending recv()/send() calls return."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing can be registered
+            loop = asyncio.get_running_loop()
+            loop.remove_reader(sock.fileno())
+            loop.remove_writer(sock.fileno())
+        sock.close()
+        for waiter in list(self._waiters):
+            set_once(waiter)
 
 
 def is_alive(pid: int | None) -> bool:

@@ -45,11 +45,14 @@ from typing import Any
 
 from podhost.runtime.conmon import (
     CONTAINER_PIDFILE,
+    AttachConnection,
     conmon_argv,
     is_alive,
     kill_conmon,
     launch_conmon,
+    set_once,
     wait_conmon_exit,
+    write_ctl,
 )
 from podhost.runtime.errors import (
     ContainerNotFoundError,
@@ -126,11 +129,6 @@ def _touch(path: Path) -> None:
 def _exit_status(returncode: int) -> int:
     """asyncio's returncode (negative = killed by signal) as a shell-style exit status."""
     return 128 - returncode if returncode < 0 else returncode
-
-
-def _set_once(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def _signal_arg(sig: str | int) -> str:
@@ -260,7 +258,7 @@ class PtyExecSession(ExecSession):
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[Any] = loop.create_future()
         assert self._master is not None
-        add(self._master, _set_once, ready)
+        add(self._master, set_once, ready)
         try:
             await asyncio.wait({ready, self._exited}, timeout=timeout,
                                return_when=asyncio.FIRST_COMPLETED)
@@ -369,7 +367,7 @@ async def _recv_fd(conn: socket.socket, timeout: float) -> int:
             _msg, fds, _flags, _addr = socket.recv_fds(conn, 4096, 4)
         except BlockingIOError:
             ready: asyncio.Future[None] = loop.create_future()
-            loop.add_reader(conn.fileno(), _set_once, ready)
+            loop.add_reader(conn.fileno(), set_once, ready)
             try:
                 await asyncio.wait_for(ready, max(0.0, deadline - loop.time()))
             finally:
@@ -550,18 +548,16 @@ class Runtime:
         """Have conmon reopen the container's log file (after it was renamed away for rotation),
         as CRI-O's ReopenContainerLog does: message 2 on conmon's `ctl` fifo. False if conmon
         is gone."""
-        ctl = self._require(container_id) / "ctl"
-        try:
-            fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            os.write(fd, b"2 0 0\n")
-        except OSError:
-            return False
-        finally:
-            os.close(fd)
-        return True
+        return write_ctl(self._require(container_id), "2 0 0")
+
+    def attach(self, container_id: str) -> AttachConnection:
+        """Connect to conmon's attach socket of the container: its output from now on, and its
+        stdin when it was created with `stdin`. OSError when conmon has gone."""
+        return AttachConnection(self._require(container_id))
+
+    def resize(self, container_id: str, width: int, height: int) -> bool:
+        """Set the terminal size of a container created with `tty` (message 1 on `ctl`)."""
+        return write_ctl(self._require(container_id), f"1 {height} {width}")
 
     async def kill(self, container_id: str, signal: str | int = "SIGTERM",
                    all: bool = False) -> None:  # noqa: A002 - runc's own flag name

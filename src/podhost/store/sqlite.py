@@ -78,15 +78,16 @@ class Store:
         items = [json.loads(r[0]) for r in rows]
         return [o for o in items if predicate is None or predicate(o)], rv
 
-    def _write(self, resource: str, obj: Object) -> Event:
-        """Store obj with the next resourceVersion; the event holds a private copy."""
+    def _write(self, resource: str, obj: Object) -> tuple[Event, str]:
+        """Store obj with the next resourceVersion; the event holds a private copy, the string
+        is the stored JSON."""
         ns, name = _key(obj)
         rv = self._next_rv()
         obj["metadata"]["resourceVersion"] = str(rv)
         data = json.dumps(obj, separators=(",", ":"))
         self.db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?)",
                         (resource, ns, name, rv, data))
-        return Event("", resource, json.loads(data), rv)
+        return Event("", resource, json.loads(data), rv), data
 
     def create(self, resource: str, obj: Object) -> Object:
         ns, name = _key(obj)
@@ -96,12 +97,12 @@ class Store:
                                      "AND name=?", (resource, ns, name)).fetchone()
             if exists:
                 raise errors.AlreadyExistsError.of(resource, name)
-            event = self._write(resource, obj)
+            event, data = self._write(resource, obj)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        self.events.publish(Event("ADDED", resource, event.object, event.rv))
+        self.events.publish(Event("ADDED", resource, event.object, event.rv), data)
         return obj
 
     def update(self, resource: str, obj: Object, *, expected_rv: str | None = None) -> Object:
@@ -118,12 +119,12 @@ class Store:
                     f'Operation cannot be fulfilled on {resource} "{name}": the object has been '
                     "modified; please apply your changes to the latest version and try again",
                     kind=resource, name=name)
-            event = self._write(resource, obj)
+            event, data = self._write(resource, obj)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        self.events.publish(Event("MODIFIED", resource, event.object, event.rv))
+        self.events.publish(Event("MODIFIED", resource, event.object, event.rv), data)
         return obj
 
     def delete(self, resource: str, namespace: str, name: str) -> Object:
@@ -138,7 +139,8 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
         obj["metadata"]["resourceVersion"] = str(rv)
-        self.events.publish(Event("DELETED", resource, json.loads(json.dumps(obj)), rv))
+        data = json.dumps(obj, separators=(",", ":"))
+        self.events.publish(Event("DELETED", resource, json.loads(data), rv), data)
         return obj
 
     def watch(self, resource: str, namespace: str | None, since_rv: int | None,

@@ -142,17 +142,8 @@ def test_exec_start_failure_goes_on_the_error_stream() -> None:
     assert json.loads(error.data)["message"] == "Internal error occurred: boom"
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+_varint = protobuf.encode_varint
+_field = protobuf.encode_field
 
 
 def test_protobuf_configmap_and_secret() -> None:

@@ -108,8 +108,60 @@ def _collection(resource: Resource, ns: str | None, obj: Obj) -> str:
     return path_of(resource, object_ns(resource, ns, obj))
 
 
+SSA_CONFLICT_HELP = """Please review the fields above--they currently have other managers. Here
+are the ways you can resolve this warning:
+* If you intend to manage all of these fields, please re-run the apply
+  command with the `--force-conflicts` flag.
+* If you do not intend to manage all of the fields, please edit your
+  manifest to remove references to the fields that should keep their
+  current managers.
+* You may co-own fields by updating your manifest to match the existing
+  value; in this case, you'll become the manager if the other manager(s)
+  stop managing the field (remove it from their configuration).
+See https://kubernetes.io/docs/reference/using-api/server-side-apply/#conflicts"""
+
+
+def server_side_apply_one(client: clientmod.Client, obj: Obj, ns: str,
+                          args: argparse.Namespace) -> str:
+    """`kubectl apply --server-side`: the whole object as an apply patch."""
+    resource = by_kind(obj.get("kind", ""))
+    name = obj.get("metadata", {}).get("name")
+    if not name:
+        raise CliError("error: resource name may not be empty")
+    query = {"fieldManager": getattr(args, "field_manager", None) or "kubectl",
+             "fieldValidation": "Strict",
+             "force": "true" if getattr(args, "force_conflicts", False) else "false"}
+    path = path_of(resource, object_ns(resource, ns, obj), name)
+    try:
+        client.request("PATCH", clientmod.with_query(path, query), obj,
+                       content_type="application/apply-patch+yaml")
+    except StatusError as e:
+        if e.code_http == 409 and e.reason == "Conflict":
+            raise CliError(f"error: {e.status.get('message', '')}\n{SSA_CONFLICT_HELP}") from e
+        raise
+    return f"{resource.singular}/{name} serverside-applied"
+
+
 def apply(args: argparse.Namespace) -> int:
-    return _each_object(args, apply_one, "creating")
+    applied: list[tuple[str, str]] = []  # the Pods to follow with --wait
+
+    def one(client: clientmod.Client, obj: Obj, ns: str) -> str:
+        if getattr(args, "server_side", False):
+            line = server_side_apply_one(client, obj, ns, args)
+        else:
+            line = apply_one(client, obj, ns)
+        if obj.get("kind") == "Pod":
+            applied.append((object_ns(lookup("pods"), ns, obj), obj["metadata"]["name"]))
+        return line
+
+    code = _each_object(args, one, "creating")
+    if code or not getattr(args, "wait", False):
+        return code
+    from podhost.cli.verbs.progress import follow_pod
+    client = client_for(args)
+    deadline = time.monotonic() + parse_duration(args.timeout)
+    results = [follow_pod(client, ns, name, deadline) for ns, name in applied]
+    return 0 if all(results) else 1
 
 
 def create_one(client: clientmod.Client, obj: Obj, ns: str) -> str:
