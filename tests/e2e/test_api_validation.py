@@ -143,3 +143,15 @@ def test_explain_uses_the_openapi_document(node: Node) -> None:
     assert "KIND:       Pod" in result.stdout
     assert "FIELD: containers <[]Container>" in result.stdout
     assert "image\t<string>" in result.stdout
+
+
+def test_pod_of_another_node_is_refused(node: Node) -> None:
+    """podhost runs the Pods of its own node: a Pod bound elsewhere is a 422, never ignored."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "elsewhere"},
+           "spec": {"nodeName": "some-other-node",
+                    "containers": [{"name": "c", "image": "busybox"}]}}
+    result = node.kubectl("create", "-f", "-", input=json.dumps(pod), check=False)
+    assert result.returncode == 1
+    assert 'The Pod "elsewhere" is invalid: spec.nodeName: Forbidden: podhost runs only the ' \
+           'Pods of its own node' in result.stderr
+    assert "elsewhere" not in node.kubectl("get", "pods", "-o", "name").stdout

@@ -50,7 +50,7 @@ class ApiServer:
         self.server_address = server_address
         self.node_name = node_name or getattr(node, "node_name", None) or \
             config.default_node_name()
-        self.resources = resources.Resources(store)
+        self.resources = resources.Resources(store, self.node_name)
         self.started = False
         self.seed(node_facts or objects.node_facts(getattr(node, "root", None)))
 

@@ -190,7 +190,8 @@ def page(items: list[Obj], rv: int, limit: int | None, token: str | None
 
 
 class Resources:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, node_name: str | None = None) -> None:
+        self.node_name = node_name  # Pods bound to another node are refused
         self.store = store
         self.finalizing: dict[str, asyncio.Task[None]] = {}
 
@@ -344,9 +345,9 @@ class Resources:
     def _validate(self, resource: str, obj: Obj, old: Obj | None = None) -> None:
         if resource == "pods":
             if old is None:
-                validation.validate(resource, obj)
+                validation.validate(resource, obj, self.node_name)
             else:
-                validation.validate_update(resource, obj, old)
+                validation.validate_update(resource, obj, old, self.node_name)
         else:
             objects.validate(resource, obj)
 
