@@ -76,13 +76,14 @@ def test_fs_group(node: Node) -> None:
     mounts = [{"name": "m", "mountPath": "/m"}, {"name": "d", "mountPath": "/d"},
               {"name": "m", "mountPath": "/s", "subPath": "test-sub"}]
     script = ('umask 0; stat -c "%A %u %g" /m /d /s; echo x > /m/f; chmod 660 /m/f; '
-              'stat -c "%A %g" /m/f')
+              'stat -c "%A %g" /m/f; id -G')
     create(node, pod_yaml("vol-fsgroup", script, volumes, mounts,
-                          sc={"runAsUser": 1001, "fsGroup": 123}))
+                          sc={"runAsUser": 1001, "fsGroup": 123, "supplementalGroups": [456]}))
     try:
         wait_for(node, "vol-fsgroup", ".status.phase", "Succeeded")
         assert logs(node, "vol-fsgroup").splitlines() == [
-            "drwxrwsrwt 0 123", "drwxrwsrwx 0 123", "drwxrwsrwt 0 123", "-rw-rw---- 123"]
+            "drwxrwsrwt 0 123", "drwxrwsrwx 0 123", "drwxrwsrwt 0 123", "-rw-rw---- 123",
+            "0 123 456"]  # fsGroup joins the supplemental groups, as kubelet does
     finally:
         delete(node, "vol-fsgroup")
 

@@ -470,7 +470,11 @@ class Kubelet:
         caps = containers.capabilities(sc, DEFAULT_CAPABILITIES)
         if caps == ("ALL",):
             caps = ALL_CAPABILITIES
-        groups = tuple(int(g) for g in psc.get("supplementalGroups") or [])
+        # kubelet adds fsGroup to the supplemental groups, so the volume files it chowns are
+        # writable by the container whatever its user
+        groups = tuple(dict.fromkeys(int(g) for g in [*(psc.get("supplementalGroups") or []),
+                                                      *([psc["fsGroup"]] if psc.get("fsGroup")
+                                                        is not None else [])]))
         return ContainerConfig(
             id=cid, name=f"{m['name']}_{rec.name}", rootfs=rootfs, args=process.args,
             env=process.env, cwd=process.cwd, uid=uid, gid=gid,
