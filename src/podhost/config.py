@@ -9,10 +9,15 @@ from pathlib import Path
 
 DEFAULT_ROOT = "/var/lib/podhost"
 DEFAULT_PORT = 6443
+DEFAULT_POD_CIDR = "10.244.0.0/16"
 
 
 def default_root() -> Path:
     return Path(os.environ.get("PODHOST_ROOT") or DEFAULT_ROOT)
+
+
+def default_pod_cidr() -> str:
+    return os.environ.get("PODHOST_POD_CIDR") or DEFAULT_POD_CIDR
 
 
 def default_node_name() -> str:
@@ -29,6 +34,7 @@ class Settings:
     conmon: str = "/usr/bin/conmon"
     update_user_kubeconfig: bool = True
     registries_conf: Path | None = None  # None: $PODHOST_REGISTRIES_CONF or the default file
+    pod_cidr: str = ""  # "" or "none": Pods have loopback only
 
     @property
     def db_path(self) -> Path:

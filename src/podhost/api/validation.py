@@ -260,6 +260,14 @@ def unsupported_pod_fields(pod: Obj, node_name: str | None = None) -> list[Field
     spec = pod.get("spec") or {}
     errs = [errors.forbidden(f"spec.{key}", f"podhost does not support {what} yet")
             for key, what in HOST_NAMESPACES.items() if spec.get(key)]
+    for kind in ("initContainers", "containers", "ephemeralContainers"):
+        for i, c in enumerate(spec.get(kind) or []):
+            for j, port in enumerate(c.get("ports") or []):
+                if port.get("hostPort"):
+                    errs.append(errors.forbidden(
+                        f"spec.{kind}[{i}].ports[{j}].hostPort",
+                        "podhost does not map host ports yet; reach the Pod at its IP or "
+                        "with kubectl port-forward"))
     bound = spec.get("nodeName")
     if node_name and bound and bound != node_name:
         errs.append(errors.forbidden("spec.nodeName", f'podhost runs only the Pods of its own '

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--registries-conf", type=Path, default=None,
                        help="registries.conf (v2) with mirrors, insecure and blocked registries "
                             "(default $PODHOST_REGISTRIES_CONF or /etc/containers/registries.conf)")
+    _pod_cidr_arg(serve)
     serve.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
     kc = sub.add_parser("kubeconfig", help="print the kubeconfig of the local node")
@@ -50,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _pod_cidr_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pod-cidr", default=None,
+                        help="IPv4 range of Pod addresses on the bridge podhost0 (default "
+                             "$PODHOST_POD_CIDR or 10.244.0.0/16); `none`: loopback-only Pods")
+
+
 def add_node_verbs(sub: Any) -> None:
     up = sub.add_parser("up", help="start the node in the background and wait until ready")
     _root_arg(up)
@@ -57,6 +64,7 @@ def add_node_verbs(sub: Any) -> None:
                     help="HTTPS port of the API server (default 6443)")
     up.add_argument("--address", default="127.0.0.1", help="address to listen on")
     up.add_argument("--node-name", default=None, help="name of this node (default: hostname)")
+    _pod_cidr_arg(up)
     up.add_argument("--no-kubeconfig-update", action="store_true",
                     help="do not merge the podhost context into $KUBECONFIG or ~/.kube/config")
     down = sub.add_parser("down", help="stop the background node (pid file <root>/podhost.pid)")

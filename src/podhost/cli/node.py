@@ -106,6 +106,8 @@ def serve_argv(root: Path, args: argparse.Namespace | None = None) -> list[str]:
         argv += ["--port", str(args.port), "--address", args.address]
         if args.node_name:
             argv += ["--node-name", args.node_name]
+        if getattr(args, "pod_cidr", None):
+            argv += ["--pod-cidr", args.pod_cidr]
         if args.no_kubeconfig_update:
             argv.append("--no-kubeconfig-update")
     return argv

@@ -24,7 +24,20 @@ def settings_from(args: argparse.Namespace) -> config.Settings:
     return config.Settings(root=root_of(args), host=args.address, port=args.port,
                            node_name=args.node_name or config.default_node_name(),
                            update_user_kubeconfig=not args.no_kubeconfig_update,
-                           registries_conf=getattr(args, "registries_conf", None))
+                           registries_conf=getattr(args, "registries_conf", None),
+                           pod_cidr=getattr(args, "pod_cidr", None) or config.default_pod_cidr())
+
+
+def pod_network(settings: config.Settings):  # type: ignore[no-untyped-def]
+    """The node's Pod network, made ready (bridge, gateway); None for loopback-only Pods."""
+    from podhost.network.bridge import PodNetwork
+    if settings.pod_cidr in ("", "none"):
+        return None
+    network = PodNetwork(settings.pod_cidr, str(settings.root.resolve()))
+    network.ensure()
+    log.info("Pod network %s on bridge %s (gateway %s)", network.cidr, network.bridge,
+             network.gateway)
+    return network
 
 
 def seed_namespaces(store) -> None:  # type: ignore[no-untyped-def]
@@ -63,7 +76,8 @@ async def serve(settings: config.Settings) -> None:
     seed_namespaces(store)
     runtime = Runtime(settings.runtime_dir, runc=settings.runc, conmon=settings.conmon)
     kubelet = Kubelet(store, runtime, ImageStore(settings.images_dir), settings.root,
-                      node_name=settings.node_name, registries_conf=settings.registries_conf)
+                      node_name=settings.node_name, registries_conf=settings.registries_conf,
+                      network=pod_network(settings))
     api = apiapp.ApiServer(store, kubelet, token=pki.token(),
                            server_address=f"{settings.host}:{settings.port}")
     server = await http.serve(settings.host, settings.port, api.handle, apiapp.too_large,
@@ -101,12 +115,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
     from podhost.images.errors import ImageError
     from podhost.images.registries import load_registries
+    from podhost.network import NetworkError
 
     settings = settings_from(args)
     try:
         load_registries(settings.registries_conf)  # a bad file stops the node before it starts
         asyncio.run(serve(settings))
-    except (OSError, ImageError) as e:
+    except (OSError, ImageError, NetworkError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

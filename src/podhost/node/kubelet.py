@@ -23,6 +23,8 @@ from podhost.images.errors import ImageError, ImageNeverPullError
 from podhost.images.inuse import write_in_use
 from podhost.images.registries import load_registries
 from podhost.images.store import ImageStore
+from podhost.network import NetworkError
+from podhost.network.bridge import PodNetwork
 from podhost.node import attach as attaching
 from podhost.node import containers, podfiles, probes
 from podhost.node import logs as logfiles
@@ -55,14 +57,17 @@ LABEL_CONTAINER = "io.kubernetes.container.name"
 LABEL_ATTEMPT = "io.kubernetes.container.restartCount"
 
 
+LOOPBACK = "127.0.0.1"  # the Pod IP when the node has no Pod network
 NEVER_PULL_RETRY = 10.0  # seconds; kubelet re-syncs a Pod with an error after its back-off
 
 
 class Kubelet:
     def __init__(self, store: Store, runtime: Runtime, images: ImageStore, root: Path, *,
                  node_name: str, host_ip: str = "127.0.0.1",
-                 registries_conf: Path | None = None) -> None:
+                 registries_conf: Path | None = None, network: PodNetwork | None = None
+                 ) -> None:
         self.store, self.runtime, self.images = store, runtime, images
+        self.network = network  # None: Pods have loopback only (podIP 127.0.0.1)
         self.registries = load_registries(registries_conf)
         self.pull_errors: dict[str, str] = {}
         self.root = root
@@ -244,10 +249,39 @@ class Kubelet:
         emptydir.make_pod_dirs(pod_dir)
         ns_dir = pod_dir / "ns"
         if not sandbox.sandbox_exists(ns_dir):
-            await sandbox.create_sandbox(ns_dir, podfiles.hostname(worker.pod))
+            await self.create_sandbox(worker, ns_dir)
+        else:
+            worker.pod_ip = self.pod_ip(worker.uid)
         if worker.pod["spec"].get("shareProcessNamespace"):
             await asyncio.to_thread(sandbox.create_pid_namespace_sync, ns_dir)
-        podfiles.write_pod_files(pod_dir, worker.pod, None)
+        podfiles.write_pod_files(pod_dir, worker.pod, worker.pod_ip)
+
+    async def create_sandbox(self, worker: PodWorker, ns_dir: Path) -> None:
+        """New namespaces and, with a Pod network, the Pod's address on the node's bridge."""
+        hostname = podfiles.hostname(worker.pod)
+        if self.network is None:
+            await sandbox.create_sandbox(ns_dir, hostname)
+            worker.pod_ip = LOOPBACK
+            return
+        try:
+            iface = self.network.interface(worker.uid)
+            await sandbox.create_sandbox(ns_dir, hostname, iface)
+            self.network.attach(iface)
+        except (NetworkError, ContainerRuntimeError):
+            await sandbox.remove_sandbox(ns_dir)
+            self.network.release(worker.uid)
+            raise
+        worker.pod_ip = iface.ip
+
+    def pod_ip(self, uid: str) -> str:
+        if self.network is None:
+            return LOOPBACK
+        return self.network.address_of(uid) or ""
+
+    async def remove_sandbox(self, uid: str) -> None:
+        await sandbox.remove_sandbox(self.pod_dir(uid) / "ns")
+        if self.network is not None:
+            self.network.release(uid)
 
     def volume_mounts(self, worker: PodWorker, container: Obj,
                       env: dict[str, str]) -> list[Mount]:
@@ -265,7 +299,7 @@ class Kubelet:
                     taken: set[str]) -> list[Mount]:
         pod_dir = self.pod_dir(worker.uid)
         mounts = []
-        for dest, src in podfiles.write_pod_files(pod_dir, worker.pod, None).items():
+        for dest, src in podfiles.write_pod_files(pod_dir, worker.pod, worker.pod_ip).items():
             if dest not in taken:
                 mounts.append(Mount(dest, str(src), "bind", ("rbind", "rprivate")))
         term_dir = pod_dir / "containers" / rec.name
@@ -362,7 +396,7 @@ class Kubelet:
         return await probes.run_handler(handler, run=run,
                                         netns=self.pod_dir(worker.uid) / "ns" / "net",
                                         container=container, timeout=timeout,
-                                        pod_ip="127.0.0.1")
+                                        pod_ip=worker.pod_ip or LOOPBACK)
 
     async def run_hook(self, worker: PodWorker, rec: ContainerRecord, container: Obj,
                        kind: str, hook: Obj, timeout: float) -> str | None:
@@ -451,7 +485,7 @@ class Kubelet:
                          cid: str) -> ContainerConfig:
         pod = worker.pod
         image_config = image.config.get("config") or {}
-        node = {"host_ip": self.host_ip, "pod_ip": "", "cpus": os.cpu_count() or 1,
+        node = {"host_ip": self.host_ip, "pod_ip": worker.pod_ip or "", "cpus": os.cpu_count() or 1,
                 "memory": _node_memory()}
         process = containers.process_spec(pod, spec, image_config, node=node)
         overlay = self.overlay_dir(cid)
@@ -594,7 +628,7 @@ class Kubelet:
     async def cleanup_dirs(self, uid: str, pod: Obj | None) -> None:
         pod_dir = self.pod_dir(uid)
         volumes.tear_down_pod(pod_dir)
-        await sandbox.remove_sandbox(pod_dir / "ns")
+        await self.remove_sandbox(uid)
         shutil.rmtree(pod_dir, ignore_errors=True)
         if pod is not None:
             shutil.rmtree(self.log_dir(pod), ignore_errors=True)
@@ -603,7 +637,7 @@ class Kubelet:
         """A finished Pod keeps its record and logs but releases volumes and the sandbox (K1)."""
         volumes.tear_down_pod(self.pod_dir(worker.uid))
         if worker.sandbox_ready:
-            await sandbox.remove_sandbox(self.pod_dir(worker.uid) / "ns")
+            await self.remove_sandbox(worker.uid)
             worker.sandbox_ready = False
 
     def runtime_containers(self) -> dict[str, dict[str, str]]:
@@ -627,6 +661,7 @@ class Kubelet:
             if worker is None:
                 worker = PodWorker(self, by_uid[uid])
                 worker.sandbox_ready = sandbox.sandbox_exists(self.pod_dir(uid) / "ns")
+                worker.pod_ip = self.pod_ip(uid) if worker.sandbox_ready else None
                 self.workers[uid] = worker
             await self.adopt(worker, cid, labels)
         await self.remove_strays(set(by_uid))
@@ -653,6 +688,8 @@ class Kubelet:
             for entry in pods_root.iterdir():
                 if entry.name not in known:
                     await self.cleanup_dirs(entry.name, None)
+        if self.network is not None:
+            self.network.release_unknown(known)
         logs_root = self.root / "logs"
         if logs_root.is_dir():
             for entry in logs_root.iterdir():
@@ -681,9 +718,6 @@ class Kubelet:
         self.record_images_in_use()
         if state.status in ("running", "created") and state.exit_code is None:
             rec.ready = True
-            if state.status == "created":
-                with contextlib.suppress(ContainerRuntimeError):
-                    await self.runtime.start(cid)
         else:
             code = state.exit_code if state.exit_code is not None else 137
             self.seen_exits.add(cid)

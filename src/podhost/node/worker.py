@@ -39,6 +39,7 @@ class PodWorker:
         self.wake = asyncio.Event()
         self.wake.set()
         self.sandbox_ready = False
+        self.pod_ip: str | None = None  # set when the sandbox is made or adopted
         self.start_time: str | None = None
         self.terminated = False
         self.records: dict[str, ContainerRecord] = {}
@@ -285,7 +286,8 @@ class PodWorker:
         if self.deleted:
             return
         status = podstatus.pod_status(self.pod, self.inits(), self.apps(), self.sandbox_ready,
-                                      self.k.host_ip, self.start_time, self.failure)
+                                      self.k.host_ip, self.start_time, self.failure,
+                                      pod_ip=self.pod_ip)
         self.pod = self.k.write_status(self.pod, status)
 
     # -- termination ---------------------------------------------------------------------

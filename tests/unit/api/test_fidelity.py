@@ -183,6 +183,16 @@ def test_unsupported_host_namespaces_and_node() -> None:
         validation.validate("pods", p)
 
 
+def test_host_ports_are_refused_not_ignored() -> None:
+    p = pod()
+    p["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "protocol": "TCP"},
+                                           {"containerPort": 81, "hostPort": 8081,
+                                            "protocol": "TCP"}]
+    assert [str(e) for e in validation.unsupported_pod_fields(p)] == [
+        "spec.containers[0].ports[1].hostPort: Forbidden: podhost does not map host ports yet; "
+        "reach the Pod at its IP or with kubectl port-forward"]
+
+
 def test_update_may_change_image_only() -> None:
     old = pod()
     new = copy.deepcopy(old)

@@ -1,0 +1,105 @@
+"""Pod network logic without touching the host: addresses, names, scripts, route clashes."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from podhost.network import NetworkError, PodInterface, host_ifname, parse_cidr
+from podhost.network.bridge import masquerade_rules, overlapping_routes
+from podhost.network.ipam import LAST_RESERVED, Allocator
+
+
+def allocator(tmp_path: Path, cidr: str = "10.9.0.0/29", owner: str = "/node-a") -> Allocator:
+    return Allocator(tmp_path / "net", ipaddress.IPv4Network(cidr), owner)
+
+
+def test_first_address_follows_the_gateway(tmp_path: Path) -> None:
+    a = allocator(tmp_path)
+    assert a.allocate("uid-1") == "10.9.0.2"
+    assert (tmp_path / "net" / "10.9.0.2").read_text() == "uid-1\n/node-a\n"
+    assert (tmp_path / "net" / LAST_RESERVED).read_text() == "10.9.0.2"
+
+
+def test_allocate_is_idempotent_per_pod(tmp_path: Path) -> None:
+    a = allocator(tmp_path)
+    assert a.allocate("uid-1") == a.allocate("uid-1") == a.lookup("uid-1")
+
+
+def test_round_robin_does_not_reuse_a_freed_address_at_once(tmp_path: Path) -> None:
+    a = allocator(tmp_path)
+    first = a.allocate("uid-1")
+    a.release("uid-1")
+    assert a.lookup("uid-1") is None
+    assert a.allocate("uid-2") == "10.9.0.3" != first
+
+
+def test_exhaustion_and_wrap_around(tmp_path: Path) -> None:
+    a = allocator(tmp_path)  # /29: .2 .. .6 for Pods (.1 gateway, .7 broadcast)
+    got = [a.allocate(f"uid-{i}") for i in range(5)]
+    assert got == [f"10.9.0.{i}" for i in range(2, 7)]
+    with pytest.raises(NetworkError, match="no address left in the Pod CIDR 10.9.0.0/29"):
+        a.allocate("uid-x")
+    a.release("uid-1")
+    assert a.allocate("uid-x") == "10.9.0.3"
+
+
+def test_nodes_sharing_a_network_keep_to_their_own(tmp_path: Path) -> None:
+    a, b = allocator(tmp_path, owner=str(tmp_path)), allocator(tmp_path, owner="/")
+    ip_a, ip_b = a.allocate("uid-1"), b.allocate("uid-1")
+    assert ip_a != ip_b
+    a.release("uid-1")
+    assert b.lookup("uid-1") == ip_b
+    assert a.release_unknown(set()) == []  # node b's root exists: its Pods are its own
+
+
+def test_release_unknown_frees_strays_and_orphans_of_vanished_nodes(tmp_path: Path) -> None:
+    gone = tmp_path / "gone-root"
+    a = allocator(tmp_path)
+    orphan = allocator(tmp_path, owner=str(gone))
+    kept, stray = a.allocate("keep"), a.allocate("stray")
+    lost = orphan.allocate("x")
+    assert sorted(a.release_unknown({"keep"})) == sorted([stray, lost])
+    assert a.lookup("keep") == kept
+
+
+def test_host_ifname_is_stable_and_short() -> None:
+    name = host_ifname("0b3c6c0e-1111-2222-3333-444455556666")
+    assert name == host_ifname("0b3c6c0e-1111-2222-3333-444455556666")
+    assert name.startswith("veth") and len(name) == 15
+    assert name != host_ifname("0b3c6c0e-1111-2222-3333-444455556667")
+
+
+def test_ip_batch_makes_eth0_and_the_default_route() -> None:
+    iface = PodInterface("10.244.0.7", 16, "10.244.0.1", "vethabc")
+    assert iface.ip_batch(42).splitlines() == [
+        "link add eth0 type veth peer name vethabc netns 42",
+        "addr add 10.244.0.7/16 dev eth0",
+        "link set eth0 up",
+        "route add default via 10.244.0.1 dev eth0"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("10.244.0.1/16", "has host bits set"),
+    ("fd00::/64", "only IPv4"),
+    ("10.0.0.0/31", "/30 or shorter"),
+    ("banana", "does not appear to be an IPv4 or IPv6 network")])
+def test_parse_cidr_rejects(text: str, message: str) -> None:
+    with pytest.raises(NetworkError, match=message):
+        parse_cidr(text)
+
+
+def test_overlapping_routes() -> None:
+    routes = [{"dst": "default", "dev": "eth0"}, {"dst": "192.0.2.0/24", "dev": "eth0"},
+              {"dst": "10.244.3.0/24", "dev": "wg0"}, {"dst": "10.244.0.0/16", "dev": "podhost0"},
+              {"dst": "10.244.9.9", "dev": "tun0"}]
+    assert overlapping_routes(routes, ipaddress.IPv4Network("10.244.0.0/16"), "podhost0") == [
+        "10.244.3.0/24 dev wg0", "10.244.9.9 dev tun0"]
+
+
+def test_masquerade_rules_are_idempotent_and_scoped() -> None:
+    script = masquerade_rules("podhost_t", ipaddress.IPv4Network("10.244.0.0/16"))
+    assert script.startswith("table ip podhost_t\ndelete table ip podhost_t\n")
+    assert "ip saddr 10.244.0.0/16 ip daddr != 10.244.0.0/16 masquerade" in script
