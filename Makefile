@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 IMAGES := build/test-images
-APT_PACKAGES := runc conmon busybox-static mmdebstrap docker-registry skopeo iproute2 util-linux \
+APT_PACKAGES := runc conmon busybox-static mmdebstrap docker-registry skopeo iproute2 nftables util-linux \
                 ca-certificates
 
 .PHONY: install apt venv link images test test-unit test-integration test-e2e demo clean lint

@@ -41,14 +41,14 @@ def free_port() -> int:
 class Node:
     """`podhost serve` in a temporary root, with the test images loaded."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_args: tuple[str, ...] = ()) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="podhost-bench-"))
         self.root = self.dir / "root"
         self.port = free_port()
         self.log = open(self.dir / "serve.log", "ab")
         self.proc = subprocess.Popen(
             [PODHOST, "serve", "--root", str(self.root), "--port", str(self.port),
-             "--no-kubeconfig-update"], stdout=self.log, stderr=subprocess.STDOUT,
+             "--no-kubeconfig-update", *extra_args], stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True)
         self.ctx = ssl.create_default_context()
         self.ctx.check_hostname, self.ctx.verify_mode = False, ssl.CERT_NONE
@@ -166,13 +166,17 @@ def mounts_under(path: Path) -> list[str]:
 
 
 def node_leftovers(node: Node) -> dict[str, list[str]]:
-    """What of the node's Pods is still there: conmon/runc processes, mounts, runc state."""
+    """What of the node's Pods is still there: conmon/runc processes, mounts, runc state,
+    Pod addresses still reserved."""
     root = str(node.root)
     procs = [f"{pid} {cmd[:80]}" for pid, cmd in cmdlines().items()
              if root in cmd and ("conmon" in cmd or "runc" in cmd)]
     runc_root = node.root / "runtime" / "runc"
     state = [p.name for p in runc_root.iterdir()] if runc_root.is_dir() else []
-    return {"processes": procs, "mounts": mounts_under(node.root), "runc state": state}
+    addresses = [f.name for f in Path("/run/podhost/networks").glob("*/*")
+                 if f.name[0].isdigit() and f.read_text().split("\n")[1:2] == [root]]
+    return {"processes": procs, "mounts": mounts_under(node.root), "runc state": state,
+            "addresses": addresses}
 
 
 def kill_node_pods(node: Node) -> None:

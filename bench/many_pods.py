@@ -8,14 +8,15 @@ DELETEs, the moment the last one is gone. Memory: the `podhost serve` process (R
 everything podhost started for it apart from the workload (conmon; podhost starts no other helper
 per Pod, which the bench checks), as RSS and PSS sums.
 
-podman: the same 110 manifests as one multi-document file, `podman kube play --network none`
-(one command for all Pods, the same manifests, no bridge network since podhost Pods have none),
-then `podman kube down`. Per Pod: both conmons (infra and app container) plus the infra
-container's process.
+podman: the same 110 manifests as one multi-document file, `podman kube play` (one command for
+all Pods, the same manifests) on podman's default bridge network, as podhost Pods are on its
+bridge (`--network none`: loopback-only Pods on both, podhost with `--pod-cidr none`); then `podman kube down`. Per Pod: both conmons (infra and app container) plus
+the infra container's process.
 
 Each container runs `sleep 3600` under a shell that exits on SIGTERM, so that a delete measures the
 tools rather than a 30 s grace period; the workload's own memory is left out everywhere.
-Usage: .venv/bin/python bench/many_pods.py [--pods N] [--no-podman]
+Usage: .venv/bin/python bench/many_pods.py [--pods N] [--containers N] [--network bridge|none]
+       [--no-podman]
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ SLEEP = "trap 'exit 0' TERM; sleep 3600 & wait"
 
 
 CONTAINERS = 2  # issue 6: 110 busybox Pods of two containers each
+PODMAN_NETWORK: list[str] = []  # [] : podman's default bridge; ["--network", "none"]
 
 
 def manifest(name: str, pull_policy: str = "IfNotPresent") -> dict[str, Any]:
@@ -236,7 +238,7 @@ def podman_run(n: int, work: Path, out: dict[str, Any]) -> None:
     file.write_text(yaml.safe_dump_all(docs))
     try:
         start = time.perf_counter()
-        subprocess.run(["podman", "kube", "play", "--network", "none", str(file)],
+        subprocess.run(["podman", "kube", "play", *PODMAN_NETWORK, str(file)],
                        check=True, capture_output=True)
         out["podman: kube play returned (s)"] = time.perf_counter() - start
         deadline = time.perf_counter() + 600
@@ -300,18 +302,23 @@ def interrupt_on_term() -> None:
 
 
 def main() -> None:
+    global CONTAINERS, PODMAN_NETWORK
     interrupt_on_term()
     parser = argparse.ArgumentParser()
     parser.add_argument("--pods", type=int, default=110)
     parser.add_argument("--no-podman", action="store_true")
     parser.add_argument("--containers", type=int, default=CONTAINERS,
                         help="containers per Pod (default 2)")
+    parser.add_argument("--network", choices=("bridge", "none"), default="bridge",
+                        help="bridge: Pod addresses on both tools' bridges (default); none: "
+                             "loopback-only Pods on both")
     args = parser.parse_args()
-    global CONTAINERS
     CONTAINERS = args.containers
-    out: dict[str, Any] = {"pods": args.pods, "containers per Pod": args.containers}
+    PODMAN_NETWORK = ["--network", "none"] if args.network == "none" else []
+    out: dict[str, Any] = {"pods": args.pods, "containers per Pod": args.containers,
+                           "network": args.network}
     try:
-        node = Node()
+        node = Node(("--pod-cidr", "none") if args.network == "none" else ())
         try:
             asyncio.run(podhost_run(node, args.pods, out))
         finally:
