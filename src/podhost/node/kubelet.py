@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 import shutil
+import socket
 import time
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -26,7 +27,7 @@ from podhost.images.store import ImageStore
 from podhost.network import NetworkError
 from podhost.network.bridge import PodNetwork
 from podhost.node import attach as attaching
-from podhost.node import containers, podfiles, probes
+from podhost.node import containers, podfiles, probes, stats
 from podhost.node import logs as logfiles
 from podhost.node.backoff import BackOff
 from podhost.node.events import Recorder, container_field_path
@@ -79,6 +80,7 @@ class Kubelet:
         self.seen_exits: set[str] = set()
         self.images_in_use: set[str] | None = None  # as last written to in-use.json
         self.log_max_size, self.log_max_files = logfiles.MAX_SIZE, logfiles.MAX_FILES
+        self.sampler = stats.Sampler()  # CPU usage needs the previous sample
 
     # -- paths ---------------------------------------------------------------------------
     def pod_dir(self, uid: str) -> Path:
@@ -844,53 +846,24 @@ class Kubelet:
     # -- NodeBackend: port-forward (apiserver issue 7) ------------------------------------
     async def port_forward(self, namespace: str, name: str, port: int
                            ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """Connect to 127.0.0.1:port inside the Pod's network namespace.
-
-        The socket is made by a fresh thread that joins the namespace (setns is per thread)
-        and exits: a socket keeps the namespace it was created in, so the loop can use it.
-        """
-        import ctypes
-        import socket
-        import threading
+        """Connect to 127.0.0.1:port inside the Pod's network namespace, as CRI-O does."""
         worker = self._find(namespace, name)
-        ns_file = self.pod_dir(worker.uid) / "ns" / "net"
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[socket.socket] = loop.create_future()
-
-        def settle(result: Any, error: BaseException | None) -> None:
-            if done.done():
-                if result is not None:
-                    result.close()
-            elif error is not None:
-                done.set_exception(error)
-            else:
-                done.set_result(result)
-
-        def dial() -> None:
-            sock = None
-            try:
-                libc = ctypes.CDLL(None, use_errno=True)
-                with open(ns_file, "rb") as f:
-                    if libc.setns(f.fileno(), 0x40000000) != 0:  # CLONE_NEWNET
-                        err = ctypes.get_errno()
-                        raise OSError(err, os.strerror(err))
-                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-                sock.setblocking(False)
-            except BaseException as e:  # reported to the awaiting coroutine
-                loop.call_soon_threadsafe(settle, None, e)
-            else:
-                loop.call_soon_threadsafe(settle, sock, None)
-
-        threading.Thread(target=dial, name="podhost-portforward", daemon=True).start()
-        sock = await done
+        netns = self.pod_dir(worker.uid) / "ns" / "net"
+        sock = await asyncio.to_thread(probes.socket_in_netns, netns, socket.AF_INET)
+        try:
+            await asyncio.wait_for(
+                asyncio.get_running_loop().sock_connect(sock, (LOOPBACK, port)), 10)
+        except OSError as e:  # asyncio's text names the address; kubelet's is the errno's
+            sock.close()
+            raise OSError(e.errno, os.strerror(e.errno)) if e.errno else e from None
+        except BaseException:
+            sock.close()
+            raise
         return await asyncio.open_connection(sock=sock)
 
     # -- NodeBackend: metrics.k8s.io (node/stats.py) ---------------------------------------
     async def usage(self) -> Any:  # NodeBackend: apiserver.backend.NodeUsage
-        from podhost.node import stats
         from podhost.runtime.spec import cgroups_path
-        if not hasattr(self, "sampler"):
-            self.sampler = stats.Sampler()
         pods = {(w.pod["metadata"].get("namespace", ""), w.pod["metadata"]["name"]):
                 {rec.name: cgroups_path(ContainerConfig.cgroup_parent, rec.id)
                  for rec in w.records.values() if rec.running and rec.id}

@@ -121,7 +121,7 @@ def handler_kind(handler: Obj) -> str:
 
 # -- sockets in the Pod's network namespace --------------------------------------------------
 
-def _socket_in_netns(netns: Path, family: int) -> socket.socket:
+def socket_in_netns(netns: Path, family: int) -> socket.socket:
     """A new TCP socket of the network namespace `netns`, made by a dedicated thread."""
     box: list[Any] = []
 
@@ -151,7 +151,7 @@ def _socket_in_netns(netns: Path, family: int) -> socket.socket:
 
 async def _connect(netns: Path, host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = await asyncio.to_thread(_socket_in_netns, netns, family)
+    sock = await asyncio.to_thread(socket_in_netns, netns, family)
     try:
         await asyncio.get_running_loop().sock_connect(sock, (host, port))
     except OSError as e:
