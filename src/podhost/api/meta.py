@@ -74,10 +74,13 @@ def dns1123_subdomain_errors(value: str) -> list[str]:
 
 
 def human_age(seconds: float) -> str:
-    """duration.HumanDuration, as kubectl's AGE column prints it."""
+    """duration.HumanDuration, as kubectl's AGE column prints it (a second in the future is
+    clock skew: 0s)."""
     s = int(seconds)
-    if s < 0:
+    if s < -1:
         return "<invalid>"
+    if s < 0:
+        return "0s"
     if s < 120:
         return f"{s}s"
     m = s // 60

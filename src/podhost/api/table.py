@@ -194,14 +194,22 @@ SERVICEACCOUNT_COLUMNS = [
      "pods running using this ServiceAccount are allowed to use."),
     AGE_COLUMN,
 ]
-EVENT_COLUMNS = [
-    ("Last Seen", "string", "", 0, "The last time the event was seen"),
+EVENT_COLUMNS = [  # eventColumnDefinitions; the descriptions are v1.Event's swagger docs
+    ("Last Seen", "string", "", 0,
+     "The time at which the most recent occurrence of this event was recorded."),
     ("Type", "string", "", 0, "Type of this event (Normal, Warning), new types could be added "
      "in the future"),
     ("Reason", "string", "", 0, "This should be a short, machine understandable string that "
      "gives the reason for the transition into the object's current status."),
     ("Object", "string", "", 0, "The object that this event is about."),
-    ("Subobject", "string", "", 1, "The subobject that this event is about."),
+    ("Subobject", "string", "", 1, "If referring to a piece of an object instead of an entire "
+     "object, this string should contain a valid JSON/Go field access statement, such as "
+     "desiredState.manifest.containers[2]. For example, if the object reference is to a "
+     "container within a pod, this would take on a value like: \"spec.containers{name}\" "
+     "(where \"name\" refers to the name of the container that triggered the event) or if no "
+     "container name is specified \"spec.containers[2]\" (container with index 2 in this "
+     "pod). This syntax is chosen only to have some well-defined way of referencing a part of "
+     "an object."),
     ("Source", "string", "", 1, "The component reporting this event. Should be a short machine "
      "understandable string."),
     ("Message", "string", "", 0, "A human-readable description of the status of this "
@@ -209,7 +217,7 @@ EVENT_COLUMNS = [
     ("First Seen", "string", "", 1, "The time at which the event was first recorded. (Time of "
      "server receipt is in TypeMeta.)"),
     ("Count", "string", "", 1, "The number of times this event has occurred."),
-    ("Name", "string", "", 1, NAME_COLUMN[4]),
+    ("Name", "string", "name", 1, NAME_COLUMN[4]),
 ]
 
 
@@ -263,10 +271,11 @@ def event_cells(ev: Obj, now: datetime) -> list[Any]:
     obj = ev.get("involvedObject") or {}
     kind = (obj.get("kind") or "").lower()
     target = f"{kind}/{obj['name']}" if obj.get("name") else kind
-    source = ev.get("source") or {}
+    source = ev.get("source") or {}  # formatEventSource
     src = source.get("component") or ev.get("reportingComponent") or ""
-    if source.get("host"):
-        src = f"{src}, {source['host']}"
+    host = source.get("host") or ev.get("reportingInstance") or ""
+    if host:
+        src = f"{src}, {host}"
     return [last, ev.get("type", ""), ev.get("reason", ""), target, obj.get("fieldPath", ""),
             src, (ev.get("message") or "").strip(), first, int(count),
             ev["metadata"]["name"]]

@@ -78,35 +78,26 @@ def parse_time(value: str | None) -> datetime | None:
         return None
 
 
-def human_duration(seconds: float) -> str:
-    """apimachinery's duration.HumanDuration."""
-    s = int(seconds)
-    if s < 0:
-        return "<invalid>"
-    if s < 120:
-        return f"{s}s"
-    m = s // 60
-    if m < 10:
-        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
-    if m < 180:
-        return f"{m}m"
-    h = s // 3600
-    if h < 8:
-        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
-    if h < 48:
-        return f"{h}h"
-    if h < 24 * 8:
-        return f"{h // 24}d{h % 24}h" if h % 24 else f"{h // 24}d"
-    if h < 24 * 365 * 2:
-        return f"{h // 24}d"
-    return f"{h // 24 // 365}y"
-
-
 def age(timestamp: str | None, now: datetime | None = None) -> str:
     t = parse_time(timestamp)
     if t is None:
         return "<unknown>"
-    return human_duration(((now or datetime.now(timezone.utc)) - t).total_seconds())
+    from podhost.api import meta  # not at import time: `podhost get` starts without podhost.api
+    return meta.human_age(((now or datetime.now(timezone.utc)) - t).total_seconds())
+
+
+def event_interval(e: dict[str, Any], now: datetime | None = None) -> str:
+    """The AGE of `kubectl describe` and LAST SEEN of `kubectl events` (getInterval):
+    `10s (x3 over 40s)` for an event seen more than once, else the age of its first sighting."""
+    first = age(e.get("eventTime"), now) if e.get("eventTime") \
+        else age(e.get("firstTimestamp"), now)
+    series = e.get("series")
+    if series:
+        last = age(series.get("lastObservedTime"), now)
+        return f"{last} (x{series.get('count', 0)} over {first})"
+    if (e.get("count") or 0) > 1:
+        return f"{age(e.get('lastTimestamp'), now)} (x{e['count']} over {first})"
+    return first
 
 
 # ---- yaml / json / name ------------------------------------------------------------------

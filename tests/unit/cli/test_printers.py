@@ -1,7 +1,8 @@
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from podhost.api import meta
 from podhost.cli import printers
 
 TABLE = {
@@ -42,12 +43,25 @@ def test_no_headers() -> None:
     assert len(printers.table_rows(TABLE, headers=False)) == 2
 
 
+DAY, YEAR = 86400, 365 * 86400
+
+
 @pytest.mark.parametrize("seconds,text", [
-    (5, "5s"), (119, "119s"), (125, "2m5s"), (600, "10m"), (3 * 3600 + 60, "3h1m"),
-    (10 * 3600, "10h"), (50 * 3600, "2d2h"), (400 * 86400, "400d"), (3 * 365 * 86400, "3y"),
+    (-3, "<invalid>"), (-2, "<invalid>"), (-1.5, "0s"), (-1, "0s"), (-0.5, "0s"), (0, "0s"),
+    (5, "5s"), (119.9, "119s"), (120, "2m"), (125, "2m5s"), (599, "9m59s"), (600, "10m"),
+    (3 * 3600 - 1, "179m"), (3 * 3600, "3h"), (3 * 3600 + 60, "3h1m"), (8 * 3600 - 1, "7h59m"),
+    (8 * 3600, "8h"), (10 * 3600, "10h"), (48 * 3600 - 1, "47h"), (48 * 3600, "2d"),
+    (50 * 3600, "2d2h"), (8 * DAY - 1, "7d23h"), (8 * DAY, "8d"), (400 * DAY, "400d"),
+    (2 * YEAR - 1, "729d"), (2 * YEAR, "2y"), (2 * YEAR + DAY, "2y1d"), (3 * YEAR, "3y"),
+    (7 * YEAR + 364 * DAY, "7y364d"), (8 * YEAR, "8y"), (8 * YEAR + 100 * DAY, "8y"),
 ])
-def test_human_duration(seconds: int, text: str) -> None:
-    assert printers.human_duration(seconds) == text
+def test_age_follows_kubectls_human_duration(seconds: float, text: str) -> None:
+    """apimachinery's duration.HumanDuration, range by range (the same function as the API
+    server's AGE cells)."""
+    assert meta.human_age(seconds) == text
+    now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    created = (now - timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert printers.age(created, now) == text
 
 
 def test_age() -> None:

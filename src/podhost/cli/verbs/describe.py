@@ -110,10 +110,8 @@ def events_lines(events: list[Obj]) -> list[str]:
             ["----", "------", "----", "----", "-------"]]
     for e in sorted(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or ""):
         source = (e.get("source") or {}).get("component") or e.get("reportingComponent", "")
-        rows.append([e.get("type", ""), e.get("reason", ""),
-                     printers.age(e.get("lastTimestamp") or e.get("eventTime")
-                                  or e.get("firstTimestamp")), source,
-                     (e.get("message") or "").strip()])
+        rows.append([e.get("type", ""), e.get("reason", ""), printers.event_interval(e),
+                     source, (e.get("message") or "").strip()])
     table = printers.layout(rows).rstrip("\n").split("\n")
     return ["Events:"] + ["  " + line for line in table]
 

@@ -6,6 +6,7 @@ import argparse
 import re
 import sys
 import time
+from datetime import datetime, timezone
 from typing import Any, Iterator
 
 from podhost.cli import client as clientmod
@@ -453,18 +454,24 @@ def wait_one(client: clientmod.Client, resource: Resource, ns: str | None, name:
 
 # ---- events ------------------------------------------------------------------------------
 
+EPOCH = datetime.fromtimestamp(0, timezone.utc)
+
+
 def event_time(e: Obj) -> str:
-    return e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp") or ""
+    """The sort key of `kubectl events`: series.lastObservedTime, lastTimestamp, eventTime."""
+    return ((e.get("series") or {}).get("lastObservedTime") or e.get("lastTimestamp")
+            or e.get("eventTime") or e.get("firstTimestamp") or "")
 
 
 def events_rows(items: list[Obj], all_namespaces: bool) -> list[list[str]]:
+    """`kubectl events` rows: LAST SEEN as `10s (x3 over 40s)`, OBJECT as Kind/name."""
     rows = [(["NAMESPACE"] if all_namespaces else [])
             + ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]]
-    for e in sorted(items, key=event_time):
+    for e in sorted(items, key=lambda e: printers.parse_time(event_time(e)) or EPOCH):
         obj = e.get("involvedObject") or {}
         rows.append(([e["metadata"].get("namespace", "")] if all_namespaces else []) + [
-            printers.age(event_time(e)), e.get("type", ""), e.get("reason", ""),
-            f"{obj.get('kind', '').lower()}/{obj.get('name', '')}",
+            printers.event_interval(e), e.get("type", ""), e.get("reason", ""),
+            f"{obj.get('kind', '')}/{obj.get('name', '')}",
             (e.get("message") or "").strip()])
     return rows
 

@@ -65,7 +65,8 @@ class Follower:
     def changes(self, pod: Obj, events: list[Obj]) -> list[str]:
         lines = []
         for e in sorted(events, key=lambda e: e.get("lastTimestamp") or ""):
-            uid = e["metadata"].get("uid") or e["metadata"]["name"]
+            # a repeated event is the same Event with a higher count: print each occurrence
+            uid = f"{e['metadata'].get('uid') or e['metadata']['name']}/{e.get('count') or 1}"
             if uid not in self.events:
                 self.events.add(uid)
                 lines.append(f"  {e.get('reason', '')}: {e.get('message', '')}")
