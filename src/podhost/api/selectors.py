@@ -82,6 +82,11 @@ def _field_value(obj: dict[str, Any], path: str) -> str:
     return "" if cur is None else str(cur)
 
 
+def selects_all(label_selector: str | None, field_selector: str | None) -> bool:
+    """True when both selectors are empty: matcher() then accepts every object."""
+    return not _split_top(label_selector or "") and not _split_top(field_selector or "")
+
+
 def matcher(label_selector: str | None, field_selector: str | None,
             allowed_fields: frozenset[str] | None = None) -> Callable[[dict[str, Any]], bool]:
     """A predicate on objects; unknown field labels are refused as the API server does."""

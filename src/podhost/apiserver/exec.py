@@ -178,13 +178,6 @@ class SpdyExec:
         except asyncio.TimeoutError:
             return False
 
-    async def run(self, node: NodeBackend, ns: str, name: str, container: str,
-                  command: list[str], expected: set[str], *, tty: bool) -> None:
-        """Exec `command` over this session (serve() runs any started process)."""
-        await self.serve(
-            lambda stdin: node.exec(ns, name, container, command, tty=tty, stdin=stdin),
-            lambda code: exit_status(code, command), expected)
-
     async def serve(self, start: Start, finish: Finish, expected: set[str]) -> None:
         if not await self._collect(expected):
             return

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from podhost.api import errors
+from podhost.protowire import DecodeError, encode_field, encode_varint, fields
 
 MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
@@ -50,46 +51,6 @@ SCHEMAS: dict[str, Schema] = {
 UNKNOWN: Schema = {1: ("typeMeta", {1: ("apiVersion", "string"), 2: ("kind", "string")}),
                    2: ("raw", "raw"), 3: ("contentEncoding", "string"),
                    4: ("contentType", "string")}
-
-
-class DecodeError(ValueError):
-    pass
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise DecodeError("truncated varint")
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-
-
-def fields(data: bytes) -> list[tuple[int, int, Any]]:
-    """(field number, wire type, value) for each field; length-delimited values as bytes."""
-    out, pos = [], 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(data, pos)
-        elif wire == 2:
-            length, pos = _varint(data, pos)
-            if pos + length > len(data):
-                raise DecodeError("truncated field")
-            value, pos = data[pos:pos + length], pos + length
-        elif wire == 1:
-            value, pos = data[pos:pos + 8], pos + 8
-        elif wire == 5:
-            value, pos = data[pos:pos + 4], pos + 4
-        else:
-            raise DecodeError(f"unsupported wire type {wire}")
-        out.append((number, wire, value))
-    return out
 
 
 def _scalar(kind: Any, value: Any) -> Any:
@@ -159,20 +120,6 @@ PATH_ITEM_VERBS = {"get": 2, "put": 3, "post": 4, "delete": 5, "options": 6, "he
 PARAMETER_FIELDS = {"required": (1, 1), "in": (2, 2), "description": (3, 3), "name": (4, 4),
                     "type": (6, 5), "format": (7, 6), "uniqueItems": (20, 19)}
 NON_BODY_PARAMETER = {"query": 3, "path": 4}
-
-
-def encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def encode_field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field (wire type 2)."""
-    return encode_varint(number << 3 | 2) + encode_varint(len(payload)) + payload
 
 
 def _string(number: int, value: str) -> bytes:

@@ -8,7 +8,7 @@ import contextlib
 import binascii
 import json
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable, TypeVar
 
 import yaml
 
@@ -132,6 +132,12 @@ def _selector(request: Request, resource: str):  # -> Callable[[Obj], bool]
                              FIELD_SELECTORS.get(resource))
 
 
+def selects_all(request: Request) -> bool:
+    """No label or field selector: every stored object is in the list."""
+    from podhost.api import selectors
+    return selectors.selects_all(request.arg("labelSelector"), request.arg("fieldSelector"))
+
+
 def int_arg(request: Request, key: str) -> int | None:
     """An integer query parameter; anything else is a 400 as the parameter decoder says."""
     value = request.arg(key)
@@ -174,19 +180,37 @@ def _position(obj: Obj) -> str:
     return f"{m.get('namespace') or ''}/{m['name']}"
 
 
-def page(items: list[Obj], rv: int, limit: int | None, token: str | None
-         ) -> tuple[list[Obj], int, Obj]:
+def _row_position(row: tuple[str, str, str]) -> str:
+    """_position of a stored row (namespace, name, JSON): the same key, without decoding."""
+    return f"{row[0]}/{row[1]}"
+
+
+T = TypeVar("T")
+
+
+def page(items: list[T], rv: int, limit: int | None, token: str | None,
+         position: Callable[[Any], str] = _position
+         ) -> tuple[list[T], int, Obj]:
     """One page of a name-ordered list: items, the list's RV and extra list metadata."""
     extra: Obj = {}
     if token:
         rv, start = decode_continue(token)
-        items = [o for o in items if _position(o) > start]
+        items = [o for o in items if position(o) > start]
     if limit and limit > 0 and len(items) > limit:
         rest = len(items) - limit
         items = items[:limit]
-        extra = {"continue": encode_continue(rv, _position(items[-1])),
+        extra = {"continue": encode_continue(rv, position(items[-1])),
                  "remainingItemCount": rest}
     return items, rv, extra
+
+
+def list_body(kind: str, rv: int, extra: Obj, items_json: list[str]) -> bytes:
+    """The JSON of a List whose items are already encoded, byte for byte what _dumps gives
+    for the same List with the decoded items."""
+    head = _dumps({"kind": kind + "List", "apiVersion": "v1",
+                   "metadata": {"resourceVersion": str(rv), **extra}, "items": []})
+    assert head.endswith(b"[]}")
+    return b"".join((head[:-2], ",".join(items_json).encode(), b"]}"))
 
 
 class Resources:
@@ -248,6 +272,13 @@ class Resources:
         limit = int_arg(request, "limit")
         if request.flag("watch"):
             return self.watch(request, resource, ns, predicate, timeout)
+        if not wants_table(request) and selects_all(request):
+            # plain JSON of every object: the stored JSON is what decoding and encoding each
+            # object again would give, so it is served as it is
+            rows, rv = self.store.list_json(resource, ns)
+            rows, rv, extra = page(rows, rv, limit, request.arg("continue"), _row_position)
+            return Response(200, list_body(self._kind(resource), rv, extra,
+                                           [row[2] for row in rows]))
         items, rv = self.store.list(resource, ns, predicate)
         items, rv, extra = page(items, rv, limit, request.arg("continue"))
         if wants_table(request):

@@ -1,7 +1,7 @@
 """The protocol of kubelet's gRPC probe (pkg/probe/grpc), without I/O.
 
 One unary call `/grpc.health.v1.Health/Check` over plaintext HTTP/2 (framed by `h2`), its two
-protobuf messages by hand (the reply read with apiserver/protobuf.py's `fields`), and the
+protobuf messages by hand (with protowire.py's wire-format helpers), and the
 outcome in kubelet's words. `HealthCall` is fed the bytes read from the socket and says what
 to write; probes.py owns the socket and the deadline.
 """
@@ -17,7 +17,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 
-from podhost.apiserver import protobuf
+from podhost import protowire
 
 METHOD = "/grpc.health.v1.Health/Check"
 USER_AGENT = "kube-probe/1.32"
@@ -40,26 +40,17 @@ RST_CODES = {"REFUSED_STREAM": UNAVAILABLE, "CANCEL": 1, "ENHANCE_YOUR_CALM": 8,
 
 # -- protobuf and gRPC message framing ---------------------------------------------------------
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
 def encode_request(service: str) -> bytes:
     """A length-prefixed gRPC message holding HealthCheckRequest{service} (field 1, string)."""
     raw = service.encode()
-    message = b"\x0a" + _varint(len(raw)) + raw if raw else b""  # proto3 omits the default ""
+    message = protowire.encode_field(1, raw) if raw else b""  # proto3 omits the default ""
     return b"\x00" + len(message).to_bytes(4, "big") + message
 
 
 def decode_status(message: bytes) -> int:
     """HealthCheckResponse.status (field 1, enum); other fields are skipped."""
     status = 0
-    for number, wire, value in protobuf.fields(message):
+    for number, wire, value in protowire.fields(message):
         if number == 1 and wire == 0:
             status = value - (1 << 64) if value >= 1 << 63 else value
     return status

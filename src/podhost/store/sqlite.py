@@ -61,22 +61,40 @@ class Store:
         obj: Object = json.loads(row[0])
         return obj
 
-    def list(self, resource: str, namespace: str | None = None,
-             predicate: Callable[[Object], bool] | None = None) -> tuple[list[Object], int]:
-        """Objects in name order with the resourceVersion the list is consistent at."""
+    def _rows(self, resource: str, namespace: str | None
+              ) -> tuple[list[tuple[str, str, str]], int]:
+        """(namespace, name, stored JSON) in name order, with the resourceVersion they are
+        consistent at."""
         self.db.execute("BEGIN")
         try:
             if namespace is None:
-                rows = self.db.execute("SELECT data FROM objects WHERE resource=? "
-                                       "ORDER BY namespace, name", (resource,)).fetchall()
+                rows = self.db.execute("SELECT namespace, name, data FROM objects WHERE "
+                                       "resource=? ORDER BY namespace, name",
+                                       (resource,)).fetchall()
             else:
-                rows = self.db.execute("SELECT data FROM objects WHERE resource=? AND namespace=? "
-                                       "ORDER BY name", (resource, namespace)).fetchall()
+                rows = self.db.execute("SELECT namespace, name, data FROM objects WHERE "
+                                       "resource=? AND namespace=? ORDER BY name",
+                                       (resource, namespace)).fetchall()
             rv = self.current_rv()
         finally:
             self.db.execute("COMMIT")
-        items = [json.loads(r[0]) for r in rows]
+        return rows, rv
+
+    def list(self, resource: str, namespace: str | None = None,
+             predicate: Callable[[Object], bool] | None = None) -> tuple[list[Object], int]:
+        """Objects in name order with the resourceVersion the list is consistent at."""
+        rows, rv = self._rows(resource, namespace)
+        items = [json.loads(r[2]) for r in rows]
         return [o for o in items if predicate is None or predicate(o)], rv
+
+    def list_json(self, resource: str, namespace: str | None = None
+                  ) -> tuple[list[tuple[str, str, str]], int]:
+        """As list() without a predicate, each object as (namespace, name, its stored JSON).
+
+        The stored JSON is what `json.dumps(obj, separators=(",", ":"))` makes of the object
+        (see _write), so it is byte for byte what encoding the decoded object again gives.
+        """
+        return self._rows(resource, namespace)
 
     def _write(self, resource: str, obj: Object) -> tuple[Event, str]:
         """Store obj with the next resourceVersion; the event holds a private copy, the string

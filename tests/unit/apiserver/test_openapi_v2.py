@@ -8,19 +8,20 @@ import json
 import pytest
 
 from podhost.api import errors
+from podhost import protowire
 from podhost.apiserver import discovery, portforward, protobuf
 from podhost.apiserver.http import Request
 
 
 def submessages(data: bytes, number: int) -> list[bytes]:
-    return [bytes(v) for n, _w, v in protobuf.fields(data) if n == number]
+    return [bytes(v) for n, _w, v in protowire.fields(data) if n == number]
 
 
 def named(data: bytes, number: int) -> dict[str, bytes]:
     """Repeated Named* messages {1: name, 2: value} as a dict."""
     out = {}
     for entry in submessages(data, number):
-        parts = dict((n, bytes(v)) for n, _w, v in protobuf.fields(entry))
+        parts = dict((n, bytes(v)) for n, _w, v in protowire.fields(entry))
         out[parts[1].decode()] = parts.get(2, b"")
     return out
 

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import struct
 import zlib
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
 from podhost.api import errors
 from podhost.apiserver import exec as exec_
+from podhost import protowire
 from podhost.apiserver import protobuf, spdy
+from podhost.apiserver.http import Request
+from podhost.store.sqlite import Store
 
 
 def test_dictionary_is_the_spdy3_one() -> None:
@@ -44,21 +50,6 @@ def test_bad_version_is_a_protocol_error() -> None:
     frame = struct.pack(">HHI", 0x8002, 6, 4) + b"\x00\x00\x00\x01"
     with pytest.raises(spdy.ProtocolError):
         spdy.FrameParser().feed(frame)
-
-
-class MemoryTransport:
-    def __init__(self) -> None:
-        self.inbound: asyncio.Queue[bytes] = asyncio.Queue()
-        self.sent = bytearray()
-
-    async def recv(self) -> bytes:
-        return await self.inbound.get()
-
-    async def send(self, data: bytes) -> None:
-        self.sent += data
-
-    async def close(self) -> None:
-        self.inbound.put_nowait(b"")
 
 
 class FakeProcess:
@@ -99,51 +90,70 @@ def _client_streams(w: spdy.FrameWriter, kinds: list[str]) -> bytes:
     return b"".join(w.syn_stream(2 * i + 1, {"streamtype": k}) for i, k in enumerate(kinds))
 
 
-def test_exec_over_spdy_streams_stdin_output_and_exit_status() -> None:
-    async def go() -> list[Any]:
-        transport = MemoryTransport()
-        conn = spdy.Session(transport)
-        runner = asyncio.ensure_future(conn.run())
-        w = spdy.FrameWriter()
-        kinds = ["error", "stdin", "stdout", "stderr"]
-        transport.inbound.put_nowait(_client_streams(w, kinds) + w.data(3, b"abc")
-                                     + w.data(3, b"", fin=True))
-        await exec_.SpdyExec(conn).run(FakeNode(), "default", "p", "c", ["tr"], set(kinds),
-                                       tty=False)
-        await conn.close()
-        await runner
-        return spdy.FrameParser().feed(bytes(transport.sent))
+def running_pod_store(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "db.sqlite")
+    store.create("pods", {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        "status": {"phase": "Running", "containerStatuses": [
+            {"name": "c", "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}})
+    return store
 
-    frames = asyncio.run(go())
+
+def exec_over_spdy(tmp_path: Path, node: FakeNode, query: str, client_frames: bytes
+                   ) -> list[Any]:
+    """`POST …/pods/p/exec?query` with `Upgrade: SPDY/3.1` through exec.handle, the upgraded
+    connection a socket pair: the frames the server sent until it closed the connection."""
+    headers = {"upgrade": "SPDY/3.1", "connection": "Upgrade",
+               "x-stream-protocol-version": "v4.channel.k8s.io"}
+    req = Request("POST", "/api/v1/namespaces/default/pods/p/exec",
+                  parse_qs(query), headers, list(headers.items()))
+    store = running_pod_store(tmp_path)
+
+    async def go() -> bytes:
+        upgrade = await exec_.handle(store, node, req, "default", "p")  # type: ignore[arg-type]
+        assert ("Upgrade", "SPDY/3.1") in upgrade.headers
+        server, client = socket.socketpair()
+        reader, writer = await asyncio.open_connection(sock=server)
+        client_reader, client_writer = await asyncio.open_connection(sock=client)
+        client_writer.write(client_frames)
+        await client_writer.drain()
+        await asyncio.wait_for(upgrade.handler(reader, writer, b""), 10)
+        sent = await asyncio.wait_for(client_reader.read(), 10)  # until the server closes
+        client_writer.close()
+        return sent
+
+    try:
+        return spdy.FrameParser().feed(asyncio.run(go()))
+    finally:
+        store.close()
+
+
+def test_exec_over_spdy_streams_stdin_output_and_exit_status(tmp_path: Path) -> None:
+    w = spdy.FrameWriter()
+    frames = exec_over_spdy(
+        tmp_path, FakeNode(), "command=tr&stdin=true&stdout=true&stderr=true",
+        _client_streams(w, ["error", "stdin", "stdout", "stderr"]) + w.data(3, b"abc")
+        + w.data(3, b"", fin=True))
     assert [f.stream_id for f in frames if isinstance(f, spdy.SynReply)] == [1, 3, 5, 7]
     data = [(f.stream_id, f.data, f.fin) for f in frames if isinstance(f, spdy.Data)]
     assert (5, b"ABC", False) in data and (7, b"warn\n", False) in data
     status = json.loads(next(d for s, d, _ in data if s == 1 and d))
     assert status["reason"] == "NonZeroExitCode"
+    assert status["message"].endswith("error executing command [tr], exit code 3")
     assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "3"}]
     assert {(s, fin) for s, d, fin in data if not d} >= {(1, True), (5, True), (7, True)}
 
 
-def test_exec_start_failure_goes_on_the_error_stream() -> None:
-    async def go() -> list[Any]:
-        transport = MemoryTransport()
-        conn = spdy.Session(transport)
-        runner = asyncio.ensure_future(conn.run())
-        w = spdy.FrameWriter()
-        transport.inbound.put_nowait(_client_streams(w, ["error", "stdout"]))
-        await exec_.SpdyExec(conn).run(FakeNode(fail=True), "default", "p", "c", ["x"],
-                                       {"error", "stdout"}, tty=False)
-        await conn.close()
-        await runner
-        return spdy.FrameParser().feed(bytes(transport.sent))
-
-    frames = asyncio.run(go())
+def test_exec_start_failure_goes_on_the_error_stream(tmp_path: Path) -> None:
+    frames = exec_over_spdy(tmp_path, FakeNode(fail=True), "command=x&stdout=true",
+                            _client_streams(spdy.FrameWriter(), ["error", "stdout"]))
     error = next(f for f in frames if isinstance(f, spdy.Data) and f.stream_id == 1 and f.data)
     assert json.loads(error.data)["message"] == "Internal error occurred: boom"
 
 
-_varint = protobuf.encode_varint
-_field = protobuf.encode_field
+_field = protowire.encode_field
 
 
 def test_protobuf_configmap_and_secret() -> None:
@@ -168,3 +178,17 @@ def test_protobuf_errors() -> None:
     assert "expected prefix [107 56 115 0]" in e.value.message
     with pytest.raises(errors.BadRequestError):
         protobuf.decode(protobuf.MAGIC + b"\x0a\xff", "ConfigMap")
+
+
+def test_protowire_varints_and_fields() -> None:
+    for n in (0, 1, 127, 128, 300, 2**32, 2**63 - 1, 2**64 - 1):
+        data = protowire.encode_varint(n)
+        assert protowire.decode_varint(data + b"\x01", 0) == (n, len(data))
+    assert protowire.encode_varint(300) == b"\xac\x02"
+    message = (protowire.encode_varint(1 << 3) + protowire.encode_varint(150)
+               + protowire.encode_field(2, b"hi") + b"\x19" + bytes(8) + b"\x25" + bytes(4))
+    assert protowire.fields(message) == [(1, 0, 150), (2, 2, b"hi"), (3, 1, bytes(8)),
+                                         (4, 5, bytes(4))]
+    for bad in (b"\x0a\x05ab", b"\x08", b"\x0b", b"\x08" + b"\xff" * 10):
+        with pytest.raises(protowire.DecodeError):
+            protowire.fields(bad)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,24 @@ def test_history_window_moves_oldest(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert store.events.oldest_rv > 1000
     with pytest.raises(errors.GoneError):
         store.watch("configmaps", None, 1001, lambda o: True)
+
+
+def test_stored_json_is_the_encoding_of_the_decoded_object(tmp_path: Path) -> None:
+    """list_json serves the rows as stored: they must be what encoding list()'s objects gives."""
+    store = Store(tmp_path / "db")
+    a = obj("a")
+    a["data"] = {"k": "é \u2603 \U0001f600 \"\\ </>"}
+    a["metadata"]["labels"] = {"x": "1"}
+    a["spec"] = {"f": 1.5e300, "g": -0.0, "h": 10**30, "i": None, "j": [True, False, 0.1]}
+    store.create("configmaps", a)
+    store.create("configmaps", obj("b", "other"))
+    store.create("configmaps", obj("c"))
+    store.create("pods", obj("p"))
+    rows, rv = store.list_json("configmaps")
+    objects, rv2 = store.list("configmaps")
+    assert rv == rv2 == store.current_rv()
+    assert [(ns, name) for ns, name, _ in rows] == [("default", "a"), ("default", "c"),
+                                                    ("other", "b")]
+    assert [data for _, _, data in rows] == [
+        json.dumps(o, separators=(",", ":")) for o in objects]
+    assert [name for _, name, _ in store.list_json("configmaps", "default")[0]] == ["a", "c"]
