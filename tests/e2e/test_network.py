@@ -123,3 +123,67 @@ def test_loopback_only_pods_with_pod_cidr_none(tmp_path: Path) -> None:
         node.kubectl("delete", "pod", "lo-only", "--wait=true")
     finally:
         stop_node(node)
+
+
+def host_addresses() -> list[str]:
+    out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True).stdout
+    return [a["local"] for link in json.loads(out) for a in link.get("addr_info", [])
+            if link.get("ifname") not in ("lo",) and not link["ifname"].startswith("podhost")]
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return str(r.read().decode())
+
+
+def test_host_ports_map_node_ports_to_the_pod(node: Node) -> None:
+    first, second, other = unique("hp"), unique("hp"), unique("hp-client")
+    port = 30000 + int(uuid.uuid4().hex[:4], 16) % 2000
+    html = [{"name": "html", "mountPath": "/usr/share/nginx/html"}]
+    web = [{"name": "nginx", "image": "nginx", "volumeMounts": html,
+            "ports": [{"containerPort": 80, "hostPort": port}]},
+           {"name": "writer", "image": "busybox", "volumeMounts": html, "command": [
+               "sh", "-c", "echo served by $HOSTNAME > /usr/share/nginx/html/index.html; "
+               "trap 'exit 0' TERM; sleep 3600 & wait"]}]
+    run_pod(node, first, web, volumes=[{"name": "html", "emptyDir": {}}])
+    run_pod(node, other, [sleeper()])
+    # from the node itself (loopback and its own address), and from a Pod
+    for host in ["127.0.0.1", *host_addresses()[:1]]:
+        assert fetch(f"http://{host}:{port}/") == f"served by {first}\n"
+    via_node = node.kubectl("exec", other, "--", "wget", "-qO-",
+                            f"http://{host_addresses()[0]}:{port}/")
+    assert via_node.stdout == f"served by {first}\n"
+    # a second Pod asking for the same host port waits, as the scheduler leaves it Pending
+    second_pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": second},
+                  "spec": {"terminationGracePeriodSeconds": 1,
+                           "volumes": [{"name": "html", "emptyDir": {}}],
+                           "containers": [dict(c, imagePullPolicy="IfNotPresent") for c in web]}}
+    node.kubectl("apply", "-f", "-", input=json.dumps(second_pod))
+    deadline = time.monotonic() + 20
+    while True:
+        pod = json.loads(node.kubectl("get", "pod", second, "-o", "json").stdout)
+        conds = {c["type"]: c for c in pod["status"].get("conditions", [])}
+        if conds.get("PodScheduled", {}).get("reason") == "Unschedulable":
+            break
+        assert time.monotonic() < deadline, pod["status"]
+        time.sleep(0.3)
+    assert pod["status"]["phase"] == "Pending" and not pod["spec"].get("nodeName")
+    assert "didn't have free ports for the requested pod ports" in \
+        conds["PodScheduled"]["message"]
+    events = node.kubectl("get", "events", "--field-selector",
+                          f"involvedObject.name={second},reason=FailedScheduling").stdout
+    assert "didn't have free ports" in events
+    # once the first Pod is gone, the second is scheduled and takes the port over
+    node.kubectl("delete", "pod", first, "--wait=true")
+    node.wait_ready(second, 60)
+    for _ in range(50):
+        try:
+            if fetch(f"http://127.0.0.1:{port}/") == f"served by {second}\n":
+                break
+        except OSError:
+            pass
+        time.sleep(0.2)
+    assert fetch(f"http://127.0.0.1:{port}/") == f"served by {second}\n"
+    node.kubectl("delete", "pod", second, other, "--wait=true")
+    with pytest.raises(OSError):
+        fetch(f"http://127.0.0.1:{port}/")

@@ -79,6 +79,20 @@ def _port_number(value: Any, field: str) -> list[FieldError]:
     return []
 
 
+def host_port_conflicts(containers: list[Obj], path: str) -> list[FieldError]:
+    """AccumulateUniqueHostPorts: a protocol, hostIP and hostPort used twice in the Pod."""
+    errs, seen = [], set()
+    for i, c in enumerate(containers):
+        for j, port in enumerate(c.get("ports") or []):
+            if not port.get("hostPort"):
+                continue
+            key = f"{port.get('protocol', '')}/{port.get('hostIP', '')}/{port['hostPort']}"
+            if key in seen:
+                errs.append(errors.duplicate(f"{path}[{i}].ports[{j}].hostPort", key))
+            seen.add(key)
+    return errs
+
+
 def validate_ports(ports: list[Obj], path: str) -> list[FieldError]:
     errs: list[FieldError] = []
     names: set[str] = set()

@@ -234,6 +234,7 @@ def validate_pod(pod: Obj) -> list[FieldError]:
     names: set[Any] = set()
     errs += _container_list(spec, "containers", volumes, names)
     errs += _container_list(spec, "initContainers", volumes, names)
+    errs += containers.host_port_conflicts(spec.get("containers") or [], "spec.containers")
     if spec.get("restartPolicy") not in RESTART_POLICIES:
         errs.append(errors.not_supported("spec.restartPolicy", spec.get("restartPolicy"),
                                          RESTART_POLICIES))
@@ -260,14 +261,6 @@ def unsupported_pod_fields(pod: Obj, node_name: str | None = None) -> list[Field
     spec = pod.get("spec") or {}
     errs = [errors.forbidden(f"spec.{key}", f"podhost does not support {what} yet")
             for key, what in HOST_NAMESPACES.items() if spec.get(key)]
-    for kind in ("initContainers", "containers", "ephemeralContainers"):
-        for i, c in enumerate(spec.get(kind) or []):
-            for j, port in enumerate(c.get("ports") or []):
-                if port.get("hostPort"):
-                    errs.append(errors.forbidden(
-                        f"spec.{kind}[{i}].ports[{j}].hostPort",
-                        "podhost does not map host ports yet; reach the Pod at its IP or "
-                        "with kubectl port-forward"))
     bound = spec.get("nodeName")
     if node_name and bound and bound != node_name:
         errs.append(errors.forbidden("spec.nodeName", f'podhost runs only the Pods of its own '

@@ -18,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 from podhost.network import NetworkError, PodInterface, host_ifname, parse_cidr
+from podhost.network.hostports import HostPorts
 from podhost.network.ipam import Allocator
 
 log = logging.getLogger("podhost.network")
@@ -86,6 +87,7 @@ class PodNetwork:
         self.bridge = bridge
         self.gateway = str(self.cidr.network_address + 1)
         self.ipam = Allocator(state_dir / str(self.cidr).replace("/", "_"), self.cidr, owner)
+        self.host_ports = HostPorts(owner, self.cidr, bridge, state_dir.parent / "hostports")
 
     # -- node start ------------------------------------------------------------------------
     def ensure(self) -> None:
@@ -110,6 +112,7 @@ class PodNetwork:
                                    f"{done.stderr.strip()}")
         _ip("link", "set", self.bridge, "up")
         self._enable_forwarding()
+        self.host_ports.reset()
 
     def _enable_forwarding(self) -> None:
         try:
@@ -138,12 +141,14 @@ class PodNetwork:
                             gateway=self.gateway, host_ifname=name)
 
     def attach(self, iface: PodInterface) -> None:
-        """Enslave the host end of the Pod's veth pair to the bridge and bring it up."""
+        """Enslave the host end of the Pod's veth pair to the bridge, in hairpin mode (a Pod
+        reaches itself through a hostPort), and bring it up."""
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                 index = socket.if_nametoindex(iface.host_ifname)
                 fcntl.ioctl(sock.fileno(), SIOCBRADDIF,
                             struct.pack("16si12x", self.bridge.encode(), index))
+                Path(f"/sys/class/net/{iface.host_ifname}/brport/hairpin_mode").write_text("1")
                 _set_up(sock, iface.host_ifname)
         except OSError as e:
             raise NetworkError(f"cannot attach {iface.host_ifname} to {self.bridge}: "

@@ -26,6 +26,7 @@ from podhost.images.registries import load_registries
 from podhost.images.store import ImageStore
 from podhost.network import NetworkError
 from podhost.network.bridge import PodNetwork
+from podhost.network.hostports import pod_port_mappings, port_conflict
 from podhost.node import attach as attaching
 from podhost.node import containers, podfiles, probes, stats
 from podhost.node import logs as logfiles
@@ -224,6 +225,23 @@ class Kubelet:
                             f"{self.node_name}", component="default-scheduler")
         return updated
 
+    def mark_unschedulable(self, pod: Obj, message: str) -> Obj:
+        """Leave the Pod Pending with PodScheduled False, as the scheduler does when no node
+        fits; the FailedScheduling event is recorded on every attempt (aggregated)."""
+        current = self.store.get("pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
+        status = current.setdefault("status", {})
+        old = next((c for c in status.get("conditions") or []
+                    if c.get("type") == "PodScheduled"), {})
+        if old.get("reason") != "Unschedulable" or old.get("message") != message:
+            status["phase"] = "Pending"
+            status["conditions"] = [{"type": "PodScheduled", "status": "False",
+                                     "lastProbeTime": None, "lastTransitionTime": meta.rfc3339(),
+                                     "reason": "Unschedulable", "message": message}]
+            current = self.store.update("pods", current)
+        self.recorder.event(current, "Warning", "FailedScheduling", message,
+                            component="default-scheduler")
+        return current
+
     def write_status(self, pod: Obj, status: Obj) -> Obj:
         m = pod["metadata"]
         try:
@@ -269,11 +287,13 @@ class Kubelet:
             iface = self.network.interface(worker.uid)
             await sandbox.create_sandbox(ns_dir, hostname, iface)
             self.network.attach(iface)
+            worker.pod_ip = iface.ip
+            self.sync_host_ports(include=worker)
         except (NetworkError, ContainerRuntimeError):
+            worker.pod_ip = None
             await sandbox.remove_sandbox(ns_dir)
             self.network.release(worker.uid)
             raise
-        worker.pod_ip = iface.ip
 
     def pod_ip(self, uid: str) -> str:
         if self.network is None:
@@ -281,9 +301,39 @@ class Kubelet:
         return self.network.address_of(uid) or ""
 
     async def remove_sandbox(self, uid: str) -> None:
+        if self.network is not None:
+            with contextlib.suppress(NetworkError):  # logged; the table is rebuilt at start
+                self.sync_host_ports(exclude=uid)
         await sandbox.remove_sandbox(self.pod_dir(uid) / "ns")
         if self.network is not None:
             self.network.release(uid)
+
+    def sync_host_ports(self, include: PodWorker | None = None, exclude: str = "") -> None:
+        """Make the node's hostPort table map the ports of the Pods that have a sandbox."""
+        if self.network is None:
+            return
+        workers = [w for w in self.workers.values()
+                   if (w.sandbox_ready or w is include) and w.pod_ip and w.uid != exclude]
+        if include is not None and include not in workers:
+            workers.append(include)
+        mappings, taken = [], set()
+        for w in workers:  # a clash (Pods bound by hand) maps the port to the older Pod
+            for m in pod_port_mappings(w.pod, w.pod_ip or ""):
+                if (m.protocol, m.host_ip, m.host_port) not in taken:
+                    taken.add((m.protocol, m.host_ip, m.host_port))
+                    mappings.append(m)
+        try:
+            self.network.host_ports.apply(mappings)
+        except NetworkError as e:
+            log.error("hostPort mappings not applied: %s", e)
+            raise
+
+    def port_conflict(self, worker: PodWorker) -> bool:
+        """Would the Pod's hostPorts clash with those of a Pod already on this node?"""
+        others = [w.pod for w in self.workers.values()
+                  if w is not worker and w.pod["spec"].get("nodeName") and not w.terminated
+                  and w.pod.get("status", {}).get("phase") not in ("Succeeded", "Failed")]
+        return port_conflict(worker.pod, others)
 
     def volume_mounts(self, worker: PodWorker, container: Obj,
                       env: dict[str, str]) -> list[Mount]:
@@ -668,6 +718,8 @@ class Kubelet:
             await self.adopt(worker, cid, labels)
         await self.remove_strays(set(by_uid))
         self.record_images_in_use()
+        with contextlib.suppress(NetworkError):
+            self.sync_host_ports()
         for worker in self.workers.values():
             worker.restore(by_uid[worker.uid])
             worker.task = asyncio.ensure_future(worker.run())

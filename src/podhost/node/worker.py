@@ -21,13 +21,27 @@ from typing import TYPE_CHECKING, Any
 from podhost.api import errors, meta
 from podhost.node import status as podstatus
 from podhost.node.events import container_field_path
+from podhost.network import NetworkError
+from podhost.network.hostports import UNSCHEDULABLE_PORTS
 from podhost.node.status import ContainerRecord
+from podhost.runtime.errors import ContainerRuntimeError
 
 if TYPE_CHECKING:
     from podhost.node.kubelet import Kubelet
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
+
+SCHEDULE_RETRY = 5.0  # seconds between scheduling attempts of a Pod that does not fit
+SANDBOX_RETRY = 5.0  # seconds before a failed sandbox is made again
+CONFIG_ERROR_RETRY = 10.0  # kubelet's pod worker back-off after a failed sync (backOffPeriod)
+
+
+def config_error_retry(rec: ContainerRecord) -> bool:
+    """A container that never ran and cannot be configured yet (a missing ConfigMap, Secret
+    or key, runAsNonRoot...): retried on the next sync, not crash-loop backed off."""
+    return rec.waiting_reason == "CreateContainerConfigError" and not rec.last_state \
+        and rec.exit_code is None
 
 
 class PodWorker:
@@ -48,6 +62,7 @@ class PodWorker:
         self.initialized = False  # every init container done once (sidecars started)
         self.failure: tuple[str, str] | None = None  # (reason, message) forcing phase Failed
         self.task: asyncio.Task[None] | None = None
+        self.config_retry_at: dict[str, float] = {}  # container → monotonic time of next try
         self._reset_records()
 
     # -- bookkeeping ---------------------------------------------------------------------
@@ -131,6 +146,10 @@ class PodWorker:
 
     async def sync_pod(self) -> None:
         if not self.pod["spec"].get("nodeName"):
+            if self.k.port_conflict(self):  # the scheduler's NodePorts filter
+                self.pod = self.k.mark_unschedulable(self.pod, UNSCHEDULABLE_PORTS)
+                self.wake_in(SCHEDULE_RETRY)
+                return
             self.pod = self.k.bind(self.pod)
         if self.pod.get("status", {}).get("phase") in ("Succeeded", "Failed") and \
                 not any(r.running for r in self.records.values()):
@@ -140,7 +159,13 @@ class PodWorker:
             await self.fail_deadline()
             return
         if not self.sandbox_ready:
-            await self.k.prepare_sandbox(self)
+            try:
+                await self.k.prepare_sandbox(self)
+            except (ContainerRuntimeError, NetworkError) as e:
+                self.k.recorder.warning(self.pod, "FailedCreatePodSandBox",
+                                        f"Failed to create pod sandbox: {e}")
+                self.wake_in(SANDBOX_RETRY)
+                return
             self.sandbox_ready = True
             self.start_time = self.start_time or meta.rfc3339()
         if self.failure is None:
@@ -228,6 +253,17 @@ class PodWorker:
     async def start_with_backoff(self, rec: ContainerRecord) -> None:
         key = f"{self.uid}/{rec.name}"
         now = time.monotonic()
+        if config_error_retry(rec):
+            # never ran: kubelet has no exited container to back off from (doBackOff); the
+            # pod worker retries the sync every 10 s and the waiting message stays the error
+            left = self.config_retry_at.get(rec.name, 0.0) - now
+            if left > 0:
+                self.wake_in(left)
+                return
+            await self.k.start_container(self, rec)
+            if config_error_retry(rec):
+                self.config_retry_at[rec.name] = time.monotonic() + CONFIG_ERROR_RETRY
+            return
         if rec.terminated or rec.waiting_reason in ("CrashLoopBackOff", "RunContainerError",
                                                     "CreateContainerError",
                                                     "CreateContainerConfigError"):

@@ -183,14 +183,18 @@ def test_unsupported_host_namespaces_and_node() -> None:
         validation.validate("pods", p)
 
 
-def test_host_ports_are_refused_not_ignored() -> None:
+def test_host_ports_used_twice_in_a_pod() -> None:
     p = pod()
-    p["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "protocol": "TCP"},
-                                           {"containerPort": 81, "hostPort": 8081,
-                                            "protocol": "TCP"}]
-    assert [str(e) for e in validation.unsupported_pod_fields(p)] == [
-        "spec.containers[0].ports[1].hostPort: Forbidden: podhost does not map host ports yet; "
-        "reach the Pod at its IP or with kubectl port-forward"]
+    c0 = p["spec"]["containers"][0]
+    c0["ports"] = [{"containerPort": 80, "hostPort": 8080, "protocol": "TCP"},
+                   {"containerPort": 81, "hostPort": 8080, "protocol": "UDP"}]
+    p["spec"]["containers"].append({**c0, "name": "other", "ports": [
+        {"containerPort": 82, "hostPort": 8080, "protocol": "TCP"},
+        {"containerPort": 83, "hostPort": 8080, "hostIP": "127.0.0.1", "protocol": "TCP"}]})
+    with pytest.raises(errors.InvalidError) as e:
+        validation.validate("pods", p)
+    assert [str(c) for c in e.value.errors] == [
+        'spec.containers[1].ports[0].hostPort: Duplicate value: "TCP//8080"']
 
 
 def test_update_may_change_image_only() -> None:

@@ -103,3 +103,52 @@ def test_masquerade_rules_are_idempotent_and_scoped() -> None:
     script = masquerade_rules("podhost_t", ipaddress.IPv4Network("10.244.0.0/16"))
     assert script.startswith("table ip podhost_t\ndelete table ip podhost_t\n")
     assert "ip saddr 10.244.0.0/16 ip daddr != 10.244.0.0/16 masquerade" in script
+
+
+def ported(*ports: dict) -> dict:
+    return {"spec": {"containers": [{"name": "c", "ports": list(ports)}]}}
+
+
+def test_pod_port_mappings_keep_only_host_ports() -> None:
+    from podhost.network.hostports import PortMapping, pod_port_mappings
+    pod = ported({"containerPort": 80, "protocol": "TCP"},
+                 {"containerPort": 80, "hostPort": 8080, "protocol": "TCP"},
+                 {"containerPort": 53, "hostPort": 5353, "protocol": "UDP",
+                  "hostIP": "127.0.0.1"},
+                 {"containerPort": 81, "hostPort": 8081, "hostIP": "0.0.0.0"})
+    assert pod_port_mappings(pod, "10.244.0.9") == [
+        PortMapping("tcp", "", 8080, "10.244.0.9", 80),
+        PortMapping("tcp", "", 8081, "10.244.0.9", 81),
+        PortMapping("udp", "127.0.0.1", 5353, "10.244.0.9", 53)]
+
+
+@pytest.mark.parametrize("mine, theirs, clash", [
+    ({"hostPort": 8080, "protocol": "TCP"}, {"hostPort": 8080, "protocol": "TCP"}, True),
+    ({"hostPort": 8080, "protocol": "TCP"}, {"hostPort": 8080, "protocol": "UDP"}, False),
+    ({"hostPort": 8080, "protocol": "TCP"}, {"hostPort": 8081, "protocol": "TCP"}, False),
+    ({"hostPort": 8080, "protocol": "TCP", "hostIP": "127.0.0.1"},
+     {"hostPort": 8080, "protocol": "TCP"}, True),
+    ({"hostPort": 8080, "protocol": "TCP", "hostIP": "127.0.0.1"},
+     {"hostPort": 8080, "protocol": "TCP", "hostIP": "192.0.2.2"}, False)])
+def test_port_conflict_is_the_schedulers_nodeports_filter(mine: dict, theirs: dict,
+                                                          clash: bool) -> None:
+    from podhost.network.hostports import port_conflict
+    assert port_conflict(ported({"containerPort": 1, **mine}),
+                         [ported({"containerPort": 2, **theirs})]) is clash
+    assert port_conflict(ported({"containerPort": 1}), [ported({"containerPort": 2, **theirs})]) \
+        is False
+
+
+def test_nft_scripts_for_host_ports() -> None:
+    from podhost.network.hostports import PortMapping, elements_script, table_script, table_name
+    name = table_name("/var/lib/podhost")
+    assert name.startswith("podhost_hp_") and name == table_name("/var/lib/podhost")
+    table = table_script(name, ipaddress.IPv4Network("10.244.0.0/16"))
+    assert table.startswith(f"table ip {name}\ndelete table ip {name}\n")
+    assert table.count("fib daddr type local dnat ip to meta l4proto . th dport map @any") == 2
+    assert "ip saddr 127.0.0.0/8 ip daddr 10.244.0.0/16 masquerade" in table
+    assert elements_script(name, [PortMapping("tcp", "", 8080, "10.244.0.9", 80),
+                                  PortMapping("udp", "127.0.0.1", 53, "10.244.0.9", 5353)]) == (
+        f"flush map ip {name} any\nflush map ip {name} addr\n"
+        f"add element ip {name} any {{ tcp . 8080 : 10.244.0.9 . 80 }}\n"
+        f"add element ip {name} addr {{ 127.0.0.1 . udp . 53 : 10.244.0.9 . 5353 }}\n")
