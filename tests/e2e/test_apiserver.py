@@ -14,6 +14,8 @@ import uuid
 
 import pytest
 
+from podhost.network.bridge import node_ip
+
 from tests.e2e.conftest import Node
 
 pytestmark = pytest.mark.e2e
@@ -81,11 +83,13 @@ def test_get_and_describe_node(node: Node) -> None:
     wide = node.kubectl("get", "nodes", "-o", "wide").stdout.splitlines()
     assert wide[0].split()[5:] == ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION",
                                    "CONTAINER-RUNTIME"]
-    assert "127.0.0.1" in wide[1] and "runc://" in wide[1]
+    address = node_ip()  # the address of the default route, as kubelet picks it
+    assert wide[1].split()[5] == address and "runc://" in wide[1]
     described = node.kubectl("describe", "node").stdout
     assert "Kubelet Version:            v1.32.0" in described
     assert "Ready            True" in described
-    assert "InternalIP:  127.0.0.1" in described
+    assert f"InternalIP:  {address}" in described
+    assert "PodCIDR:                      10.244.0.0/16" in described
 
 
 def test_namespaces_configmaps_and_cascade(node: Node) -> None:
@@ -101,6 +105,14 @@ def test_namespaces_configmaps_and_cascade(node: Node) -> None:
                         "--from-literal=b=2").stdout.strip() == "configmap/cfg created"
     lines = node.kubectl("get", "cm", "-n", ns).stdout.splitlines()
     assert lines[0].split() == ["NAME", "DATA", "AGE"] and lines[1].split()[:2] == ["cfg", "2"]
+    # kube-controller-manager's root-ca-cert-publisher: in every namespace, back when deleted
+    assert lines[2].split()[:2] == ["kube-root-ca.crt", "1"]
+    ca = node.kubectl("get", "cm", "kube-root-ca.crt", "-n", ns, "-o",
+                      "jsonpath={.data.ca\\.crt}").stdout
+    assert ca == (node.root / "pki" / "ca.crt").read_text()
+    node.kubectl("delete", "cm", "kube-root-ca.crt", "-n", ns)
+    assert node.kubectl("get", "cm", "kube-root-ca.crt", "-n", ns, "-o", "name").stdout \
+        == "configmap/kube-root-ca.crt\n"
     node.kubectl("create", "secret", "generic", "sec", "-n", ns, "--from-literal=k=v")
     assert node.kubectl("get", "secret", "sec", "-n", ns, "-o",
                         "jsonpath={.data.k}").stdout == "dg=="

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from podhost.network import host_ifname
-from podhost.network.bridge import STATE_DIR
+from podhost.network.bridge import STATE_DIR, node_ip
 from tests.e2e.conftest import Node, start_node, stop_node
 
 pytestmark = pytest.mark.e2e
@@ -70,6 +70,10 @@ def test_pods_get_addresses_reachable_from_the_host_and_each_other(node: Node) -
     for ip in (web_ip, client_ip):
         assert ipaddress.ip_address(ip) in ipaddress.ip_network("10.244.0.0/16")
     assert client_pod["status"]["podIPs"] == [{"ip": client_ip}]
+    assert client_pod["status"]["hostIP"] == node_ip()
+    nodes = json.loads(node.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    assert nodes[0]["status"]["addresses"][0] == {"type": "InternalIP", "address": node_ip()}
+    assert nodes[0]["spec"]["podCIDR"] == "10.244.0.0/16"
     wide = node.kubectl("get", "pod", client, "-o", "wide").stdout
     assert client_ip in wide.splitlines()[1]
     # the downward API and /etc/hosts agree with the status
@@ -146,12 +150,16 @@ def test_host_ports_map_node_ports_to_the_pod(node: Node) -> None:
                "sh", "-c", "echo served by $HOSTNAME > /usr/share/nginx/html/index.html; "
                "trap 'exit 0' TERM; sleep 3600 & wait"]}]
     run_pod(node, first, web, volumes=[{"name": "html", "emptyDir": {}}])
-    run_pod(node, other, [sleeper()])
-    # from the node itself (loopback and its own address), and from a Pod
-    for host in ["127.0.0.1", *host_addresses()[:1]]:
+    client = run_pod(node, other, [dict(sleeper(), env=[
+        {"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}])])
+    # from the node itself (loopback and its own address), and from a Pod through the
+    # node's address from the downward API (the DaemonSet pattern)
+    host_ip = client["status"]["hostIP"]
+    assert host_ip == node_ip() and host_ip in host_addresses()
+    for host in ("127.0.0.1", host_ip):
         assert fetch(f"http://{host}:{port}/") == f"served by {first}\n"
-    via_node = node.kubectl("exec", other, "--", "wget", "-qO-",
-                            f"http://{host_addresses()[0]}:{port}/")
+    via_node = node.kubectl("exec", other, "--", "sh", "-c",
+                            f"wget -qO- http://$HOST_IP:{port}/")
     assert via_node.stdout == f"served by {first}\n"
     # a second Pod asking for the same host port waits, as the scheduler leaves it Pending
     second_pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": second},

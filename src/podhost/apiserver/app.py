@@ -44,13 +44,15 @@ class ApiServer:
 
     def __init__(self, store: Store, node: NodeBackend, *, token: str,
                  server_address: str = "127.0.0.1:6443", node_name: str | None = None,
-                 node_facts: objects.NodeFacts | None = None) -> None:
+                 node_facts: objects.NodeFacts | None = None, ca_bundle: str = "",
+                 node_ip: str = "127.0.0.1", pod_cidr: str = "") -> None:
         self.store, self.node = store, node
         self.token = token
         self.server_address = server_address
         self.node_name = node_name or getattr(node, "node_name", None) or \
             config.default_node_name()
-        self.resources = resources.Resources(store, self.node_name)
+        self.resources = resources.Resources(store, self.node_name, ca_bundle)
+        self.node_ip, self.pod_cidr = node_ip, pod_cidr
         self.started = False
         self.seed(node_facts or objects.node_facts(getattr(node, "root", None)))
 
@@ -62,14 +64,14 @@ class ApiServer:
         for ns in self.store.list("namespaces")[0]:
             if not objects.is_terminating(ns):
                 self.resources._seed_namespace(ns["metadata"]["name"])
-        node = objects.node_object(self.node_name, facts)
+        node = objects.node_object(self.node_name, facts, self.node_ip, self.pod_cidr)
         try:
             old = self.store.get("nodes", "", self.node_name)
         except errors.NotFoundError:
             self.store.create("nodes", node)
             return
         node["metadata"].update({k: old["metadata"][k] for k in ("uid", "creationTimestamp")})
-        node["spec"] = old.get("spec", {})
+        node["spec"] = {**old.get("spec", {}), **node["spec"]}
         self.store.update("nodes", node)
 
     def authenticated(self, request: Request) -> bool:

@@ -40,6 +40,22 @@ def default_service_account(ns: str) -> Obj:
     return strategy.prepare_for_create("serviceaccounts", obj, ns)
 
 
+ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
+ROOT_CA_DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when "
+                       "using internal endpoints such as the internal service IP or "
+                       "kubernetes.default.svc. No other usage is guaranteed across "
+                       "distributions of Kubernetes clusters.")
+
+
+def root_ca_configmap(ns: str, ca_bundle: str) -> Obj:
+    """The ConfigMap kube-controller-manager's root-ca-cert-publisher puts in every namespace."""
+    obj = {"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": ROOT_CA_CONFIGMAP,
+                        "annotations": {"kubernetes.io/description": ROOT_CA_DESCRIPTION}},
+           "data": {"ca.crt": ca_bundle}}
+    return strategy.prepare_for_create("configmaps", obj, ns)
+
+
 def mark_terminating(ns: Obj) -> Obj:
     ns["metadata"].setdefault("deletionTimestamp", meta.rfc3339())
     ns["metadata"].setdefault("deletionGracePeriodSeconds", 0)
@@ -196,7 +212,8 @@ def _condition(kind: str, status: str, reason: str, message: str, now: str) -> O
             "lastTransitionTime": now, "reason": reason, "message": message}
 
 
-def node_object(name: str, facts: NodeFacts) -> Obj:
+def node_object(name: str, facts: NodeFacts, address: str = "127.0.0.1",
+                pod_cidr: str = "") -> Obj:
     """The v1 Node for this machine, as a kubelet registers it."""
     now = meta.rfc3339()
     capacity = {"cpu": str(facts.cpus), "memory": f"{facts.memory_kib}Ki", "pods": "110",
@@ -216,10 +233,10 @@ def node_object(name: str, facts: NodeFacts) -> Obj:
     obj = {"apiVersion": "v1", "kind": "Node",
            "metadata": {"name": name, "labels": labels, "annotations": {
                "node.alpha.kubernetes.io/ttl": "0"}},
-           "spec": {},
+           "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]} if pod_cidr else {},
            "status": {"capacity": capacity, "allocatable": dict(capacity),
                       "conditions": conditions,
-                      "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                      "addresses": [{"type": "InternalIP", "address": address},
                                     {"type": "Hostname", "address": name}],
                       "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
                       "nodeInfo": {"machineID": facts.machine_id, "systemUUID": facts.machine_id,

@@ -214,8 +214,9 @@ def list_body(kind: str, rv: int, extra: Obj, items_json: list[str]) -> bytes:
 
 
 class Resources:
-    def __init__(self, store: Store, node_name: str | None = None) -> None:
+    def __init__(self, store: Store, node_name: str | None = None, ca_bundle: str = "") -> None:
         self.node_name = node_name  # Pods bound to another node are refused
+        self.ca_bundle = ca_bundle  # published as kube-root-ca.crt in every namespace
         self.store = store
         self.finalizing: dict[str, asyncio.Task[None]] = {}
 
@@ -411,6 +412,13 @@ class Resources:
     def _seed_namespace(self, ns: str) -> None:
         with contextlib.suppress(errors.AlreadyExistsError):
             self.store.create("serviceaccounts", objects.default_service_account(ns))
+        self._publish_root_ca(ns)
+
+    def _publish_root_ca(self, ns: str) -> None:
+        """kube-root-ca.crt: made in every namespace, made again when deleted."""
+        if self.ca_bundle:
+            with contextlib.suppress(errors.AlreadyExistsError):
+                self.store.create("configmaps", objects.root_ca_configmap(ns, self.ca_bundle))
 
     def update(self, request: Request, resource: str, ns: str, name: str,
                status_only: bool = False) -> Response:
@@ -539,7 +547,17 @@ class Resources:
                 strategy.mark_deleting(obj, grace)
                 return obj if dry else self.store.update(resource, obj)
         m = obj["metadata"]
-        return obj if dry else self.store.delete(resource, m.get("namespace") or "", m["name"])
+        if dry:
+            return obj
+        gone = self.store.delete(resource, m.get("namespace") or "", m["name"])
+        if resource == "configmaps" and m["name"] == objects.ROOT_CA_CONFIGMAP:
+            self._republish_root_ca(m["namespace"])
+        return gone
+
+    def _republish_root_ca(self, ns: str) -> None:
+        with contextlib.suppress(errors.NotFoundError):
+            if not objects.is_terminating(self.store.get("namespaces", "", ns)):
+                self._publish_root_ca(ns)
 
     def delete_collection(self, request: Request, resource: str, ns: str | None) -> Response:
         if resource == "namespaces":

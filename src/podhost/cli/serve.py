@@ -66,6 +66,7 @@ async def serve(settings: config.Settings) -> None:
     from podhost.apiserver import app as apiapp
     from podhost.apiserver import http, pki as pkimod
     from podhost.images.store import ImageStore
+    from podhost.network.bridge import node_ip
     from podhost.node.kubelet import Kubelet
     from podhost.runtime.runc import Runtime
     from podhost.store.sqlite import Store
@@ -75,11 +76,15 @@ async def serve(settings: config.Settings) -> None:
     store = Store(settings.db_path)
     seed_namespaces(store)
     runtime = Runtime(settings.runtime_dir, runc=settings.runc, conmon=settings.conmon)
+    network = pod_network(settings)
+    address = node_ip()
     kubelet = Kubelet(store, runtime, ImageStore(settings.images_dir), settings.root,
                       node_name=settings.node_name, registries_conf=settings.registries_conf,
-                      network=pod_network(settings))
+                      network=network, host_ip=address)
     api = apiapp.ApiServer(store, kubelet, token=pki.token(),
-                           server_address=f"{settings.host}:{settings.port}")
+                           server_address=f"{settings.host}:{settings.port}",
+                           ca_bundle=pki.ca_cert.read_text(), node_ip=address,
+                           pod_cidr=str(network.cidr) if network else "")
     server = await http.serve(settings.host, settings.port, api.handle, apiapp.too_large,
                               pkimod.server_context(pki))
     write_kubeconfigs(settings, pki)

@@ -66,6 +66,33 @@ def overlapping_routes(routes: list[dict], cidr: ipaddress.IPv4Network,
     return out
 
 
+def default_gateway(route_table: str) -> str | None:
+    """The IPv4 default gateway in /proc/net/route's text (pure)."""
+    for line in route_table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[1] == "00000000" and int(fields[3], 16) & 0x2:
+            return socket.inet_ntoa(struct.pack("<I", int(fields[2], 16)))
+    return None
+
+
+def node_ip() -> str:
+    """The node's address, as kubelet picks it without --node-ip: the one the default route
+    leaves from (found by connecting a UDP socket to the gateway: nothing is sent);
+    127.0.0.1 when there is no default route."""
+    try:
+        gateway = default_gateway(Path("/proc/net/route").read_text())
+    except OSError:
+        gateway = None
+    if gateway is None:
+        return "127.0.0.1"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((gateway, 9))
+            return str(sock.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
 def masquerade_rules(table: str, cidr: ipaddress.IPv4Network) -> str:
     """An nft script that (re)creates the node's masquerading table (pure, idempotent)."""
     return (f"table ip {table}\n"

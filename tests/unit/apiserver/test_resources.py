@@ -300,3 +300,30 @@ def test_watch_initial_backlog_gone_and_bookmark(tmp_path: Path,
         with pytest.raises(StopAsyncIteration):
             await asyncio.wait_for(it.__anext__(), 3)
     run(go())
+
+
+def test_root_ca_configmap_and_node_address(tmp_path: Path) -> None:
+    from podhost.apiserver.app import ApiServer
+    from podhost.store.sqlite import Store
+    from tests.unit.apiserver.helpers import FACTS, TOKEN, FakeNode
+    api = ApiServer(Store(tmp_path / "db.sqlite"), FakeNode(), token=TOKEN, node_facts=FACTS,
+                    ca_bundle="-----BEGIN CERTIFICATE-----\nX\n", node_ip="192.0.2.2",
+                    pod_cidr="10.244.0.0/16")
+
+    async def scenario() -> None:
+        path = "/api/v1/namespaces/default/configmaps/kube-root-ca.crt"
+        code, cm = await call(api, "GET", path)
+        assert code == 200 and cm["data"] == {"ca.crt": "-----BEGIN CERTIFICATE-----\nX\n"}
+        assert cm["metadata"]["annotations"]["kubernetes.io/description"].startswith(
+            "Contains a CA bundle that can be used to verify the kube-apiserver")
+        assert (await call(api, "DELETE", path))[0] == 200
+        code, again = await call(api, "GET", path)
+        assert code == 200 and again["metadata"]["uid"] != cm["metadata"]["uid"]
+        await call(api, "POST", "/api/v1/namespaces", {"metadata": {"name": "team"}})
+        code, _ = await call(api, "GET", "/api/v1/namespaces/team/configmaps/kube-root-ca.crt")
+        assert code == 200
+        _, node = await call(api, "GET", f"/api/v1/nodes/{api.node_name}")
+        assert node["status"]["addresses"][0] == {"type": "InternalIP", "address": "192.0.2.2"}
+        assert node["spec"] == {"podCIDR": "10.244.0.0/16", "podCIDRs": ["10.244.0.0/16"]}
+
+    asyncio.run(scenario())

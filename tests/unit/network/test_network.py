@@ -152,3 +152,12 @@ def test_nft_scripts_for_host_ports() -> None:
         f"flush map ip {name} any\nflush map ip {name} addr\n"
         f"add element ip {name} any {{ tcp . 8080 : 10.244.0.9 . 80 }}\n"
         f"add element ip {name} addr {{ 127.0.0.1 . udp . 53 : 10.244.0.9 . 5353 }}\n")
+
+
+def test_default_gateway_from_proc_net_route() -> None:
+    from podhost.network.bridge import default_gateway
+    table = ("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n"
+             "podhost0\t0000F40A\t00000000\t0001\t0\t0\t0\t0000FFFF\n"
+             "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\n")
+    assert default_gateway(table) == "192.0.2.1"
+    assert default_gateway(table.splitlines()[0] + "\n" + table.splitlines()[1]) is None
