@@ -170,6 +170,24 @@ def port_forward_fetch() -> str:
         proc.wait(timeout=10)
 
 
+def pod_ip_fetch() -> str:
+    """Fetch the page from the host at the Pod's own address (docs/network.md)."""
+    ip = show(["kubectl", "get", "pod", "data-sharing-pod", "-o",
+               "jsonpath={.status.podIP}"]).stdout.strip()
+    if not ip or ip.startswith("127."):
+        return ""  # a node started with --pod-cidr none
+    print(f"\n$ curl http://{ip}/", flush=True)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://{ip}/", timeout=5) as r:
+            body = r.read().decode()
+    except OSError as e:
+        print(f"curl: {e}")
+        return ""
+    sys.stdout.write(body)
+    return body
+
+
 def run_seed() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "examples" / "data-sharing-pod.yaml", WORK / "data-sharing-pod.yaml")
@@ -194,6 +212,7 @@ def run_seed() -> None:
     result = show(["kubectl", "exec", "data-sharing-pod", "-c", "app-container-2", "--",
                    "wget", "-qO-", "http://127.0.0.1/"])
     served = port_forward_fetch()
+    served += pod_ip_fetch()
     if "Shared data from app-container-2" not in result.stdout + served:
         sys.exit("demo failed: nginx did not serve the shared file")
     print("\nnginx (app-container-1) serves the file busybox (app-container-2) wrote into the "
