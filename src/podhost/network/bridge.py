@@ -170,16 +170,27 @@ class PodNetwork:
     def attach(self, iface: PodInterface) -> None:
         """Enslave the host end of the Pod's veth pair to the bridge, in hairpin mode (a Pod
         reaches itself through a hostPort), and bring it up."""
+        master = Path(f"/sys/class/net/{iface.host_ifname}/master")
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                 index = socket.if_nametoindex(iface.host_ifname)
-                fcntl.ioctl(sock.fileno(), SIOCBRADDIF,
-                            struct.pack("16si12x", self.bridge.encode(), index))
+                if not (master.exists() and master.resolve().name == self.bridge):
+                    fcntl.ioctl(sock.fileno(), SIOCBRADDIF,
+                                struct.pack("16si12x", self.bridge.encode(), index))
                 Path(f"/sys/class/net/{iface.host_ifname}/brport/hairpin_mode").write_text("1")
                 _set_up(sock, iface.host_ifname)
         except OSError as e:
             raise NetworkError(f"cannot attach {iface.host_ifname} to {self.bridge}: "
                                f"{e.strerror or e}") from None
+
+    def reattach(self, uid: str) -> str | None:
+        """For a sandbox that outlived the node: its address, with the host end of its veth
+        pair on the bridge (a crash may have come between making and attaching it)."""
+        ip = self.ipam.lookup(uid)
+        name = host_ifname(uid)
+        if ip and Path(f"/sys/class/net/{name}").exists():
+            self.attach(PodInterface(ip, self.cidr.prefixlen, self.gateway, name))
+        return ip
 
     def address_of(self, uid: str) -> str | None:
         return self.ipam.lookup(uid)

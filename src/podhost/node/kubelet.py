@@ -296,9 +296,14 @@ class Kubelet:
             raise
 
     def pod_ip(self, uid: str) -> str:
+        """The address of a Pod whose sandbox exists (made before a restart of the node)."""
         if self.network is None:
             return LOOPBACK
-        return self.network.address_of(uid) or ""
+        try:
+            return self.network.reattach(uid) or ""
+        except NetworkError as e:
+            log.error("Pod %s: %s", uid, e)
+            return self.network.address_of(uid) or ""
 
     async def remove_sandbox(self, uid: str) -> None:
         if self.network is not None:

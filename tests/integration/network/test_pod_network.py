@@ -107,3 +107,21 @@ def test_overlapping_cidr_is_refused(tmp_path: Path) -> None:
     with pytest.raises(NetworkError, match=f"the Pod CIDR {taken} overlaps the host's routes"):
         net.ensure()
     assert not Path("/sys/class/net/phtestclash").exists()
+
+
+def test_reattach_after_a_crash_between_making_and_attaching(network: PodNetwork,
+                                                            tmp_path: Path) -> None:
+    ns_dir = tmp_path / "d" / "ns"
+    iface = network.interface("uid-d")
+    asyncio.run(create_sandbox(ns_dir, "d", iface))  # the node died before attach()
+    master = Path(f"/sys/class/net/{iface.host_ifname}/master")
+    assert not master.exists()
+    try:
+        assert network.reattach("uid-d") == iface.ip
+        assert master.resolve().name == network.bridge
+        assert network.reattach("uid-d") == iface.ip  # idempotent
+        flags = Path(f"/sys/class/net/{iface.host_ifname}/flags").read_text()
+        assert int(flags, 16) & 0x1  # up
+    finally:
+        asyncio.run(remove_sandbox(ns_dir))
+        network.release("uid-d")
