@@ -6,14 +6,16 @@ over the image's, `$(VAR)` expansion, working directory and user.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable, cast
 
 from podhost.api import quantity
 from podhost.node.expansion import expand
+from podhost.runtime.spec import ALL_CAPABILITIES, normalize_capability
 
 Obj = dict[str, Any]
 
@@ -79,8 +81,71 @@ def resource_ref(container: Obj, ref: Obj, node_cpu: int, node_memory: int) -> s
     return str(math.ceil(value / divisor))
 
 
+Getter = Callable[[str, str], "Obj | None"]  # (resource, name) → object, None: not found
+
+
+def object_getter(pod: Obj, node: dict[str, Any]) -> Getter | None:
+    """How to read the Pod's ConfigMaps and Secrets: node["get"], else node["store"]."""
+    if node.get("get") is not None:
+        return cast(Getter, node["get"])
+    if node.get("store") is not None:
+        from podhost.volumes.projection import store_getter
+        return store_getter(node["store"], pod.get("metadata", {}).get("namespace") or "default")
+    return None
+
+
+def _source_data(kind: str, obj: Obj) -> dict[str, str]:
+    """Env values of a ConfigMap's `data` (binaryData is not used) or a Secret's data."""
+    if kind == "configmap":
+        return {k: str(v) for k, v in (obj.get("data") or {}).items()}
+    out = {k: base64.b64decode(v).decode("utf-8", "surrogateescape")
+           for k, v in (obj.get("data") or {}).items()}
+    out.update({k: str(v) for k, v in (obj.get("stringData") or {}).items()})
+    return out
+
+
+def _lookup_source(kind: str, name: str, optional: bool, get: Getter | None
+                   ) -> dict[str, str] | None:
+    """A ConfigMap's or Secret's values; None when it is missing and optional; LookupError with
+    kubelet's text (`configmap "x" not found`) when missing and required."""
+    obj = get("configmaps" if kind == "configmap" else "secrets", name) if get else None
+    if obj is None:
+        if optional:
+            return None
+        raise LookupError(f'{kind} "{name}" not found')
+    return _source_data(kind, obj)
+
+
+def relaxed_env_name_ok(name: str) -> bool:
+    """IsRelaxedEnvVarName (1.32, RelaxedEnvironmentVariableValidation on by default):
+    non-empty, printable ASCII, no `=`."""
+    return bool(name) and all(" " <= ch <= "~" and ch != "=" for ch in name)
+
+
+def env_from(container: Obj, pod: Obj, get: Getter | None) -> tuple[dict[str, str], list[str]]:
+    """The variables of `envFrom` in order (later sources win), and the names skipped as
+    invalid (kubelet's InvalidEnvironmentVariableNames)."""
+    env: dict[str, str] = {}
+    invalid: list[str] = []
+    for source in container.get("envFrom") or []:
+        prefix = source.get("prefix") or ""
+        for key, kind in (("configMapRef", "configmap"), ("secretRef", "secret")):
+            ref = source.get(key)
+            if ref is None:
+                continue
+            data = _lookup_source(kind, ref.get("name") or "", bool(ref.get("optional")), get)
+            for k, v in (data or {}).items():
+                if not relaxed_env_name_ok(prefix + k):
+                    invalid.append(prefix + k)
+                    continue
+                env[prefix + k] = v
+    return env, sorted(invalid)
+
+
 def env_value(item: Obj, pod: Obj, container: Obj, declared: dict[str, str],
-              node: dict[str, Any]) -> str:
+              node: dict[str, Any], get: Getter | None = None) -> str | None:
+    """One `env` entry's value (kubelet's makeEnvironmentVariables); None when an optional
+    source or key is missing, which leaves the variable out."""
     source = item.get("valueFrom")
     if not source:
         return expand(item.get("value", ""), declared)
@@ -96,18 +161,45 @@ def env_value(item: Obj, pod: Obj, container: Obj, declared: dict[str, str],
                                        *(spec.get("containers") or [])]
                            if c["name"] == ref["containerName"]), container)
         return resource_ref(target, ref, node.get("cpus", 1), node.get("memory", 0))
+    for key, kind, label in (("configMapKeyRef", "configmap", "ConfigMap"),
+                             ("secretKeyRef", "secret", "Secret")):
+        ref = source.get(key)
+        if ref is None:
+            continue
+        name, want, optional = ref.get("name") or "", ref.get("key") or "", bool(
+            ref.get("optional"))
+        data = _lookup_source(kind, name, optional, get)
+        if data is None:
+            return None
+        if want not in data:
+            if optional:
+                return None
+            namespace = pod.get("metadata", {}).get("namespace") or "default"
+            raise LookupError(f"couldn't find key {want} in {label} {namespace}/{name}")
+        return data[want]
     raise LookupError(f"unsupported valueFrom for {item.get('name')}")
+
+
+def pod_env(container: Obj, pod: Obj | None = None, node: dict[str, Any] | None = None,
+            extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables kubelet gives the runtime (envFrom, then `env` in order, `$(VAR)` expanded
+    against those before it); what command and args are expanded against. Not the image's."""
+    pod, node = pod or {}, node or {}
+    get = object_getter(pod, node)
+    env = dict(extra or {})
+    env.update(env_from(container, pod, get)[0])
+    for item in container.get("env") or []:
+        value = env_value(item, pod, container, env, node, get)
+        if value is not None:
+            env[item["name"]] = value
+    return env
 
 
 def container_env(container: Obj, image_config: Obj, extra: dict[str, str],
                   pod: Obj | None = None, node: dict[str, Any] | None = None) -> dict[str, str]:
-    """The image's environment, then the container's `env` in order, expanding `$(VAR)`."""
+    """The image's environment, overridden by the Pod's variables (`pod_env`)."""
     env = _env_pairs(image_config.get("Env") or [])
-    env.update(extra)
-    declared: dict[str, str] = {}
-    for item in container.get("env") or []:
-        declared[item["name"]] = env_value(item, pod or {}, container, declared, node or {})
-        env[item["name"]] = declared[item["name"]]
+    env.update(pod_env(container, pod, node, extra))
     return env
 
 
@@ -140,22 +232,22 @@ def resource_limits(container: Obj) -> Limits:
 
 
 def capabilities(sc: Obj, defaults: tuple[str, ...]) -> tuple[str, ...] | None:
-    """The capability set after securityContext.capabilities add/drop (None: the default)."""
+    """The capability set after securityContext.capabilities (None: the default set), in
+    containerd's order: `add: [ALL]` → every capability, then `drop: [ALL]` → none, then the
+    single adds, then the single drops (a capability both added and dropped is dropped)."""
     caps = sc.get("capabilities") or {}
-    add, drop = caps.get("add") or [], caps.get("drop") or []
+    add = [normalize_capability(a) for a in caps.get("add") or []]
+    drop = [normalize_capability(d) for d in caps.get("drop") or []]
     if not add and not drop:
         return None
-
-    def norm(name: str) -> str:
-        upper = name.upper()
-        return upper if upper.startswith("CAP_") else "CAP_" + upper
-
-    drops = {norm(d) for d in drop}
-    base = [] if "CAP_ALL" in drops else [c for c in defaults if c not in drops]
-    adds = [norm(a) for a in add]
-    if "CAP_ALL" in adds:
-        return ("ALL",)
-    return tuple(dict.fromkeys([*base, *adds]))
+    result = list(defaults)
+    if "CAP_ALL" in add:
+        result = list(ALL_CAPABILITIES)
+    if "CAP_ALL" in drop:
+        result = []
+    result += [a for a in add if a != "CAP_ALL"]
+    drops = set(drop)
+    return tuple(dict.fromkeys(c for c in result if c not in drops))
 
 
 def seccomp(pod: Obj, container: Obj) -> str:
@@ -186,11 +278,14 @@ def container_args(container: Obj, image_config: Obj, env: dict[str, str]) -> li
 def process_spec(pod: Obj, container: Obj, image_config: Obj,
                  extra_env: dict[str, str] | None = None,
                  node: dict[str, Any] | None = None) -> ProcessSpec:
-    env = container_env(container, image_config, extra_env or {}, pod, node)
-    argv = container_args(container, image_config, env)
+    variables = pod_env(container, pod, node, extra_env)
+    env = _env_pairs(image_config.get("Env") or [])
+    env.update(variables)
+    argv = container_args(container, image_config, variables)
     sc = {**(pod.get("spec", {}).get("securityContext") or {}),
           **(container.get("securityContext") or {})}
     user = image_config.get("User") or ""
+    verify_run_as_non_root(pod, container, sc, user)
     if sc.get("runAsUser") is not None:
         group = sc.get("runAsGroup")
         user = f"{sc['runAsUser']}:{group}" if group is not None else str(sc["runAsUser"])
@@ -198,6 +293,26 @@ def process_spec(pod: Obj, container: Obj, image_config: Obj,
         user = f"{user.split(':')[0] or 0}:{sc['runAsGroup']}"
     cwd = container.get("workingDir") or image_config.get("WorkingDir") or "/"
     return ProcessSpec(argv, [f"{k}={v}" for k, v in env.items()], cwd, user)
+
+
+def verify_run_as_non_root(pod: Obj, container: Obj, sc: Obj, image_user: str) -> None:
+    """kubelet's verifyRunAsNonRoot: LookupError (CreateContainerConfigError) with its text
+    when runAsNonRoot is set and the container would run as uid 0 or cannot be checked."""
+    if not sc.get("runAsNonRoot"):
+        return
+    m = pod.get("metadata", {})
+    where = (f'(pod: "{m.get("name", "")}_{m.get("namespace") or "default"}'
+             f'({m.get("uid", "")})", container: {container.get("name", "")})')
+    if sc.get("runAsUser") is not None:
+        if int(sc["runAsUser"]) == 0:
+            raise LookupError(f"container's runAsUser breaks non-root policy {where}")
+        return
+    name = image_user.split(":")[0]
+    if name and not name.lstrip("-").isdigit():
+        raise LookupError(f"container has runAsNonRoot and image has non-numeric user ({name}), "
+                          f"cannot verify user is non-root {where}")
+    if not name or int(name) == 0:
+        raise LookupError(f"container has runAsNonRoot and image will run as root {where}")
 
 
 def _lookup(path: str, name: str, field: int) -> list[str] | None:

@@ -542,8 +542,9 @@ class Kubelet:
                          cid: str) -> ContainerConfig:
         pod = worker.pod
         image_config = image.config.get("config") or {}
-        node = {"host_ip": self.host_ip, "pod_ip": worker.pod_ip or "", "cpus": os.cpu_count() or 1,
-                "memory": _node_memory()}
+        node = {"host_ip": self.host_ip, "pod_ip": worker.pod_ip or "",
+                "cpus": os.cpu_count() or 1, "memory": _node_memory(),
+                "store": self.store}  # envFrom, configMapKeyRef, secretKeyRef
         process = containers.process_spec(pod, spec, image_config, node=node)
         overlay = self.overlay_dir(cid)
         rootfs = snapshots.prepare_rootfs(overlay, self.images.layer_dirs(image))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,21 +17,30 @@ MAX_FILES = 5  # kubelet's containerLogMaxFiles (the live file included)
 
 @dataclass(frozen=True, slots=True)
 class LogLine:
-    time: datetime
+    time: datetime  # timezone-aware, microsecond precision
     stream: str
     content: bytes  # a whole line, with its newline when the line was complete (F)
+    nanos: int | None = None  # the stamp's nanoseconds within the second, when it had them
+
+
+_STAMP = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+def _parse_stamp(text: bytes) -> tuple[datetime, int]:
+    """An RFC3339Nano stamp (conmon writes `...:05.123456789+00:00`): the aware time and its
+    nanoseconds. ValueError when it is not one."""
+    m = _STAMP.match(text)
+    if m is None:
+        raise ValueError(f"bad log timestamp {text!r}")
+    fraction = (m.group(2) or b"").decode()
+    nanos = int(fraction[:9].ljust(9, "0"))
+    zone = m.group(3).decode()
+    base = datetime.fromisoformat(m.group(1).decode() + ("+00:00" if zone == "Z" else zone))
+    return base.replace(microsecond=nanos // 1000), nanos
 
 
 def _parse_time(text: bytes) -> datetime:
-    s = text.decode()
-    if s.endswith("Z"):
-        s = s[:-1] + "+00:00"
-    head, _, rest = s.partition(".")
-    if rest:
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        tz = rest[len(digits):]
-        s = f"{head}.{digits[:6].ljust(6, '0')}{tz}"
-    return datetime.fromisoformat(s)
+    return _parse_stamp(text)[0]
 
 
 def parse_lines(data: bytes) -> Iterator[LogLine]:
@@ -47,19 +57,22 @@ def parse_lines(data: bytes) -> Iterator[LogLine]:
             continue
         whole = b"".join(pending.pop(stream, [])) + content + b"\n"
         try:
-            yield LogLine(_parse_time(ts), stream, whole)
+            when, nanos = _parse_stamp(ts)
         except ValueError:
             continue
+        yield LogLine(when, stream, whole, nanos)
 
 
-def format_time(t: datetime) -> str:
-    """RFC3339Nano with nine digits, as kubelet prints `--timestamps`."""
+def format_time(t: datetime, nanos: int | None = None) -> str:
+    """RFC3339NanoFixed (nine digits) in UTC, as kubelet prints `--timestamps`."""
     t = t.astimezone(timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}000Z"
+    fraction = nanos if nanos is not None else t.microsecond * 1000
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{fraction:09d}Z"
 
 
 def render(line: LogLine, timestamps: bool) -> bytes:
-    return (format_time(line.time).encode() + b" " if timestamps else b"") + line.content
+    stamp = format_time(line.time, line.nanos).encode() + b" " if timestamps else b""
+    return stamp + line.content
 
 
 def select(lines: list[LogLine], tail: int | None, since: datetime | None) -> list[LogLine]:

@@ -14,20 +14,38 @@ HOSTS_BASE = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n
               "fe00::2\tip6-allrouters\n")
 
 
-def hostname(pod: Obj) -> str:
+CLUSTER_DOMAIN = "cluster.local"
+
+
+def short_hostname(pod: Obj) -> str:
+    """GeneratePodHostNameAndDomain's host name: spec.hostname, else the Pod's name, cut to 63."""
     spec = pod.get("spec", {})
     return (spec.get("hostname") or pod["metadata"]["name"])[:63].rstrip("-.")
+
+
+def domain(pod: Obj) -> str:
+    """`<subdomain>.<namespace>.svc.cluster.local` when spec.subdomain is set, else ""."""
+    sub = pod.get("spec", {}).get("subdomain")
+    ns = pod["metadata"].get("namespace", "default")
+    return f"{sub}.{ns}.svc.{CLUSTER_DOMAIN}" if sub else ""
+
+
+def hostname(pod: Obj) -> str:
+    """The sandbox's (UTS) host name: the short name, or with setHostnameAsFQDN the FQDN
+    (kubelet's generatePodSandboxConfig)."""
+    name = short_hostname(pod)
+    if pod.get("spec", {}).get("setHostnameAsFQDN") and domain(pod):
+        return f"{name}.{domain(pod)}"
+    return name
 
 
 def hosts_content(pod: Obj, pod_ip: str | None) -> str:
     """managedHostsFileContent: the base entries, the Pod's own name, then hostAliases."""
     text = HOSTS_HEADER + HOSTS_BASE
     spec = pod.get("spec", {})
-    name = hostname(pod)
+    name = short_hostname(pod)
     if pod_ip:
-        sub = spec.get("subdomain")
-        ns = pod["metadata"].get("namespace", "default")
-        fqdn = f"{name}.{sub}.{ns}.svc.cluster.local\t{name}" if sub else name
+        fqdn = f"{name}.{domain(pod)}\t{name}" if domain(pod) else name
         text += f"{pod_ip}\t{fqdn}\n"
     for alias in spec.get("hostAliases") or []:
         text += f"\n# Entries added by HostAliases.\n{alias['ip']}\t" \

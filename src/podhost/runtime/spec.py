@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import stat
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import Any
@@ -223,13 +225,48 @@ def seccomp_profile(capabilities: Iterable[str], arch: str = "x86_64") -> dict[s
     }
 
 
-def build_linux(cfg: ContainerConfig, caps: Sequence[str], arch: str) -> dict[str, Any]:
+#: Directories of /dev that containerd's HostDevices does not descend into.
+_SKIP_DEV_DIRS = frozenset({"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"})
+
+
+def host_devices(root: str = "/dev") -> list[dict[str, Any]]:
+    """The host's device nodes as OCI linux.devices (containerd's oci.HostDevices, what a
+    privileged container gets): char and block devices under /dev, recursively, except
+    /dev/console and the pts, shm, fd and mqueue directories; symlinks are not followed."""
+    out: list[dict[str, Any]] = []
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError:
+        return out
+    for entry in entries:
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            if entry.name not in _SKIP_DEV_DIRS:
+                out += host_devices(entry.path)
+            continue
+        if entry.name == "console":
+            continue
+        kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else ""
+        if kind:
+            out.append({"path": entry.path, "type": kind, "major": os.major(st.st_rdev),
+                        "minor": os.minor(st.st_rdev), "fileMode": stat.S_IMODE(st.st_mode),
+                        "uid": st.st_uid, "gid": st.st_gid})
+    return out
+
+
+def build_linux(cfg: ContainerConfig, caps: Sequence[str], arch: str,
+                devices: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The OCI `linux` object."""
     linux: dict[str, Any] = {
         "namespaces": build_namespaces(cfg.namespaces),
         "cgroupsPath": cgroups_path(cfg.cgroup_parent, cfg.id),
         "resources": build_resources(cfg),
     }
+    if cfg.privileged and devices:
+        linux["devices"] = [dict(d) for d in devices]
     if cfg.sysctls:
         linux["sysctl"] = dict(cfg.sysctls)
     if not cfg.privileged:
@@ -242,7 +279,8 @@ def build_linux(cfg: ContainerConfig, caps: Sequence[str], arch: str) -> dict[st
 
 def build_oci_spec(cfg: ContainerConfig, *, nofile_limit: int = NOFILE_LIMIT,
                    available_capabilities: Sequence[str] | None = None,
-                   arch: str = "x86_64") -> dict[str, Any]:
+                   arch: str = "x86_64",
+                   devices: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The complete config.json for cfg.
 
     nofile_limit: the caller's current RLIMIT_NOFILE hard limit (the container's soft and hard
@@ -250,6 +288,8 @@ def build_oci_spec(cfg: ContainerConfig, *, nofile_limit: int = NOFILE_LIMIT,
     available_capabilities: capabilities this host can grant (bounding set); privileged
     containers get all of them, and requested ones outside it are dropped. None = no filter.
     arch: `uname -m`, selecting the seccomp architectures and arch-specific rules.
+    devices: the host's device nodes a privileged container gets (`host_devices()`); None
+    reads them from /dev when cfg is privileged (the one host fact read here).
     """
     process = build_process(cfg, nofile_limit, available_capabilities)
     spec: dict[str, Any] = {
@@ -257,7 +297,9 @@ def build_oci_spec(cfg: ContainerConfig, *, nofile_limit: int = NOFILE_LIMIT,
         "process": process,
         "root": {"path": str(cfg.rootfs), "readonly": cfg.readonly_rootfs},
         "mounts": build_mounts(cfg),
-        "linux": build_linux(cfg, process["capabilities"]["bounding"], arch),
+        "linux": build_linux(cfg, process["capabilities"]["bounding"], arch,
+                             (host_devices() if devices is None else devices)
+                             if cfg.privileged else ()),
     }
     if cfg.hostname:
         spec["hostname"] = cfg.hostname
