@@ -372,3 +372,30 @@ def test_share_process_namespace(node: Node, image: str) -> None:
         assert first[0] == "1"  # the Pod's init, not a container's process
     finally:
         delete(node, name)
+
+
+def test_finalizers_hold_a_deleted_pod_until_removed(node: Node) -> None:
+    name = unique("final")
+    pod = {"metadata": {"name": name, "finalizers": ["example.com/keep"]},
+           "spec": {"containers": [{"name": "c", "image": "busybox", "command": [
+               "sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]}]}}
+    apply(node, pod)
+    node.wait_ready(name, 60)
+    uid = node.kubectl("get", "pod", name, "-o", "jsonpath={.metadata.uid}").stdout
+    node.kubectl("delete", "pod", name, "--wait=false")
+    deadline = time.monotonic() + 30
+    while True:  # the node stops the containers, the Pod stays (Terminating) for its finalizer
+        got = json.loads(node.kubectl("get", "pod", name, "-o", "json").stdout)
+        state = got["status"]["containerStatuses"][0]["state"]
+        if "terminated" in state and got["metadata"].get("deletionGracePeriodSeconds") == 0:
+            break
+        assert time.monotonic() < deadline, got
+        time.sleep(0.3)
+    assert got["metadata"]["deletionTimestamp"]
+    assert state["terminated"]["exitCode"] == 0
+    assert "Terminating" in node.kubectl("get", "pod", name).stdout
+    time.sleep(1)  # and stays so
+    assert node.kubectl("get", "pod", name, "-o", "jsonpath={.metadata.uid}").stdout == uid
+    assert not (node.root / "pods" / uid).exists()  # nothing of it left on the node
+    node.kubectl("patch", "pod", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+    node.kubectl("wait", "--for=delete", f"pod/{name}", "--timeout=30s", timeout=40)

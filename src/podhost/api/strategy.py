@@ -99,6 +99,14 @@ def prepare_for_update(resource: str, new: Obj, old: Obj, *, status_only: bool =
     return new
 
 
+def finalized(obj: Obj) -> bool:
+    """A deleted object whose last finalizer is gone and whose grace period is over: the
+    registry deletes it now (shouldDeleteDuringUpdate)."""
+    m = obj.get("metadata") or {}
+    return bool(m.get("deletionTimestamp")) and not m.get("finalizers") and \
+        m.get("deletionGracePeriodSeconds") in (0, None)
+
+
 def delete_grace_period(pod: Obj, requested: int | None) -> int:
     """The grace period a delete gets: 0 for unscheduled or finished Pods (registry rules)."""
     if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):

@@ -88,6 +88,24 @@ def validate_update(resource: str, new: Obj, old: Obj, node_name: str | None = N
         raise errors.InvalidError("Pod", new["metadata"].get("name", ""), errs)
 
 
+def metadata_update_errors(new_m: Obj, old_m: Obj) -> list[FieldError]:
+    """ValidateObjectMetaAccessorUpdate, after BeforeUpdate filled in what may be left out
+    (an empty uid keeps the stored one; timestamps are kept by the strategy)."""
+    errs = []
+    uid = new_m.get("uid")
+    if uid and uid != old_m.get("uid"):
+        errs.append(errors.invalid("metadata.uid", uid, "field is immutable"))
+    if old_m.get("deletionTimestamp"):
+        added = [f for f in new_m.get("finalizers") or [] if f not in
+                 (old_m.get("finalizers") or [])]
+        if added:
+            found = ", ".join(f'"{f}"' for f in added)
+            errs.append(errors.forbidden("metadata.finalizers", "no new finalizers can be added "
+                                         "if the object is being deleted, found new "
+                                         f"finalizers []string{{{found}}}"))
+    return errs
+
+
 def _label(value: str, field: str) -> list[FieldError]:
     return [errors.invalid(field, value, msg) for msg in meta.dns1123_label_errors(value)]
 

@@ -440,6 +440,8 @@ class Resources:
         old = self.store.get(resource, ns, name)
         if expected_rv and str(expected_rv) != old["metadata"].get("resourceVersion"):
             raise conflict(resource, name)
+        if errs := validation.metadata_update_errors(obj.get("metadata") or {}, old["metadata"]):
+            raise errors.InvalidError(self._kind(resource), name, errs)
         new = strategy.prepare_for_update(resource, obj, old, status_only=status_only)
         self._prepare(resource, new)
         self._validate(resource, new, old)
@@ -449,7 +451,11 @@ class Resources:
         set_managed_fields(new, applied)
         if dry_run(request):
             return _ok(new, 200, warnings)
-        return _ok(self.store.update(resource, new, expected_rv=expected_rv), 200, warnings)
+        updated = self.store.update(resource, new, expected_rv=expected_rv)
+        if resource != "namespaces" and strategy.finalized(updated):  # last finalizer gone
+            with contextlib.suppress(errors.NotFoundError):
+                self.store.delete(resource, ns, name)
+        return _ok(updated, 200, warnings)
 
     def patch(self, request: Request, resource: str, ns: str, name: str,
               status_only: bool = False) -> Response:
@@ -541,12 +547,19 @@ class Resources:
         return _ok(self._delete_one(resource, obj, requested, dry))
 
     def _delete_one(self, resource: str, obj: Obj, requested: int | None, dry: bool) -> Obj:
+        """Graceful for Pods; held by finalizers (deletionTimestamp set, the object kept until
+        its finalizers are removed) like the generic registry store."""
         if resource == "pods":
             grace = strategy.delete_grace_period(obj, requested)
             if grace > 0:
                 strategy.mark_deleting(obj, grace)
                 return obj if dry else self.store.update(resource, obj)
         m = obj["metadata"]
+        if m.get("finalizers"):
+            if m.get("deletionTimestamp") and m.get("deletionGracePeriodSeconds") == 0:
+                return obj
+            strategy.mark_deleting(obj, 0)
+            return obj if dry else self.store.update(resource, obj)
         if dry:
             return obj
         gone = self.store.delete(resource, m.get("namespace") or "", m["name"])
@@ -612,19 +625,20 @@ class Resources:
         self.finalizing.pop(name, None)
 
     def _empty_namespace(self, name: str) -> int:
-        """One pass: delete what can go now; returns how many Pods are still terminating."""
-        pods = 0
+        """One pass: delete what can go now; returns how many objects are still going (Pods
+        terminating, objects held by finalizers)."""
+        remaining = 0
         for resource in objects.NAMESPACED_CONTENT:
             items, _ = self.store.list(resource, name)
             for obj in items:
-                if resource == "pods" and obj["metadata"].get("deletionTimestamp"):
-                    pods += 1
+                if obj["metadata"].get("deletionTimestamp"):
+                    remaining += 1
                     continue
                 with contextlib.suppress(errors.NotFoundError, errors.ConflictError):
                     result = self._delete_one(resource, obj, None, False)
-                    if resource == "pods" and result["metadata"].get("deletionTimestamp"):
-                        pods += 1
-        return pods
+                    if result["metadata"].get("deletionTimestamp"):
+                        remaining += 1
+        return remaining
 
     async def logs(self, node: NodeBackend, request: Request, ns: str, name: str
                    ) -> StreamResponse:

@@ -79,6 +79,7 @@ class Kubelet:
         self.workers: dict[str, PodWorker] = {}
         self.by_container: dict[str, tuple[PodWorker, ContainerRecord]] = {}
         self.seen_exits: set[str] = set()
+        self.finished: set[str] = set()  # Pods done on the node, kept by their finalizers
         self.images_in_use: set[str] | None = None  # as last written to in-use.json
         self.log_max_size, self.log_max_files = logfiles.MAX_SIZE, logfiles.MAX_FILES
         self.sampler = stats.Sampler()  # CPU usage needs the previous sample
@@ -130,9 +131,16 @@ class Kubelet:
         node = pod.get("spec", {}).get("nodeName")
         if not uid or (node and node != self.node_name):
             return
+        if uid in self.finished or _held_by_finalizers(pod):
+            if deleted:  # its finalizers went: nothing of it is left on the node
+                self.finished.discard(uid)
+            if uid not in self.workers:
+                return
         worker = self.workers.get(uid)
         if worker is None:
             if deleted:
+                if self.pod_dir(uid).exists():  # made before a crash, never run
+                    asyncio.ensure_future(self.cleanup_dirs(uid, pod))
                 return
             worker = PodWorker(self, pod)
             self.workers[uid] = worker
@@ -257,11 +265,21 @@ class Kubelet:
         return self.store.update("pods", current)
 
     def remove_from_store(self, pod: Obj) -> None:
+        """The end of a Pod on the node: deleted with grace period 0 (the Pod's finalizers,
+        if any, keep it in the store until they are removed; the node is done with it)."""
         m = pod["metadata"]
         with contextlib.suppress(errors.NotFoundError):
             current = self.store.get("pods", m["namespace"], m["name"])
-            if current["metadata"].get("uid") == m.get("uid"):
+            cm = current["metadata"]
+            if cm.get("uid") != m.get("uid"):
+                return
+            if not cm.get("finalizers"):
                 self.store.delete("pods", m["namespace"], m["name"])
+                return
+            self.finished.add(m["uid"])
+            if cm.get("deletionGracePeriodSeconds") != 0:
+                cm["deletionGracePeriodSeconds"] = 0
+                self.store.update("pods", current)
 
     # -- sandbox, volumes, files ---------------------------------------------------------
     async def prepare_sandbox(self, worker: PodWorker) -> None:
@@ -927,6 +945,13 @@ class Kubelet:
                  for rec in w.records.values() if rec.running and rec.id}
                 for w in self.workers.values()}
         return await self.sampler.usage(pods)
+
+
+def _held_by_finalizers(pod: Obj) -> bool:
+    """Deleted with grace period 0 but kept by finalizers: nothing left for the node to do."""
+    m = pod["metadata"]
+    return bool(m.get("deletionTimestamp") and m.get("finalizers")) and \
+        m.get("deletionGracePeriodSeconds") == 0
 
 
 def _node_memory() -> int:

@@ -327,3 +327,33 @@ def test_root_ca_configmap_and_node_address(tmp_path: Path) -> None:
         assert node["spec"] == {"podCIDR": "10.244.0.0/16", "podCIDRs": ["10.244.0.0/16"]}
 
     asyncio.run(scenario())
+
+
+def test_metadata_update_rules(tmp_path: Path) -> None:
+    api = make_api(tmp_path)
+
+    async def scenario() -> None:
+        path = "/api/v1/namespaces/default/configmaps"
+        _, cm = await call(api, "POST", path, {"metadata": {"name": "c", "finalizers": ["a/b"]}})
+        changed = {**cm, "metadata": {**cm["metadata"], "uid": "not-the-uid"}}
+        code, status = await call(api, "PUT", f"{path}/c", changed)
+        assert code == 422 and status["message"] == (
+            'ConfigMap "c" is invalid: metadata.uid: Invalid value: "not-the-uid": field is '
+            "immutable")
+        kept = {**cm, "metadata": {k: v for k, v in cm["metadata"].items() if k != "uid"}}
+        code, updated = await call(api, "PUT", f"{path}/c", kept)
+        assert code == 200 and updated["metadata"]["uid"] == cm["metadata"]["uid"]
+        assert (await call(api, "DELETE", f"{path}/c"))[0] == 200  # held by its finalizer
+        _, deleting = await call(api, "GET", f"{path}/c")
+        assert deleting["metadata"].get("deletionTimestamp")
+        more = {**deleting, "metadata": {**deleting["metadata"], "finalizers": ["a/b", "c/d"]}}
+        code, status = await call(api, "PUT", f"{path}/c", more)
+        assert code == 422 and status["message"].endswith(
+            'metadata.finalizers: Forbidden: no new finalizers can be added if the object is '
+            'being deleted, found new finalizers []string{"c/d"}')
+        done = {**deleting, "metadata": {**deleting["metadata"], "finalizers": []}}
+        code, last = await call(api, "PUT", f"{path}/c", done)
+        assert code == 200 and last["metadata"]["finalizers"] == []
+        assert (await call(api, "GET", f"{path}/c"))[0] == 404  # gone with its last finalizer
+
+    asyncio.run(scenario())
