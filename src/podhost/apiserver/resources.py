@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator, Callable, TypeVar
 
 import yaml
 
+from podhost import yamljson
 from podhost.api import errors, managedfields, meta, strategy, table, validation
 from podhost.api import patch as patches
 from podhost.apiserver import objects, protobuf
@@ -69,7 +70,7 @@ def decode_body(request: Request, kind: str) -> Any:
         return protobuf.decode(request.body, kind)
     try:
         if ctype.endswith("yaml"):
-            return yaml.safe_load(request.body.decode("utf-8"))
+            return yamljson.load(request.body.decode("utf-8"))
         return json.loads(request.body or b"null")
     except (ValueError, yaml.YAMLError) as e:
         raise errors.BadRequestError(

@@ -28,9 +28,11 @@ def manifest_files(name: str, recursive: bool = False) -> list[str]:
 def read_documents(source: str) -> Iterator[dict[str, Any]]:
     """Objects in a file (or stdin), `List`s flattened, empty documents skipped."""
     import yaml
+
+    from podhost import yamljson
     text = sys.stdin.read() if source == "-" else Path(source).read_text()
     try:
-        docs = list(yaml.safe_load_all(text))
+        docs = list(yamljson.load_all(text))
     except yaml.YAMLError as e:
         raise CliError(f"error: error parsing {source}: {e}") from e
     for doc in docs:

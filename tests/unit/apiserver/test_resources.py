@@ -357,3 +357,15 @@ def test_metadata_update_rules(tmp_path: Path) -> None:
         assert (await call(api, "GET", f"{path}/c"))[0] == 404  # gone with its last finalizer
 
     asyncio.run(scenario())
+
+
+def test_yaml_body_with_dates_and_number_keys(tmp_path: Path) -> None:
+    api = make_api(tmp_path)
+    body = b"metadata:\n  name: dated\ndata:\n  1: one\n  since: 2020-01-01\n"
+
+    async def scenario() -> None:
+        code, cm = await call(api, "POST", "/api/v1/namespaces/default/configmaps", body,
+                              headers={"Content-Type": "application/yaml"})
+        assert code == 201 and cm["data"] == {"1": "one", "since": "2020-01-01"}
+
+    asyncio.run(scenario())
