@@ -292,6 +292,12 @@ def checks(root: Path, settings: config.Settings) -> list[Check]:
         found = os.access(tool, os.X_OK) or shutil.which(package) is not None
         out.append(Check(package, found, tool_version(tool) if found else f"{tool} not found",
                          f"apt-get install {package}"))
+    for tool, package, why in (("ip", "iproute2", "the Pod network"),
+                                ("nft", "nftables", "hostPort and masquerading")):
+        path = shutil.which(tool)
+        out.append(Check(package, path is not None,
+                         f"{path} ({why})" if path else f"{tool} not found (needed for {why})",
+                         f"apt-get install {package}"))
     out.append(_disk_check(root))
     return out
 
