@@ -268,3 +268,11 @@ def test_apply_server_side(node: Node) -> None:
         assert data == "2"
     finally:
         podhost(env, "delete", "configmap", "cli-ssa")
+
+
+def test_doctor_checks_what_the_node_needs(node: Node) -> None:
+    out = node.podhost("doctor").stdout.splitlines()
+    names = [line.split()[2] for line in out[:-1] if line.startswith("[")]
+    assert names == ["overlayfs", "tmpfs", "cgroups", "root", "runc", "conmon", "iproute2",
+                     "nftables", "disk"]
+    assert out[-1] == "9/9 checks passed"
