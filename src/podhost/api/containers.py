@@ -259,6 +259,79 @@ def validate_security_context(sc: Obj | None, path: str) -> list[FieldError]:
     for i, gid in enumerate(sc.get("supplementalGroups") or []):
         if not 0 <= gid <= 2147483647:
             errs.append(errors.invalid(f"{path}.supplementalGroups[{i}]", gid, ID_RANGE_MSG))
+    errs += _seccomp_profile(sc.get("seccompProfile"), f"{path}.seccompProfile")
+    errs += _apparmor_profile(sc.get("appArmorProfile"), f"{path}.appArmorProfile")
+    return errs
+
+
+def validate_container_security_context(sc: Obj | None, path: str,
+                                        host_users: bool = True) -> list[FieldError]:
+    """ValidateSecurityContext's cross-field rules on top of the common ones."""
+    errs = validate_security_context(sc, path)
+    if not isinstance(sc, dict):
+        return errs
+    proc_mount = sc.get("procMount")
+    if proc_mount is not None:
+        if proc_mount not in PROC_MOUNTS:
+            errs.append(errors.not_supported(f"{path}.procMount", proc_mount, PROC_MOUNTS))
+        elif host_users and proc_mount == "Unmasked":
+            errs.append(errors.invalid(f"{path}.procMount", proc_mount,
+                                       "`hostUsers` must be false to use `Unmasked`"))
+    if sc.get("allowPrivilegeEscalation") is False:
+        if sc.get("privileged") is True:
+            errs.append(errors.invalid(path, sc, "cannot set `allowPrivilegeEscalation` to "
+                                       "false and `privileged` to true"))
+        if "CAP_SYS_ADMIN" in ((sc.get("capabilities") or {}).get("add") or []):
+            errs.append(errors.invalid(path, sc, "cannot set `allowPrivilegeEscalation` to "
+                                       "false and `capabilities.Add` CAP_SYS_ADMIN"))
+    return errs
+
+
+PROC_MOUNTS = ["Default", "Unmasked"]
+PROFILE_TYPES = ["Localhost", "RuntimeDefault", "Unconfined"]
+
+
+def _seccomp_profile(sp: Obj | None, path: str) -> list[FieldError]:
+    """validateSeccompProfileField."""
+    if not isinstance(sp, dict):
+        return []
+    errs = []
+    kind = sp.get("type") or ""
+    if not kind:
+        errs.append(errors.required(f"{path}.type", "type is required when seccompProfile is "
+                                    "set"))
+    elif kind not in PROFILE_TYPES:
+        errs.append(errors.not_supported(f"{path}.type", kind, PROFILE_TYPES))
+    local = sp.get("localhostProfile")
+    if kind == "Localhost":
+        if local is None:
+            errs.append(errors.required(f"{path}.localhostProfile",
+                                        "must be set when seccomp type is Localhost"))
+    elif local is not None:
+        errs.append(errors.invalid(f"{path}.localhostProfile", sp,
+                                   "can only be set when seccomp type is Localhost"))
+    return errs
+
+
+def _apparmor_profile(profile: Obj | None, path: str) -> list[FieldError]:
+    """ValidateAppArmorProfileField."""
+    if not isinstance(profile, dict):
+        return []
+    errs = []
+    kind = profile.get("type") or ""
+    if not kind:
+        errs.append(errors.required(f"{path}.type", "type is required when appArmorProfile is "
+                                    "set"))
+    elif kind not in PROFILE_TYPES:
+        errs.append(errors.not_supported(f"{path}.type", kind, PROFILE_TYPES))
+    local = profile.get("localhostProfile")
+    if kind == "Localhost":
+        if not (local or "").strip():
+            errs.append(errors.required(f"{path}.localhostProfile",
+                                        "must be set when AppArmor type is Localhost"))
+    elif local is not None:
+        errs.append(errors.invalid(f"{path}.localhostProfile", local,
+                                   "can only be set when AppArmor type is Localhost"))
     return errs
 
 
@@ -339,7 +412,8 @@ def validate_container_fields(c: Obj, path: str) -> list[FieldError]:
 def validate_container_tail(c: Obj, path: str) -> list[FieldError]:
     """resources and securityContext (after imagePullPolicy in Kubernetes' order)."""
     errs = validate_resources(c.get("resources") or {}, f"{path}.resources")
-    errs += validate_security_context(c.get("securityContext"), f"{path}.securityContext")
+    errs += validate_container_security_context(c.get("securityContext"),
+                                                f"{path}.securityContext")
     return errs
 
 

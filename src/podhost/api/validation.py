@@ -271,6 +271,14 @@ HOST_NAMESPACES = {"hostNetwork": "host networking", "hostPID": "the host PID na
                    "hostIPC": "the host IPC namespace"}
 
 
+def _security_contexts(spec: Obj) -> list[tuple[str, Obj | None]]:
+    out = [("spec.securityContext", spec.get("securityContext"))]
+    for kind in ("initContainers", "containers"):
+        out += [(f"spec.{kind}[{i}].securityContext", c.get("securityContext"))
+                for i, c in enumerate(spec.get(kind) or [])]
+    return out
+
+
 def unsupported_pod_fields(pod: Obj, node_name: str | None = None) -> list[FieldError]:
     """Fields a real API server accepts but podhost cannot honour: refused, never ignored.
 
@@ -279,6 +287,13 @@ def unsupported_pod_fields(pod: Obj, node_name: str | None = None) -> list[Field
     spec = pod.get("spec") or {}
     errs = [errors.forbidden(f"spec.{key}", f"podhost does not support {what} yet")
             for key, what in HOST_NAMESPACES.items() if spec.get(key)]
+    if spec.get("hostUsers") is False:
+        errs.append(errors.forbidden("spec.hostUsers", "podhost does not support user "
+                                     "namespaces yet"))
+    for path, sc in _security_contexts(spec):
+        if ((sc or {}).get("appArmorProfile") or {}).get("type") == "Localhost":
+            errs.append(errors.forbidden(f"{path}.appArmorProfile.type", "podhost does not "
+                                         "load AppArmor profiles"))
     bound = spec.get("nodeName")
     if node_name and bound and bound != node_name:
         errs.append(errors.forbidden("spec.nodeName", f'podhost runs only the Pods of its own '

@@ -229,3 +229,44 @@ def test_update_rules_for_deadline_and_containers() -> None:
     assert [str(e) for e in podupdate.pod_spec_update_errors(newer["spec"], new["spec"])] == [
         "spec.activeDeadlineSeconds: Invalid value: 60: must be less than or equal to previous "
         "value"]
+
+
+def test_security_context_cross_field_rules() -> None:
+    p = pod()
+    c = p["spec"]["containers"][0]
+    c["securityContext"] = {"allowPrivilegeEscalation": False, "privileged": True,
+                            "capabilities": {"add": ["CAP_SYS_ADMIN"]}, "procMount": "Unmasked",
+                            "seccompProfile": {"type": "Localhost"},
+                            "appArmorProfile": {"type": "RuntimeDefault",
+                                                "localhostProfile": "x"}}
+    p["spec"]["securityContext"] = {"seccompProfile": {"type": "Strict",
+                                                       "localhostProfile": "p.json"}}
+    with pytest.raises(errors.InvalidError) as e:
+        validation.validate("pods", p)
+    got = [str(err) for err in e.value.errors]
+    sc = "spec.containers[0].securityContext"
+    for expected in [
+            f"{sc}.seccompProfile.localhostProfile: Required value: must be set when seccomp "
+            "type is Localhost",
+            f"{sc}.appArmorProfile.localhostProfile: Invalid value: \"x\": can only be set when "
+            "AppArmor type is Localhost",
+            f'{sc}.procMount: Invalid value: "Unmasked": `hostUsers` must be false to use '
+            "`Unmasked`",
+            'spec.securityContext.seccompProfile.type: Unsupported value: "Strict": supported '
+            'values: "Localhost", "RuntimeDefault", "Unconfined"']:
+        assert expected in got, got
+    assert any(g.startswith(f"{sc}: Invalid value:") and g.endswith(
+        "cannot set `allowPrivilegeEscalation` to false and `privileged` to true") for g in got)
+    assert any(g.endswith("cannot set `allowPrivilegeEscalation` to false and "
+                          "`capabilities.Add` CAP_SYS_ADMIN") for g in got)
+
+
+def test_user_namespaces_and_apparmor_localhost_are_refused() -> None:
+    p = pod()
+    p["spec"]["hostUsers"] = False
+    p["spec"]["containers"][0]["securityContext"] = {
+        "appArmorProfile": {"type": "Localhost", "localhostProfile": "k8s-x"}}
+    assert [str(e) for e in validation.unsupported_pod_fields(p)] == [
+        "spec.hostUsers: Forbidden: podhost does not support user namespaces yet",
+        "spec.containers[0].securityContext.appArmorProfile.type: Forbidden: podhost does not "
+        "load AppArmor profiles"]
