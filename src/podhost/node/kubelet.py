@@ -783,9 +783,27 @@ class Kubelet:
         if rec.id is not None and rec.attempt >= attempt:
             await self.remove_container(cid)
             return
+        try:
+            state = await self.runtime.state(cid)
+        except ContainerRuntimeError:  # its bundle went meanwhile
+            await self.remove_container(cid)
+            return
+        if state.started_at is None and state.exit_code is None and (
+                state.status == "unknown" or
+                (state.status == "created" and not self.runtime.conmon_alive(cid))):
+            # a create the killed node never finished (runc never made it, or conmon is gone
+            # and nobody would log it or record its exit): it never ran, so it goes, and the
+            # worker creates the same attempt again (no restart counted, no exit recorded)
+            await self.remove_container(cid)
+            return
+        if state.status == "created" and state.exit_code is None:
+            try:
+                await self.runtime.start(cid)
+            except ContainerRuntimeError:
+                await self.remove_container(cid)
+                return
         if rec.id is not None:
             await self.remove_container(rec.id)
-        state = await self.runtime.state(cid)
         rec.id, rec.attempt = cid, attempt
         rec.started_at = meta.rfc3339(_from_ts(state.started_at)) if state.started_at else \
             meta.rfc3339()

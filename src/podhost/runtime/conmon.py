@@ -126,9 +126,14 @@ async def launch_conmon(argv: Sequence[str], bundle: Path, timeout: float = 30.0
     env = dict(os.environ, _OCI_SYNCPIPE=str(write_fd))
     try:
         with open(bundle / CONMON_LOG, "ab") as log:
+            # conmon also gets (and keeps) a copy of the read end: its report then never meets
+            # a pipe without readers. Without it, podhost dying (kill -9) between launching
+            # conmon and reading the report left conmon killed by SIGPIPE (conmon 2.1.x exits
+            # on a failed sync-pipe write) and a container created but monitored by nobody:
+            # no log, no exit file, adopted as "created" and started without conmon.
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-                pass_fds=(write_fd,), env=env, start_new_session=True, cwd=bundle)
+                pass_fds=(write_fd, read_fd), env=env, start_new_session=True, cwd=bundle)
     except OSError as e:
         os.close(read_fd)
         raise ConmonStartError(f"cannot run conmon: {e}") from e

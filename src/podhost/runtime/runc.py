@@ -47,6 +47,7 @@ from podhost.runtime.conmon import (
     CONTAINER_PIDFILE,
     AttachConnection,
     conmon_argv,
+    conmon_pid,
     is_alive,
     kill_conmon,
     launch_conmon,
@@ -604,6 +605,7 @@ class Runtime:
     async def delete(self, container_id: str) -> None:
         """`runc delete --force`, wait for conmon to go, remove the bundle. Idempotent."""
         self.bundle_dir(container_id)
+        await self.settle_create(container_id)
         rc, _out, err = await self._runc("delete", "--force", container_id)
         if rc != 0 and "does not exist" not in runc_error_message(err):
             raise ContainerRuntimeError(
@@ -623,6 +625,30 @@ class Runtime:
         self.exit_file(container_id).unlink(missing_ok=True)
         (self.sockets_dir / container_id).unlink(missing_ok=True)
         self._exit_cache.pop(container_id, None)
+
+    def conmon_alive(self, container_id: str) -> bool:
+        """Whether the container's conmon still runs (and so logs it and records its exit)."""
+        return is_alive(conmon_pid(self.bundle_dir(container_id)))
+
+    async def settle_create(self, container_id: str) -> bool:
+        """Wait while the container's conmon is still running `runc create` (runc writes the
+        pid file when the container exists); True if it had to wait.
+
+        Only a podhost restarted while a create was in flight meets this: `runc state` then
+        does not know the container yet, and killing conmon half-way would leave `runc create`
+        to finish a container nobody owns (a `runc init` with no conmon, no bundle)."""
+        bundle = self.bundle_dir(container_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.create_timeout
+        delay = 0.002
+        waited = False
+        while not (bundle / CONTAINER_PIDFILE).exists() and is_alive(conmon_pid(bundle)):
+            if loop.time() >= deadline:
+                break
+            waited = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        return waited
 
     async def _runc_state(self, container_id: str) -> dict[str, Any] | None:
         """`runc state` as a dict, or None when runc does not know the container."""
@@ -645,8 +671,13 @@ class Runtime:
         created_at = _mtime(bundle / METADATA)
         started_at = _mtime(bundle / STARTED_MARKER)
         exit_code = _read_int(self.exit_file(container_id))
+        info = None if exit_code is not None else await self._runc_state(container_id)
+        if exit_code is None and info is None and await self.settle_create(container_id):
+            # a create was still in flight (podhost restarted meanwhile): ask again
+            exit_code = _read_int(self.exit_file(container_id))
+            info = None if exit_code is not None else await self._runc_state(container_id)
         if exit_code is None:
-            info = await self._runc_state(container_id) or {}
+            info = info or {}
             status = info.get("status")
             if status in ("created", "running", "paused"):
                 return ContainerState(

@@ -274,3 +274,51 @@ def test_tty_container_logs(runtime: Runtime, make_config: Callable[..., Contain
     assert all(CRI_LINE.match(line) for line in lines), lines
     text = " ".join(line.split(" ", 3)[3] for line in lines)
     assert "/dev/pts/0" in text and "on-a-terminal" in text
+
+
+_CREATE_THEN_DIE = """
+import asyncio, sys
+from pathlib import Path
+from podhost.runtime.runc import Runtime
+from podhost.runtime.types import ContainerConfig
+state, cid, rootfs, log, parent = sys.argv[1:]
+cfg = ContainerConfig(id=cid, name=cid, rootfs=Path(rootfs), args=["sleep", "1000"],
+                      log_path=Path(log), cgroup_parent=parent)
+asyncio.run(Runtime(Path(state)).create(cfg))
+"""
+
+
+def test_create_survives_the_death_of_its_caller(
+        runtime: Runtime, make_config: Callable[..., ContainerConfig]) -> None:
+    """podhost kill -9'd while conmon runs `runc create` (issue 6): conmon lives on (it must not
+    die of SIGPIPE reporting to a gone reader), and a restarted runtime waits for the create in
+    flight instead of taking the container for unknown; it then runs, logs and exits normally."""
+    import signal
+    import subprocess
+    import sys
+    cfg = make_config(["sleep", "1000"])
+    caller = subprocess.Popen(
+        [sys.executable, "-c", _CREATE_THEN_DIE, str(runtime.state_dir), cfg.id,
+         str(cfg.rootfs), str(cfg.log_path), cfg.cgroup_parent])
+    conmon_pidfile = runtime.bundle_dir(cfg.id) / "conmon.pid"
+    deadline = time.monotonic() + 30
+    while not conmon_pidfile.exists() and caller.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    caller.send_signal(signal.SIGKILL)  # as soon as conmon runs: runc create is in flight
+    caller.wait()
+
+    async def scenario() -> None:
+        again = Runtime(runtime.state_dir)
+        state = await again.state(cfg.id)
+        assert state.status == "created"
+        assert again.conmon_alive(cfg.id)
+        await again.start(cfg.id)
+        await asyncio.sleep(0.3)
+        assert again.conmon_alive(cfg.id)  # it reported into a pipe it holds itself
+        await again.stop(cfg.id, timeout=0.2)
+        assert again.exited() == {cfg.id: 137}  # conmon recorded the exit
+        await again.delete(cfg.id)
+
+    asyncio.run(scenario())
+    assert_gone(runtime, cfg.id)
