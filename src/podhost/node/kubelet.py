@@ -60,6 +60,7 @@ LABEL_ATTEMPT = "io.kubernetes.container.restartCount"
 
 
 LOOPBACK = "127.0.0.1"  # the Pod IP when the node has no Pod network
+RECOVERY_WAIT = 60.0  # seconds exec, logs and port-forward wait for a restart's adoption
 NEVER_PULL_RETRY = 10.0  # seconds; kubelet re-syncs a Pod with an error after its back-off
 
 
@@ -80,6 +81,7 @@ class Kubelet:
         self.by_container: dict[str, tuple[PodWorker, ContainerRecord]] = {}
         self.seen_exits: set[str] = set()
         self.finished: set[str] = set()  # Pods done on the node, kept by their finalizers
+        self.recovered = asyncio.Event()  # set once outliving containers are adopted
         self.images_in_use: set[str] | None = None  # as last written to in-use.json
         self.log_max_size, self.log_max_files = logfiles.MAX_SIZE, logfiles.MAX_FILES
         self.sampler = stats.Sampler()  # CPU usage needs the previous sample
@@ -103,6 +105,7 @@ class Kubelet:
         watcher, _ = self.store.watch("pods", None, None, lambda o: True)
         try:
             await self.recover()
+            self.recovered.set()
             poller = asyncio.ensure_future(self.poll_exits())
             rotator = asyncio.ensure_future(self.rotate_logs_loop())
             evictions = asyncio.ensure_future(self.check_evictions())
@@ -822,7 +825,10 @@ class Kubelet:
                 rec.finished_at = meta.rfc3339(_from_ts(state.finished_at))
 
     # -- NodeBackend: exec and logs -------------------------------------------------------
-    def _find(self, namespace: str, name: str) -> PodWorker:
+    async def _find(self, namespace: str, name: str) -> PodWorker:
+        """The Pod's worker, once containers that outlived a restart have been adopted."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.recovered.wait(), RECOVERY_WAIT)
         for worker in self.workers.values():
             m = worker.pod["metadata"]
             if m["name"] == name and m.get("namespace") == namespace:
@@ -831,7 +837,7 @@ class Kubelet:
 
     async def exec(self, namespace: str, name: str, container: str, command: list[str], *,
                    tty: bool, stdin: bool) -> ExecProcess:  # NodeBackend
-        worker = self._find(namespace, name)
+        worker = await self._find(namespace, name)
         rec = worker.records.get(container)
         if rec is None or not rec.running or rec.id is None:
             raise errors.BadRequestError(f'container not found ("{container}")')
@@ -849,11 +855,11 @@ class Kubelet:
 
     async def attach(self, namespace: str, name: str, container: str, *, stdin: bool,
                      tty: bool) -> attaching.AttachProcess:  # NodeBackend
-        return attaching.attach(self.runtime, self._find(namespace, name), container,
+        return attaching.attach(self.runtime, await self._find(namespace, name), container,
                                 stdin=stdin, tty=tty)
 
     async def logs(self, namespace: str, name: str, options: LogOptions) -> AsyncIterator[bytes]:
-        worker = self._find(namespace, name)
+        worker = await self._find(namespace, name)
         container = options.container
         if not container:
             names = [c["name"] for c in worker.pod["spec"]["containers"]]
@@ -941,7 +947,7 @@ class Kubelet:
     async def port_forward(self, namespace: str, name: str, port: int
                            ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """Connect to 127.0.0.1:port inside the Pod's network namespace, as CRI-O does."""
-        worker = self._find(namespace, name)
+        worker = await self._find(namespace, name)
         netns = self.pod_dir(worker.uid) / "ns" / "net"
         sock = await asyncio.to_thread(probes.socket_in_netns, netns, socket.AF_INET)
         try:
