@@ -244,7 +244,7 @@ def podman_run(n: int, work: Path, out: dict[str, Any]) -> None:
         deadline = time.perf_counter() + 600
         while True:  # kube play returns once started; confirm, as podman has no watch here
             ctrs = podman_containers(prefix)
-            if sum(1 for c in ctrs if c["State"] == "running") == 2 * n:
+            if sum(1 for c in ctrs if c["State"] == "running") == (CONTAINERS + 1) * n:
                 break
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"podman: {len(ctrs)} containers, not all running")

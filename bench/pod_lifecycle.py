@@ -27,8 +27,12 @@ QUICK_STOP = "trap 'exit 0' TERM; echo ready > /usr/share/nginx/html/index.html;
 
 
 def seed(name: str, quick_stop: bool = False) -> dict:
+    """The seed Pod; images present, so IfNotPresent (`:latest` would make each start try the
+    registry, which measures the network's failure to reach it, not the tools)."""
     pod = json.loads(json.dumps(SEED))
     pod["metadata"]["name"] = name
+    for c in pod["spec"]["containers"]:
+        c["imagePullPolicy"] = "IfNotPresent"
     if quick_stop:
         pod["spec"]["containers"][1]["command"] = ["/bin/sh", "-c", QUICK_STOP]
     return pod
