@@ -402,3 +402,59 @@ def test_unmount_after_sub_path_directory_deleted(node: Node) -> None:
         assert not (node.root / "pods" / uid).exists()
     finally:
         delete(node, name)
+
+
+@pytest.fixture
+def shared_dir(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A directory that is a shared mount point (as /var/lib/kubelet is on a systemd host)."""
+    import subprocess
+    base = tmp_path / "shared"
+    base.mkdir()
+    subprocess.run(["mount", "--bind", str(base), str(base)], check=True)
+    subprocess.run(["mount", "--make-rshared", str(base)], check=True)
+    try:
+        yield base
+    finally:
+        subprocess.run(["umount", "-R", "-l", str(base)], check=False)
+
+
+def test_mount_propagation(node: Node, shared_dir: Path, tmp_path: Path) -> None:
+    """HostToContainer sees host mounts made later, Bidirectional (privileged) gives the host
+    the container's mounts, None sees neither; a source that cannot propagate is refused with
+    CRI-O's text."""
+    import subprocess
+    host = [{"name": "h", "hostPath": {"path": str(shared_dir)}}]
+    create(node, pod_yaml("prop-h2c", "sleep 3600", host,
+                          [{"name": "h", "mountPath": "/h", "mountPropagation": "HostToContainer"}]))
+    create(node, pod_yaml("prop-none", "sleep 3600", host, [{"name": "h", "mountPath": "/h"}]))
+    bidi = json.loads(pod_yaml(
+        "prop-bidi", "mkdir -p /h/from-pod && mount -t tmpfs tmpfs /h/from-pod && "
+        "echo from-pod > /h/from-pod/f && sleep 3600", host,
+        [{"name": "h", "mountPath": "/h", "mountPropagation": "Bidirectional"}]))
+    bidi["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+    create(node, json.dumps(bidi))
+    private = [{"name": "h", "hostPath": {"path": str(tmp_path)}}]  # under the private /
+    create(node, pod_yaml("prop-private", "sleep 3600", private,
+                          [{"name": "h", "mountPath": "/h", "mountPropagation": "HostToContainer"}]))
+    try:
+        for name in ("prop-h2c", "prop-none", "prop-bidi"):
+            node.wait_ready(name, 60)
+        (shared_dir / "later").mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
+                        str(shared_dir / "later")], check=True)
+        (shared_dir / "later" / "f").write_text("from-host\n")
+        seen = node.kubectl("exec", "prop-h2c", "--", "cat", "/h/later/f").stdout
+        assert seen == "from-host\n"
+        unseen = node.kubectl("exec", "prop-none", "--", "ls", "/h/later", check=False)
+        assert unseen.stdout == ""  # the directory, not the tmpfs mounted on it later
+        deadline = time.monotonic() + 10
+        while not (shared_dir / "from-pod" / "f").exists():
+            assert time.monotonic() < deadline, "the Pod's mount did not reach the host"
+            time.sleep(0.1)
+        assert (shared_dir / "from-pod" / "f").read_text() == "from-pod\n"
+        wait_for(node, "prop-private", ".status.containerStatuses[0].state.waiting.reason",
+                 "CreateContainerError", timeout=30)
+        assert get(node, "prop-private", ".status.containerStatuses[0].state.waiting.message") \
+            == f'path "{tmp_path}" is mounted on "/" but it is not a shared or slave mount'
+    finally:
+        delete(node, "prop-h2c", "prop-none", "prop-bidi", "prop-private")

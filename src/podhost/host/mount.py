@@ -97,6 +97,22 @@ def mount_points(under: str | os.PathLike[str] | None = None) -> list[Path]:
     return points
 
 
+def propagation_of(path: str | os.PathLike[str]) -> tuple[str, set[str]]:
+    """The mount point holding `path` and its propagation tags (`shared`, `master`) from
+    /proc/self/mountinfo's optional fields."""
+    real = os.path.realpath(path)
+    best, tags = "/", set()
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            fields = line.split(" ")
+            point = _unescape(fields[4])
+            inside = real == point or real.startswith(point.rstrip("/") + "/")
+            if inside and len(point) >= len(best):
+                optional = fields[6:fields.index("-")]
+                best, tags = point, {o.split(":", 1)[0] for o in optional}
+    return best, tags
+
+
 def _statx_mount_root(real: str) -> bool | None:
     """statx's STATX_ATTR_MOUNT_ROOT for an absolute path without symlinks; None when statx
     cannot tell (no statx, a kernel before 5.8, an error other than a missing path)."""

@@ -37,6 +37,7 @@ from podhost.node.probes import ProbeError
 from podhost.node.probes import container_probes as probe_specs
 from podhost.node.status import ContainerRecord
 from podhost.node.worker import PodWorker
+from podhost.host.mount import propagation_of
 from podhost.runtime import sandbox
 from podhost.runtime.errors import ContainerRuntimeError, ExecStartError
 from podhost.runtime.runc import Runtime
@@ -367,6 +368,7 @@ class Kubelet:
         mounts = []
         for vm in volumes.container_mounts(self.pod_dir(worker.uid), worker.pod, container, env,
                                            self.store):
+            ensure_propagation(vm.host_path, vm.propagation)
             options = ["rbind", "rprivate" if vm.propagation == "private" else vm.propagation]
             if vm.read_only:
                 options.append("ro")
@@ -410,7 +412,12 @@ class Kubelet:
         try:
             cfg = self.container_config(worker, rec, spec, image, cid)
         except (VolumeSetupError, LookupError, ValueError, OSError) as e:
+            await self.remove_container(cid)  # its root filesystem, if it got that far
             self._fail(worker, rec, "CreateContainerConfigError", str(e), "Failed", field_path)
+            return
+        except ContainerRuntimeError as e:  # what CRI-O's CreateContainer refuses
+            await self.remove_container(cid)
+            self._fail(worker, rec, "CreateContainerError", str(e), "Failed", field_path)
             return
         rec.id = cid
         self.by_container[cid] = (worker, rec)
@@ -969,6 +976,20 @@ class Kubelet:
                  for rec in w.records.values() if rec.running and rec.id}
                 for w in self.workers.values()}
         return await self.sampler.usage(pods)
+
+
+def ensure_propagation(host_path: str, propagation: str) -> None:
+    """CRI-O's ensureShared / ensureSharedOrSlave: a Bidirectional mount needs a shared source,
+    HostToContainer a shared or slave one, or nothing would propagate."""
+    if propagation == "private":
+        return
+    point, tags = propagation_of(host_path)
+    if propagation == "rshared" and "shared" not in tags:
+        raise ContainerRuntimeError(f'path "{host_path}" is mounted on "{point}" but it is not '
+                                    "a shared mount")
+    if propagation == "rslave" and not tags & {"shared", "master"}:
+        raise ContainerRuntimeError(f'path "{host_path}" is mounted on "{point}" but it is not '
+                                    "a shared or slave mount")
 
 
 def _held_by_finalizers(pod: Obj) -> bool:

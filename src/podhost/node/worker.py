@@ -38,10 +38,11 @@ CONFIG_ERROR_RETRY = 10.0  # kubelet's pod worker back-off after a failed sync (
 
 
 def config_error_retry(rec: ContainerRecord) -> bool:
-    """A container that never ran and cannot be configured yet (a missing ConfigMap, Secret
-    or key, runAsNonRoot...): retried on the next sync, not crash-loop backed off."""
-    return rec.waiting_reason == "CreateContainerConfigError" and not rec.last_state \
-        and rec.exit_code is None
+    """A container that never ran and cannot be configured or created yet (a missing
+    ConfigMap, Secret or key, runAsNonRoot, a mount that cannot propagate...): retried on the
+    next sync, not crash-loop backed off."""
+    return rec.waiting_reason in ("CreateContainerConfigError", "CreateContainerError") and \
+        not rec.last_state and rec.exit_code is None
 
 
 class PodWorker:

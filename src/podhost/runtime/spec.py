@@ -257,6 +257,15 @@ def host_devices(root: str = "/dev") -> list[dict[str, Any]]:
     return out
 
 
+def rootfs_propagation(mounts: Sequence[Any]) -> str:
+    """What CRI-O sets: the container's / is rshared when a mount is Bidirectional (so that its
+    mounts reach the host), rslave when one is HostToContainer, else runc's default."""
+    options = {o for m in mounts for o in m.options}
+    if "rshared" in options:
+        return "rshared"
+    return "rslave" if "rslave" in options else ""
+
+
 def build_linux(cfg: ContainerConfig, caps: Sequence[str], arch: str,
                 devices: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The OCI `linux` object."""
@@ -265,6 +274,8 @@ def build_linux(cfg: ContainerConfig, caps: Sequence[str], arch: str,
         "cgroupsPath": cgroups_path(cfg.cgroup_parent, cfg.id),
         "resources": build_resources(cfg),
     }
+    if propagation := rootfs_propagation(cfg.mounts):
+        linux["rootfsPropagation"] = propagation
     if cfg.privileged and devices:
         linux["devices"] = [dict(d) for d in devices]
     if cfg.sysctls:

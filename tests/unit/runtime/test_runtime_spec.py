@@ -261,3 +261,14 @@ def test_seccomp_per_architecture() -> None:
 
 def test_seccomp_unconfined() -> None:
     assert "seccomp" not in build_oci_spec(config(seccomp="Unconfined"))["linux"]
+
+
+def test_rootfs_propagation_follows_the_mounts() -> None:
+    from podhost.runtime.spec import rootfs_propagation
+    from podhost.runtime.types import Mount
+    private = Mount("/a", "/x", "bind", ("rbind", "rprivate"))
+    slave = Mount("/b", "/y", "bind", ("rbind", "rslave"))
+    shared = Mount("/c", "/z", "bind", ("rbind", "rshared", "ro"))
+    assert rootfs_propagation([private]) == ""
+    assert rootfs_propagation([private, slave]) == "rslave"
+    assert rootfs_propagation([slave, shared]) == "rshared"
