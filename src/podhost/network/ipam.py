@@ -12,6 +12,7 @@ namespaces that held the addresses.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import ipaddress
 import os
 from pathlib import Path
@@ -58,8 +59,8 @@ class Allocator:
         self.dir.mkdir(parents=True, exist_ok=True)
         hosts = self._hosts()
         start = self._last_reserved()
-        order = [*range(start + 1, hosts.stop), *range(hosts.start, start + 1)] \
-            if start in hosts else list(hosts)
+        order = itertools.chain(range(start + 1, hosts.stop), range(hosts.start, start + 1)) \
+            if start in hosts else iter(hosts)  # lazily: a /16 has 65,534 candidates
         for value in order:
             ip = str(ipaddress.IPv4Address(value))
             try:
