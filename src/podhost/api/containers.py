@@ -79,6 +79,15 @@ def _port_number(value: Any, field: str) -> list[FieldError]:
     return []
 
 
+def _is_ip(value: Any) -> bool:
+    import ipaddress
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def host_port_conflicts(containers: list[Obj], path: str) -> list[FieldError]:
     """AccumulateUniqueHostPorts: a protocol, hostIP and hostPort used twice in the Pod."""
     errs, seen = [], set()
@@ -116,6 +125,10 @@ def validate_ports(ports: list[Obj], path: str) -> list[FieldError]:
             errs.append(errors.required(f"{idx}.protocol"))
         elif protocol not in PROTOCOLS:
             errs.append(errors.not_supported(f"{idx}.protocol", protocol, PROTOCOLS))
+        host_ip = port.get("hostIP")
+        if host_ip and not _is_ip(host_ip):
+            errs.append(errors.invalid(f"{idx}.hostIP", host_ip, "must be a valid IP address, "
+                                       "(e.g. 10.9.8.7 or 2001:db8::ffff)"))
     return errs
 
 

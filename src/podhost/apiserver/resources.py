@@ -441,7 +441,8 @@ class Resources:
         old = self.store.get(resource, ns, name)
         if expected_rv and str(expected_rv) != old["metadata"].get("resourceVersion"):
             raise conflict(resource, name)
-        if errs := validation.metadata_update_errors(obj.get("metadata") or {}, old["metadata"]):
+        if not status_only and (errs := validation.metadata_update_errors(
+                obj.get("metadata") or {}, old["metadata"])):
             raise errors.InvalidError(self._kind(resource), name, errs)
         new = strategy.prepare_for_update(resource, obj, old, status_only=status_only)
         self._prepare(resource, new)
@@ -456,6 +457,8 @@ class Resources:
         if resource != "namespaces" and strategy.finalized(updated):  # last finalizer gone
             with contextlib.suppress(errors.NotFoundError):
                 self.store.delete(resource, ns, name)
+            if resource == "configmaps" and name == objects.ROOT_CA_CONFIGMAP:
+                self._republish_root_ca(ns)
         return _ok(updated, 200, warnings)
 
     def patch(self, request: Request, resource: str, ns: str, name: str,

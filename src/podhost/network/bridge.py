@@ -132,6 +132,10 @@ class PodNetwork:
         addrs = json.loads(_ip("-j", "addr", "show", "dev", self.bridge).stdout or "[]")
         present = {f"{a['local']}/{a['prefixlen']}" for link in addrs
                    for a in link.get("addr_info", []) if a.get("family") == "inet"}
+        for other in present - {gateway}:  # another node's CIDR on the same bridge
+            if ipaddress.ip_interface(other).network.overlaps(self.cidr):
+                raise NetworkError(f"the Pod CIDR {self.cidr} overlaps {other} of another node "
+                                   f"on {self.bridge}; use the same CIDR or one apart")
         if gateway not in present:
             done = _ip("addr", "add", gateway, "dev", self.bridge, check=False)
             if done.returncode != 0 and "exists" not in done.stderr:

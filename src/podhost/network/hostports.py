@@ -41,16 +41,30 @@ def _containers(pod: Obj) -> Iterable[Obj]:
     return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
 
 
+NFT_PROTOCOLS = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
+
+
 def pod_port_mappings(pod: Obj, pod_ip: str) -> list[PortMapping]:
-    """The mappings of a Pod at `pod_ip` (pure; kubelet's MakePortMappings)."""
+    """The mappings of a Pod at `pod_ip` (pure; kubelet's MakePortMappings). Every value that
+    goes into an nft script is parsed here, whatever the API let through: no text from the
+    Pod reaches nft unchecked. IPv6 host IPs are refused (the Pod network is IPv4)."""
     out = set()
     for c in _containers(pod):
         for p in c.get("ports") or []:
-            if p.get("hostPort"):
-                host_ip = p.get("hostIP") or ""
-                out.add(PortMapping((p.get("protocol") or "TCP").lower(),
-                                    "" if host_ip == "0.0.0.0" else host_ip,
-                                    int(p["hostPort"]), pod_ip, int(p["containerPort"])))
+            if not p.get("hostPort"):
+                continue
+            protocol = NFT_PROTOCOLS.get(p.get("protocol") or "TCP")
+            if protocol is None:
+                raise NetworkError(f"hostPort: unsupported protocol {p.get('protocol')!r}")
+            host_ip = p.get("hostIP") or ""
+            if host_ip:
+                try:
+                    host_ip = str(ipaddress.IPv4Address(host_ip))
+                except ValueError:
+                    raise NetworkError(f"hostPort: hostIP {host_ip!r} is not an IPv4 "
+                                       "address") from None
+            out.add(PortMapping(protocol, "" if host_ip == "0.0.0.0" else host_ip,
+                                int(p["hostPort"]), pod_ip, int(p["containerPort"])))
     return sorted(out)
 
 
@@ -77,8 +91,11 @@ def table_name(owner: str) -> str:
     return "podhost_hp_" + hashlib.sha256(owner.encode()).hexdigest()[:10]
 
 
-def table_script(table: str, cidr: ipaddress.IPv4Network) -> str:
-    """nft script (re)creating the node's hostPort table, maps empty (pure)."""
+def table_script(table: str, cidr: ipaddress.IPv4Network, bridge: str) -> str:
+    """nft script (re)creating the node's hostPort table, maps empty (pure). With
+    route_localnet on the bridge, Pods could otherwise reach the node's 127.0.0.1 services:
+    new connections from the bridge to 127.0.0.0/8 are dropped (what kube-proxy does for
+    CVE-2020-8558)."""
     dnat = ("fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @addr\n"
             "    fib daddr type local dnat ip to meta l4proto . th dport map @any\n")
     return (f"table ip {table}\n"
@@ -94,6 +111,11 @@ def table_script(table: str, cidr: ipaddress.IPv4Network) -> str:
             f"  chain output {{\n"
             f"    type nat hook output priority -100; policy accept;\n"
             f"    {dnat}"
+            f"  }}\n"
+            f"  chain input {{\n"
+            f"    type filter hook input priority filter; policy accept;\n"
+            f"    iifname \"{bridge}\" ip daddr 127.0.0.0/8 ct state != {{ established, related }} "
+            f"drop\n"
             f"  }}\n"
             f"  chain postrouting {{\n"
             f"    type nat hook postrouting priority srcnat; policy accept;\n"
@@ -142,7 +164,10 @@ class HostPorts:
         if not self.registry.is_dir():
             return
         for entry in self.registry.iterdir():
-            owner = entry.read_text().strip()
+            try:
+                owner = entry.read_text().strip()
+            except OSError:
+                continue
             if owner == self.owner or (owner.startswith("/") and not Path(owner).exists()):
                 subprocess.run(["nft", "delete", "table", "ip", entry.name],
                                capture_output=True)
@@ -160,7 +185,7 @@ class HostPorts:
     def _make_table(self) -> None:
         self.registry.mkdir(parents=True, exist_ok=True)
         (self.registry / self.table).write_text(self.owner + "\n")
-        _nft(table_script(self.table, self.cidr))
+        _nft(table_script(self.table, self.cidr, self.bridge))
         try:  # 127.0.0.1 → a Pod: the bridge must route loopback sources
             Path(f"/proc/sys/net/ipv4/conf/{self.bridge}/route_localnet").write_text("1\n")
         except OSError as e:

@@ -61,16 +61,21 @@ class Allocator:
         start = self._last_reserved()
         order = itertools.chain(range(start + 1, hosts.stop), range(hosts.start, start + 1)) \
             if start in hosts else iter(hosts)  # lazily: a /16 has 65,534 candidates
-        for value in order:
-            ip = str(ipaddress.IPv4Address(value))
-            try:
-                fd = os.open(self.dir / ip, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{uid}\n{self.owner}\n")
-            (self.dir / LAST_RESERVED).write_text(ip)
-            return ip
+        # The reservation is written whole, then linked into place: link(2) fails if the
+        # address is taken, and a crash never leaves an empty (ownerless) reservation.
+        draft = self.dir / f".{uid}.{os.getpid()}"
+        draft.write_text(f"{uid}\n{self.owner}\n")
+        try:
+            for value in order:
+                ip = str(ipaddress.IPv4Address(value))
+                try:
+                    os.link(draft, self.dir / ip)
+                except FileExistsError:
+                    continue
+                (self.dir / LAST_RESERVED).write_text(ip)
+                return ip
+        finally:
+            draft.unlink(missing_ok=True)
         raise NetworkError(f"no address left in the Pod CIDR {self.cidr}")
 
     def _last_reserved(self) -> int:

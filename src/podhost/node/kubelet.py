@@ -127,6 +127,7 @@ class Kubelet:
 
     def resync(self) -> None:
         pods, _ = self.store.list("pods")
+        self.finished &= {p["metadata"]["uid"] for p in pods}  # a DELETED may have been missed
         for pod in pods:
             self.dispatch(pod)
 
@@ -225,7 +226,7 @@ class Kubelet:
     # -- store writes --------------------------------------------------------------------
     def bind(self, pod: Obj) -> Obj:
         """Act as the scheduler: assign the Pod to this node."""
-        current = self.store.get("pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
+        current = self._same_pod(pod)
         current["spec"]["nodeName"] = self.node_name
         current.setdefault("status", {})["conditions"] = [
             {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
@@ -237,10 +238,18 @@ class Kubelet:
                             f"{self.node_name}", component="default-scheduler")
         return updated
 
+    def _same_pod(self, pod: Obj) -> Obj:
+        """The stored Pod, if it is still this one (not a new Pod of the same name)."""
+        m = pod["metadata"]
+        current = self.store.get("pods", m["namespace"], m["name"])
+        if current["metadata"].get("uid") != m.get("uid"):
+            raise errors.NotFoundError.of("pods", m["name"])
+        return current
+
     def mark_unschedulable(self, pod: Obj, message: str) -> Obj:
         """Leave the Pod Pending with PodScheduled False, as the scheduler does when no node
         fits; the FailedScheduling event is recorded on every attempt (aggregated)."""
-        current = self.store.get("pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
+        current = self._same_pod(pod)
         status = current.setdefault("status", {})
         old = next((c for c in status.get("conditions") or []
                     if c.get("type") == "PodScheduled"), {})
@@ -311,7 +320,7 @@ class Kubelet:
             self.network.attach(iface)
             worker.pod_ip = iface.ip
             self.sync_host_ports(include=worker)
-        except (NetworkError, ContainerRuntimeError):
+        except (NetworkError, ContainerRuntimeError, OSError):
             worker.pod_ip = None
             await sandbox.remove_sandbox(ns_dir)
             self.network.release(worker.uid)
@@ -328,6 +337,9 @@ class Kubelet:
             return self.network.address_of(uid) or ""
 
     async def remove_sandbox(self, uid: str) -> None:
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.sandbox_ready = False  # its host ports go now, and stay gone
         if self.network is not None:
             with contextlib.suppress(NetworkError):  # logged; the table is rebuilt at start
                 self.sync_host_ports(exclude=uid)
@@ -340,7 +352,8 @@ class Kubelet:
         if self.network is None:
             return
         workers = [w for w in self.workers.values()
-                   if (w.sandbox_ready or w is include) and w.pod_ip and w.uid != exclude]
+                   if (w.sandbox_ready or w is include) and w.pod_ip and w.uid != exclude
+                   and not w.terminated]
         if include is not None and include not in workers:
             workers.append(include)
         mappings, taken = [], set()

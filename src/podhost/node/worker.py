@@ -90,6 +90,7 @@ class PodWorker:
         """After a node restart: what the stored status knows that containers do not."""
         status = pod.get("status") or {}
         self.start_time = self.start_time or status.get("startTime")
+        self.pod_ip = self.pod_ip or status.get("podIP")  # a finished Pod keeps its address
         for cs in [*(status.get("initContainerStatuses") or []),
                    *(status.get("containerStatuses") or [])]:
             rec = self.records.get(cs.get("name", ""))
@@ -117,9 +118,15 @@ class PodWorker:
         self.wake.set()
 
     def wake_in(self, seconds: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(max(0.0, seconds), self.wake.set)
+        """Sync again in `seconds` at the latest; an earlier pending wake-up is kept."""
+        loop = asyncio.get_running_loop()
+        when = loop.time() + max(0.0, seconds)
+        timer = self._timer
+        if timer is not None and not timer.cancelled() and loop.time() < timer.when() <= when:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._timer = loop.call_at(when, self.wake.set)
 
     def terminating(self) -> bool:
         return self.deleted or bool(self.pod["metadata"].get("deletionTimestamp"))
@@ -168,6 +175,8 @@ class PodWorker:
                 self.wake_in(SANDBOX_RETRY)
                 return
             self.sandbox_ready = True
+            with contextlib.suppress(NetworkError):  # logged; retried on the next change
+                self.k.sync_host_ports()
             self.start_time = self.start_time or meta.rfc3339()
         if self.failure is None:
             left = self.deadline_left()

@@ -270,3 +270,14 @@ def test_user_namespaces_and_apparmor_localhost_are_refused() -> None:
         "spec.hostUsers: Forbidden: podhost does not support user namespaces yet",
         "spec.containers[0].securityContext.appArmorProfile.type: Forbidden: podhost does not "
         "load AppArmor profiles"]
+
+
+def test_host_ip_must_be_an_ip() -> None:
+    p = pod()
+    p["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 8080,
+                                            "protocol": "TCP", "hostIP": "x } flush ruleset"}]
+    with pytest.raises(errors.InvalidError) as e:
+        validation.validate("pods", p)
+    assert [str(c) for c in e.value.errors] == [
+        'spec.containers[0].ports[0].hostIP: Invalid value: "x } flush ruleset": must be a '
+        "valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"]

@@ -143,7 +143,9 @@ def test_nft_scripts_for_host_ports() -> None:
     from podhost.network.hostports import PortMapping, elements_script, table_script, table_name
     name = table_name("/var/lib/podhost")
     assert name.startswith("podhost_hp_") and name == table_name("/var/lib/podhost")
-    table = table_script(name, ipaddress.IPv4Network("10.244.0.0/16"))
+    table = table_script(name, ipaddress.IPv4Network("10.244.0.0/16"), "podhost0")
+    assert ('iifname "podhost0" ip daddr 127.0.0.0/8 ct state != { established, related } drop'
+            in table)
     assert table.startswith(f"table ip {name}\ndelete table ip {name}\n")
     assert table.count("fib daddr type local dnat ip to meta l4proto . th dport map @any") == 2
     assert "ip saddr 127.0.0.0/8 ip daddr 10.244.0.0/16 masquerade" in table
@@ -161,3 +163,13 @@ def test_default_gateway_from_proc_net_route() -> None:
              "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\n")
     assert default_gateway(table) == "192.0.2.1"
     assert default_gateway(table.splitlines()[0] + "\n" + table.splitlines()[1]) is None
+
+
+@pytest.mark.parametrize("port, message", [
+    ({"hostIP": "1.1.1.1 . tcp . 1 : 10.0.0.9 . 1 }\nflush ruleset\n"}, "is not an IPv4"),
+    ({"hostIP": "::1"}, "is not an IPv4 address"),
+    ({"protocol": "tcp; flush ruleset"}, "unsupported protocol")])
+def test_nothing_from_the_pod_reaches_nft_unparsed(port: dict, message: str) -> None:
+    from podhost.network.hostports import pod_port_mappings
+    with pytest.raises(NetworkError, match=message):
+        pod_port_mappings(ported({"containerPort": 80, "hostPort": 8080, **port}), "10.244.0.9")
