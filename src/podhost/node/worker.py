@@ -138,7 +138,7 @@ class PodWorker:
                 await self.wake.wait()
                 self.wake.clear()
                 if self.terminating():
-                    await self.terminate()
+                    await self.terminate_until_done()
                     return
                 try:
                     await self.sync_pod()
@@ -337,6 +337,17 @@ class PodWorker:
         self.pod = self.k.write_status(self.pod, status)
 
     # -- termination ---------------------------------------------------------------------
+    async def terminate_until_done(self, retry: float = 1.0) -> None:
+        """terminate(), again after a failure: a Pod must never stay Terminating because one
+        clean-up step failed once (every step is idempotent)."""
+        while True:
+            try:
+                await self.terminate()
+                return
+            except Exception:
+                log.exception("termination of pod %s failed; retrying", self.key)
+                await asyncio.sleep(retry)
+
     async def terminate(self) -> None:
         """SyncTerminatingPod then SyncTerminatedPod: stop, clean up, then remove the Pod."""
         self.terminated = True
