@@ -444,3 +444,31 @@ def test_kill_9_fifty_rounds(crash_node: list[Node]) -> None:
     assert not mounts_under(root)
     assert not [p for p in processes_with(str(root)) if p != c.node.process.pid]
     assert not c.leftovers(set(c.uids.values()), c.cids)
+
+
+def test_stopping_the_node_right_after_a_delete_leaves_nothing(tmp_path: Path) -> None:
+    """SIGTERM of `podhost serve` just after a forced delete: the node finishes tearing the
+    Pod down before it exits (running Pods stay, for the next start to adopt)."""
+    root = tmp_path / "root"
+    node = start_node(root)
+    try:
+        node.podhost("images", "load", str(TEST_IMAGES / "busybox.oci.tar"))
+        for name in ("goes", "stays"):
+            node.kubectl("apply", "-f", "-", input=pod(name, "echo hi > /data/f; sleep 3600"))
+        node.wait_ready("goes", 30)
+        node.wait_ready("stays", 30)
+        uid = node.kubectl("get", "pod", "goes", "-o", "jsonpath={.metadata.uid}").stdout
+        cid = app_status(node, "goes")["containerID"].split("//")[1]
+        node.kubectl("delete", "pod", "goes", "--grace-period=0", "--force", "--wait=false")
+        stop_node(node)  # at once: the delete is still being carried out
+        assert not [m for m in mounts_under(root) if uid in m]
+        assert not (root / "pods" / uid).exists()
+        assert not processes_with(cid)
+        node = start_node(root)  # the other Pod was left running and is adopted
+        assert node.kubectl("exec", "stays", "--", "cat", "/data/f").stdout == "hi\n"
+    finally:
+        if node.process.poll() is not None:
+            node = start_node(root)
+        node.kubectl("delete", "pods", "--all", "--grace-period=0", "--force", "--wait=true",
+                     check=False)
+        stop_node(node)

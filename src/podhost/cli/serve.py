@@ -99,6 +99,7 @@ async def serve(settings: config.Settings) -> None:
     stopper = asyncio.ensure_future(stop.wait())
     await asyncio.wait({node_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     server.close()
+    await kubelet.drain()
     node_task.cancel()
     with contextlib.suppress(BaseException):
         await node_task

@@ -61,6 +61,7 @@ LABEL_ATTEMPT = "io.kubernetes.container.restartCount"
 
 
 LOOPBACK = "127.0.0.1"  # the Pod IP when the node has no Pod network
+DRAIN_TIMEOUT = 10.0  # seconds a stopping node waits for Pods being torn down
 RECOVERY_WAIT = 60.0  # seconds exec, logs and port-forward wait for a restart's adoption
 NEVER_PULL_RETRY = 10.0  # seconds; kubelet re-syncs a Pod with an error after its back-off
 
@@ -124,6 +125,15 @@ class Kubelet:
                 evictions.cancel()
         finally:
             self.store.unwatch(watcher)
+
+    async def drain(self, timeout: float = DRAIN_TIMEOUT) -> None:
+        """At shutdown: let the Pods already terminating finish their clean-up, so that a node
+        stopped right after a delete leaves nothing behind (running Pods keep running and are
+        adopted on the next start; a termination cut short is finished then)."""
+        tasks = [w.task for w in self.workers.values()
+                 if w.task is not None and not w.task.done() and (w.terminated or w.terminating())]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     def resync(self) -> None:
         pods, _ = self.store.list("pods")
