@@ -304,48 +304,36 @@ PROC_MOUNTS = ["Default", "Unmasked"]
 PROFILE_TYPES = ["Localhost", "RuntimeDefault", "Unconfined"]
 
 
-def _seccomp_profile(sp: Obj | None, path: str) -> list[FieldError]:
-    """validateSeccompProfileField."""
-    if not isinstance(sp, dict):
-        return []
-    errs = []
-    kind = sp.get("type") or ""
-    if not kind:
-        errs.append(errors.required(f"{path}.type", "type is required when seccompProfile is "
-                                    "set"))
-    elif kind not in PROFILE_TYPES:
-        errs.append(errors.not_supported(f"{path}.type", kind, PROFILE_TYPES))
-    local = sp.get("localhostProfile")
-    if kind == "Localhost":
-        if local is None:
-            errs.append(errors.required(f"{path}.localhostProfile",
-                                        "must be set when seccomp type is Localhost"))
-    elif local is not None:
-        errs.append(errors.invalid(f"{path}.localhostProfile", sp,
-                                   "can only be set when seccomp type is Localhost"))
-    return errs
-
-
-def _apparmor_profile(profile: Obj | None, path: str) -> list[FieldError]:
-    """ValidateAppArmorProfileField."""
+def _profile(profile: Obj | None, path: str, what: str, field: str,
+             blank_is_missing: bool) -> list[FieldError]:
+    """validateSeccompProfileField / ValidateAppArmorProfileField: a known type, and a
+    localhostProfile exactly when the type is Localhost."""
     if not isinstance(profile, dict):
         return []
     errs = []
     kind = profile.get("type") or ""
     if not kind:
-        errs.append(errors.required(f"{path}.type", "type is required when appArmorProfile is "
-                                    "set"))
+        errs.append(errors.required(f"{path}.type", f"type is required when {field} is set"))
     elif kind not in PROFILE_TYPES:
         errs.append(errors.not_supported(f"{path}.type", kind, PROFILE_TYPES))
     local = profile.get("localhostProfile")
     if kind == "Localhost":
-        if not (local or "").strip():
+        if local is None or (blank_is_missing and not local.strip()):
             errs.append(errors.required(f"{path}.localhostProfile",
-                                        "must be set when AppArmor type is Localhost"))
-    elif local is not None:
-        errs.append(errors.invalid(f"{path}.localhostProfile", local,
-                                   "can only be set when AppArmor type is Localhost"))
+                                        f"must be set when {what} type is Localhost"))
+    elif local is not None:  # upstream shows the whole seccomp profile, the AppArmor name
+        errs.append(errors.invalid(f"{path}.localhostProfile",
+                                   local if blank_is_missing else profile,
+                                   f"can only be set when {what} type is Localhost"))
     return errs
+
+
+def _seccomp_profile(sp: Obj | None, path: str) -> list[FieldError]:
+    return _profile(sp, path, "seccomp", "seccompProfile", blank_is_missing=False)
+
+
+def _apparmor_profile(profile: Obj | None, path: str) -> list[FieldError]:
+    return _profile(profile, path, "AppArmor", "appArmorProfile", blank_is_missing=True)
 
 
 def _handler(handler: Obj, path: str, kinds: tuple[str, ...]) -> list[FieldError]:

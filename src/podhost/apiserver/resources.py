@@ -238,8 +238,8 @@ class Resources:
                 return self.create(request, resource, ns)
             if method == "DELETE":
                 return self.delete_collection(request, resource, ns)
-            raise errors.MethodNotAllowedError(f"the server does not allow this method on the "
-                                               f"requested resource")
+            raise errors.MethodNotAllowedError("the server does not allow this method on the "
+                                               "requested resource")
         if sub not in (None, "status"):
             raise errors.NotFoundError("the server could not find the requested resource")
         handlers = {"GET": self.get, "PUT": self.update, "PATCH": self.patch,

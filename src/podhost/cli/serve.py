@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import sys
-from pathlib import Path
 
 from podhost import config
 from podhost.cli import kubeconfig

@@ -383,7 +383,10 @@ class Kubelet:
         others = [w.pod for w in self.workers.values()
                   if w is not worker and w.pod["spec"].get("nodeName") and not w.terminated
                   and w.pod.get("status", {}).get("phase") not in ("Succeeded", "Failed")]
-        return port_conflict(worker.pod, others)
+        try:
+            return port_conflict(worker.pod, others)
+        except NetworkError:  # a port the node cannot map: bound, then FailedCreatePodSandBox
+            return False
 
     def volume_mounts(self, worker: PodWorker, container: Obj,
                       env: dict[str, str]) -> list[Mount]:

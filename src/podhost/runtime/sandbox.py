@@ -221,7 +221,12 @@ def remove_pid_namespace_sync(ns_dir: Path) -> None:
             while os.waitpid(pid, os.WNOHANG)[0] == 0 and time.monotonic() < deadline:
                 time.sleep(0.005)
     pidfile.unlink(missing_ok=True)
-    target = ns_dir / "pid"
+    _unpin(ns_dir / "pid")
+
+
+def _unpin(target: Path) -> None:
+    """Unmount a pinned namespace file and delete it; a file mounted twice (e.g. by a racing
+    create) needs unmounting twice."""
     with contextlib.suppress(FileNotFoundError):
         for _ in range(8):
             if not is_mount_point(target):
@@ -237,14 +242,7 @@ def remove_sandbox_sync(ns_dir: Path) -> None:
         return
     remove_pid_namespace_sync(ns_dir)
     for name in NAMESPACE_FILES.values():
-        target = ns_dir / name
-        with contextlib.suppress(FileNotFoundError):
-            # A namespace file mounted twice (e.g. by a racing create) needs unmounting twice.
-            for _ in range(8):
-                if not is_mount_point(target):
-                    break
-                unmount(target, detach=True)
-            target.unlink()
+        _unpin(ns_dir / name)
     with contextlib.suppress(FileNotFoundError):
         ns_dir.rmdir()
 
