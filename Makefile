@@ -25,7 +25,7 @@ venv: $(BIN)/podhost
 $(BIN)/podhost: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,lint]'
 	touch $@
 
 link: venv
@@ -50,6 +50,12 @@ test-e2e: install images
 
 demo: install images ## start the node and run the seed's verification steps
 	$(BIN)/python hack/demo.py
+
+lint: venv ## ruff, mypy, the layer contracts, no import cycles, the size limits
+	$(BIN)/ruff check src tests hack bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python hack/lint-structure.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -26,8 +26,16 @@ import time
 from typing import Any
 
 from common import Node, async_client, kill_node_pods, percentile
-from many_pods import (PODS, PodWatch, all_deleted, all_running, burst, create_pods, delete_pods,
-                       interrupt_on_term)
+from many_pods import (
+    PODS,
+    PodWatch,
+    all_deleted,
+    all_running,
+    burst,
+    create_pods,
+    delete_pods,
+    interrupt_on_term,
+)
 
 
 class RssPeak:
@@ -146,7 +154,7 @@ async def watch_latency(node: Node, names: list[str], watchers: int, patches: in
                 r.raise_for_status()
                 try:
                     await asyncio.wait_for(complete[mark].wait(), 10)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     missed += watchers - len(arrivals[mark])
                 from_response += [t - answered for t in arrivals[mark]]
                 from_request += [t - sent for t in arrivals[mark]]

@@ -33,9 +33,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from common import (Node, async_client, children, cmdlines, ensure_podman, kill_node_pods,
-                    mem_kib, node_leftovers)
+from common import (
+    Node,
+    async_client,
+    children,
+    cmdlines,
+    ensure_podman,
+    kill_node_pods,
+    mem_kib,
+    node_leftovers,
+)
 
 NS = "default"
 PODS = f"/api/v1/namespaces/{NS}/pods"

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from common import REPO, Node, ensure_podman, median
 
 SEED = yaml.safe_load((REPO / "examples" / "data-sharing-pod.yaml").read_text())

@@ -32,7 +32,8 @@ import sys
 import tarfile
 import tempfile
 import time
-from typing import BinaryIO, Callable
+from collections.abc import Callable
+from typing import BinaryIO
 
 # Bump a recipe version whenever the produced image would change; the cache
 # stamp (DIR/.stamp-<name>) records it.

@@ -4,7 +4,8 @@ timestamps stay strings, and keys that are not strings become strings (`1` → "
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import yaml
 
@@ -41,8 +42,8 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _mapping)
 
 
 def load(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+    return yaml.load(text, Loader=_Loader)
 
 
 def load_all(text: str) -> Iterator[Any]:
-    yield from yaml.load_all(text, Loader=_Loader)  # noqa: S506 - a safe loader
+    yield from yaml.load_all(text, Loader=_Loader)

@@ -15,7 +15,6 @@ import uuid
 import pytest
 
 from podhost.network.bridge import node_ip
-
 from tests.e2e.conftest import Node
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,8 @@ import subprocess
 import time
 import urllib.request
 import uuid
-from typing import Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 

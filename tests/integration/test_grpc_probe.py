@@ -25,7 +25,7 @@ NETNS = Path("/proc/self/ns/net")  # the probe joins it with setns(2), as it joi
 
 
 class SlowHealth(health.HealthServicer):
-    def Check(self, request: Any, context: Any) -> Any:  # noqa: N802 (grpc's name)
+    def Check(self, request: Any, context: Any) -> Any:
         time.sleep(3)
         return super().Check(request, context)
 

@@ -11,8 +11,7 @@ from typing import Any
 
 from podhost.api import errors, meta, quantity
 from podhost.api.errors import FieldError
-
-Obj = dict[str, Any]
+from podhost.api.types import Obj
 
 NEGATIVE_MSG = "must be greater than or equal to 0"
 PORT_RANGE_MSG = "must be between 1 and 65535, inclusive"

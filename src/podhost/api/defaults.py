@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from podhost.api import quantity
-
-Obj = dict[str, Any]
+from podhost.api.types import Obj
 
 DEFAULT_TOLERATIONS = [
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",

@@ -146,7 +146,7 @@ class NotFoundError(ApiError):
     code, reason = 404, "NotFound"
 
     @classmethod
-    def of(cls, resource: str, name: str) -> "NotFoundError":
+    def of(cls, resource: str, name: str) -> NotFoundError:
         return cls(f'{resource} "{name}" not found', kind=resource, name=name)
 
 
@@ -158,7 +158,7 @@ class AlreadyExistsError(ApiError):
     code, reason = 409, "AlreadyExists"
 
     @classmethod
-    def of(cls, resource: str, name: str) -> "AlreadyExistsError":
+    def of(cls, resource: str, name: str) -> AlreadyExistsError:
         return cls(f'{resource} "{name}" already exists', kind=resource, name=name)
 
 

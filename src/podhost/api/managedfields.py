@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from podhost.api import errors, schema
+from podhost.api.types import Obj
 
-Obj = dict[str, Any]
 Path = tuple[str, ...]
 FieldSet = set[Path]
 
@@ -144,7 +145,7 @@ class Comparison:
     def changed(self) -> FieldSet:
         return self.added | self.modified
 
-    def without(self, prefixes: Iterable[str]) -> "Comparison":
+    def without(self, prefixes: Iterable[str]) -> Comparison:
         return Comparison(*(without(s, prefixes) for s in (self.added, self.modified,
                                                              self.removed)))
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from podhost.api import errors
 from podhost.api.errors import FieldError
-
-Obj = dict[str, Any]
+from podhost.api.types import Obj
 
 UPDATABLE_FIELDS = ",".join([
     "`spec.containers[*].image`", "`spec.initContainers[*].image`",

@@ -18,10 +18,11 @@ from __future__ import annotations
 import copy
 import functools
 import json
+from collections.abc import Iterator
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any
 
-Obj = dict[str, Any]
+from podhost.api.types import Obj
 
 KUBERNETES_VERSION = "v1.32.0"
 REF_PREFIX = "#/$defs/"

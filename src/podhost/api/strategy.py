@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import copy
 from datetime import timedelta
-from typing import Any
 
 from podhost.api import defaults, errors, meta, quantity
-
-Obj = dict[str, Any]
+from podhost.api.types import Obj
 
 KINDS = {"pods": "Pod", "namespaces": "Namespace", "events": "Event", "configmaps": "ConfigMap",
          "secrets": "Secret", "serviceaccounts": "ServiceAccount", "nodes": "Node"}

@@ -6,8 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from podhost.api import meta
-
-Obj = dict[str, Any]
+from podhost.api.types import Obj
 
 POD_COLUMNS = [
     ("Name", "string", "name", 0,

@@ -9,10 +9,9 @@ import posixpath
 from typing import Any
 
 from podhost.api import containers, errors, meta, quantity, schema
-from podhost.api.podupdate import pod_spec_update_errors
 from podhost.api.errors import FieldError
-
-Obj = dict[str, Any]
+from podhost.api.podupdate import pod_spec_update_errors
+from podhost.api.types import Obj
 
 VOLUME_SOURCES = (
     "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret",

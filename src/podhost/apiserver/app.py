@@ -11,9 +11,9 @@ from typing import Any
 
 from podhost import config
 from podhost.api import errors
-from podhost.apiserver import attach, discovery, exec as exec_, metrics, objects, portforward, \
-    resources
-from podhost.apiserver.backend import NodeBackend
+from podhost.api.nodeapi import NodeBackend
+from podhost.apiserver import attach, discovery, metrics, objects, portforward, resources
+from podhost.apiserver import exec as exec_
 from podhost.apiserver.http import Request, Response, StreamResponse, Upgrade
 from podhost.store.sqlite import Store
 

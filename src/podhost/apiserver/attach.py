@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
+from podhost.api.nodeapi import ExecProcess, NodeBackend
 from podhost.apiserver import exec as exec_
-from podhost.apiserver.backend import ExecProcess, NodeBackend
 from podhost.apiserver.http import Request, Upgrade
 from podhost.store.sqlite import Store
 

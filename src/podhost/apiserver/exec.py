@@ -21,8 +21,8 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
 
 from podhost.api import errors
+from podhost.api.nodeapi import ExecProcess, NodeBackend
 from podhost.apiserver import spdy
-from podhost.apiserver.backend import ExecProcess, NodeBackend
 from podhost.apiserver.http import Request, Upgrade
 from podhost.store.sqlite import Store
 
@@ -175,7 +175,7 @@ class SpdyExec:
             return True
         try:
             return await asyncio.wait_for(gather(), self.STREAM_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def serve(self, start: Start, finish: Finish, expected: set[str]) -> None:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any
 
 from podhost.api import errors, meta, quantity, selectors
-from podhost.apiserver.backend import NodeBackend, NodeUsage, PodUsage
+from podhost.api.nodeapi import NodeBackend, NodeUsage, PodUsage
+from podhost.api.types import Obj
 from podhost.apiserver.http import Request
 from podhost.store.sqlite import Store
 
-Obj = dict[str, Any]
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
 GROUP_VERSION = f"{GROUP}/{VERSION}"
 PATH = re.compile(rf"^/apis/{re.escape(GROUP)}/{VERSION}"

@@ -16,12 +16,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from podhost.api import errors, meta, strategy
 from podhost.api.errors import FieldError
-
-Obj = dict[str, Any]
+from podhost.api.types import Obj
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 KUBELET_VERSION = "v1.32.0"

@@ -24,8 +24,8 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 
 from podhost.api import errors
+from podhost.api.nodeapi import NodeBackend
 from podhost.apiserver import spdy
-from podhost.apiserver.backend import NodeBackend
 from podhost.apiserver.http import Request, Upgrade
 from podhost.store.sqlite import Store
 

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import binascii
+import contextlib
 import json
 import time
-from typing import Any, AsyncIterator, Callable, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import yaml
 
 from podhost import yamljson
 from podhost.api import errors, managedfields, meta, strategy, table, validation
 from podhost.api import patch as patches
+from podhost.api.nodeapi import LogOptions, NodeBackend
+from podhost.api.types import Obj
 from podhost.apiserver import objects, protobuf
-from podhost.apiserver.backend import LogOptions, NodeBackend
 from podhost.apiserver.http import Request, Response, StreamResponse
 from podhost.store.sqlite import Store
 from podhost.store.watch import Event
-
-Obj = dict[str, Any]
 
 NAMESPACED = {"pods": True, "events": True, "namespaces": False, "configmaps": True,
               "secrets": True, "serviceaccounts": True, "nodes": False}
@@ -331,7 +331,7 @@ class Resources:
                         wait = max(0.0, min(wait, next_bookmark - now))
                     try:
                         ev = await asyncio.wait_for(watcher.queue.get(), wait)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         continue
                     if ev is None:
                         return

@@ -128,7 +128,7 @@ class FrameParser:
     """Bytes in, frames out; keeps the inbound header decompression context."""
 
     buffer: bytearray = field(default_factory=bytearray)
-    inflate: "zlib._Decompress" = field(default_factory=lambda: zlib.decompressobj(
+    inflate: zlib._Decompress = field(default_factory=lambda: zlib.decompressobj(
         zdict=DICTIONARY))
 
     def feed(self, data: bytes) -> list[Frame]:
@@ -185,7 +185,7 @@ class FrameParser:
 class FrameWriter:
     """Frames out; keeps the outbound header compression context."""
 
-    deflate: "zlib._Compress" = field(default_factory=lambda: zlib.compressobj(
+    deflate: zlib._Compress = field(default_factory=lambda: zlib.compressobj(
         zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, 15, zdict=DICTIONARY))
 
     @staticmethod

@@ -13,9 +13,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from podhost.cli.errors import CliError, StatusError
@@ -53,7 +54,7 @@ def merge_kubeconfigs(configs: list[dict[str, Any]]) -> dict[str, Any]:
 def _parse_yaml(text: str) -> Any:
     import yaml  # lazy: only verbs that talk to a cluster pay for it
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10x faster on certs
-    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    return yaml.load(text, Loader=loader)
 
 
 _LOADED: dict[tuple[Path, ...], dict[str, Any]] = {}

@@ -34,7 +34,7 @@ class StatusError(CliError):
     def code_http(self) -> int:
         return int(self.status.get("code") or 0)
 
-    def with_context(self, context: str) -> "StatusError":
+    def with_context(self, context: str) -> StatusError:
         return StatusError(self.status, context)
 
     def render(self) -> str:

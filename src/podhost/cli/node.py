@@ -7,8 +7,8 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from podhost import __version__, config
 from podhost.cli.errors import CliError
@@ -146,8 +146,8 @@ def up(args: argparse.Namespace) -> int:
 
 def delete_all_pods(args: argparse.Namespace, root: Path) -> None:
     from podhost.cli import client as clientmod
-    from podhost.cli.verbs.objects import wait_gone
     from podhost.cli.context import lookup
+    from podhost.cli.verbs.objects import wait_gone
     conn = clientmod.resolve(clientmod.load_kubeconfig([root / "kubeconfig"]))
     c = clientmod.Client(conn)
     pods = c.get("/api/v1/pods").get("items") or []
@@ -209,7 +209,7 @@ def count_images(root: Path) -> int | str:
     try:
         from podhost.images.store import ImageStore
         return len(ImageStore(root / "images").list())
-    except Exception as e:  # noqa: BLE001 - status must always print
+    except Exception as e:
         return f"unknown ({e})"
 
 

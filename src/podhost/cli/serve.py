@@ -63,7 +63,8 @@ def write_kubeconfigs(settings: config.Settings, pki) -> None:  # type: ignore[n
 
 async def serve(settings: config.Settings) -> None:
     from podhost.apiserver import app as apiapp
-    from podhost.apiserver import http, pki as pkimod
+    from podhost.apiserver import http
+    from podhost.apiserver import pki as pkimod
     from podhost.images.store import ImageStore
     from podhost.network.bridge import node_ip
     from podhost.node.kubelet import Kubelet

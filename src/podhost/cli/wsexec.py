@@ -12,7 +12,8 @@ import os
 import select
 import socket
 import sys
-from typing import Any, BinaryIO, Callable
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 from podhost.cli.client import Client
 from podhost.cli.errors import CliError

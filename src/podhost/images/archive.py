@@ -73,7 +73,7 @@ def open_archive(path: str, repository: str | None = None) -> Iterator[list[Arch
 @contextlib.contextmanager
 def _open_tar(path: str) -> Iterator[tarfile.TarFile]:
     try:
-        tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed below
+        tar = tarfile.open(path, "r:*")
     except (tarfile.TarError, OSError) as e:
         raise ArchiveError(f"{path}: not a readable tar archive: {e}") from None
     with tar:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
 
+from podhost.api.types import Obj
 from podhost.network import NetworkError
 
-Obj = dict[str, Any]
 REGISTRY = Path("/run/podhost/hostports")  # one file per table: the node root that owns it
 UNSCHEDULABLE_PORTS = ("0/1 nodes are available: 1 node(s) didn't have free ports for the "
                        "requested pod ports. preemption: 0/1 nodes are available: 1 No "

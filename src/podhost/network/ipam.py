@@ -12,8 +12,8 @@ namespaces that held the addresses.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import ipaddress
+import itertools
 import os
 from pathlib import Path
 

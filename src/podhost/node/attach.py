@@ -72,7 +72,7 @@ class AttachProcess:
 
 
 def attach(runtime: Runtime, worker: PodWorker, container: str, *, stdin: bool,
-           tty: bool) -> AttachProcess:  # noqa: ARG001 - tty is the container's
+           tty: bool) -> AttachProcess:
     """Attach to `container` of the worker's Pod; ApiError in Kubernetes' words when it
     cannot be done. `tty` is what the client asked; the container's own setting is used."""
     pod = worker.pod

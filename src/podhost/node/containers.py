@@ -9,15 +9,15 @@ from __future__ import annotations
 import base64
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, cast
+from typing import Any, cast
 
 from podhost.api import quantity
+from podhost.api.types import Obj
 from podhost.node.expansion import expand
 from podhost.runtime.spec import ALL_CAPABILITIES, normalize_capability
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,14 +21,15 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from podhost.api import errors, meta
+from podhost.api.types import Obj
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 MAX_LRU_CACHE_ENTRIES = 4096
 AGGREGATE_MAX_EVENTS = 10

@@ -12,13 +12,15 @@ import secrets
 import shutil
 import socket
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from podhost.api import errors, meta
-from podhost.apiserver.backend import LogOptions
-from podhost.images import snapshots
-from podhost.images import puller
+from podhost.api.nodeapi import LogOptions
+from podhost.api.types import Obj
+from podhost.host.mount import propagation_of
+from podhost.images import puller, snapshots
 from podhost.images.auth import load_auth
 from podhost.images.errors import ImageError, ImageNeverPullError
 from podhost.images.inuse import write_in_use
@@ -37,7 +39,6 @@ from podhost.node.probes import ProbeError
 from podhost.node.probes import container_probes as probe_specs
 from podhost.node.status import ContainerRecord
 from podhost.node.worker import PodWorker
-from podhost.host.mount import propagation_of
 from podhost.runtime import sandbox
 from podhost.runtime.errors import ContainerRuntimeError, ExecStartError
 from podhost.runtime.runc import Runtime
@@ -49,7 +50,6 @@ from podhost.volumes import manager as volumes
 from podhost.volumes.emptydir import VolumeSetupError
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 EXIT_POLL = 0.1
 LOG_ROTATE_EVERY = 10.0
@@ -515,7 +515,7 @@ class Kubelet:
         try:
             await self.run_handler(worker, rec, container, hook, max(timeout, 0.0))
             return None
-        except (ProbeError, asyncio.TimeoutError) as e:
+        except (TimeoutError, ProbeError) as e:
             m = worker.pod["metadata"]
             what = probes.handler_kind(hook)
             label = {"exec": "Exec", "httpGet": "HTTP", "sleep": "Sleep"}.get(what, what)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterator
 
 POLL = 0.1
 MAX_SIZE = 10 * 1024 * 1024  # kubelet's containerLogMaxSize

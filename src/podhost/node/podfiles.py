@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-Obj = dict[str, Any]
+from podhost.api.types import Obj
 
 HOSTS_HEADER = "# Kubernetes-managed hosts file.\n"
 HOSTS_BASE = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"

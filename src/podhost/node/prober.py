@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from podhost.api.types import Obj
 from podhost.node.events import container_field_path
 from podhost.node.probes import ProbeCounter, ProbeError, ProbeSpec, container_probes
 from podhost.node.status import ContainerRecord
@@ -21,11 +22,10 @@ if TYPE_CHECKING:
     from podhost.node.worker import PodWorker
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 
 class Prober:
-    def __init__(self, kubelet: "Kubelet", worker: "PodWorker", rec: ContainerRecord,
+    def __init__(self, kubelet: Kubelet, worker: PodWorker, rec: ContainerRecord,
                  container: Obj) -> None:
         self.k, self.worker, self.rec, self.container = kubelet, worker, rec, container
         self.cid = rec.id

@@ -17,13 +17,13 @@ import os
 import socket
 import ssl
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
+from podhost.api.types import Obj
 from podhost.node import grpcprobe
-
-Obj = dict[str, Any]
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -55,7 +55,7 @@ class ProbeSpec:
     grace: float | None = None  # probe-level terminationGracePeriodSeconds
 
     @classmethod
-    def of(cls, kind: str, probe: Obj) -> "ProbeSpec":
+    def of(cls, kind: str, probe: Obj) -> ProbeSpec:
         return cls(kind, probe, float(probe.get("initialDelaySeconds") or 0),
                    float(probe.get("periodSeconds") or 10),
                    float(probe.get("timeoutSeconds") or 1),
@@ -171,7 +171,7 @@ async def tcp_socket(netns: Path, action: Obj, container: Obj, timeout: float,
     port = resolve_port(action.get("port"), container)
     try:
         sock = await asyncio.wait_for(_connect(netns, host, port), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise ProbeError(f"dial tcp {_hostport(host, port)}: i/o timeout") from None
     sock.close()
     return ""
@@ -237,7 +237,7 @@ async def http_get(netns: Path, action: Obj, container: Obj, timeout: float,
                    pod_ip: str) -> str:
     try:
         return await asyncio.wait_for(_http_get(netns, action, container, pod_ip), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         host = action.get("host") or pod_ip
         port = resolve_port(action.get("port"), container)
         url, _ = http_request(action, host, port)
@@ -323,7 +323,7 @@ async def exec_action(run: ExecFn, action: Obj, timeout: float) -> str:
         raise ProbeError("exec action has no command")
     try:
         code, output = await run(command, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise ProbeError(f"command {_quote(command)} timed out") from None
     text = output[:MAX_OUTPUT].decode("utf-8", "replace")
     if code != 0:

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
-from podhost.apiserver.backend import ContainerUsage, NodeUsage, PodUsage
+from podhost.api.nodeapi import ContainerUsage, NodeUsage, PodUsage
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC = Path("/proc")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from podhost.api import meta
-
-Obj = dict[str, Any]
+from podhost.api.types import Obj
 
 
 @dataclass

@@ -16,13 +16,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from podhost.api import errors, meta
-from podhost.node import status as podstatus
-from podhost.node.events import container_field_path
+from podhost.api.types import Obj
 from podhost.network import NetworkError
 from podhost.network.hostports import UNSCHEDULABLE_PORTS
+from podhost.node import status as podstatus
+from podhost.node.events import container_field_path
 from podhost.node.status import ContainerRecord
 from podhost.runtime.errors import ContainerRuntimeError
 
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from podhost.node.kubelet import Kubelet
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 SCHEDULE_RETRY = 5.0  # seconds between scheduling attempts of a Pod that does not fit
 SANDBOX_RETRY = 5.0  # seconds before a failed sandbox is made again
@@ -46,7 +46,7 @@ def config_error_retry(rec: ContainerRecord) -> bool:
 
 
 class PodWorker:
-    def __init__(self, kubelet: "Kubelet", pod: Obj) -> None:
+    def __init__(self, kubelet: Kubelet, pod: Obj) -> None:
         self.k = kubelet
         self.pod = pod
         self.uid: str = pod["metadata"]["uid"]

@@ -561,7 +561,7 @@ class Runtime:
         return write_ctl(self._require(container_id), f"1 {height} {width}")
 
     async def kill(self, container_id: str, signal: str | int = "SIGTERM",
-                   all: bool = False) -> None:  # noqa: A002 - runc's own flag name
+                   all: bool = False) -> None:
         """`runc kill`: signal the container's init (or, with all, every process in it)."""
         self._require(container_id)
         args = ["kill", *(["--all"] if all else []), container_id, _signal_arg(signal)]

@@ -23,15 +23,14 @@ import ctypes.util
 import errno
 import fcntl
 import os
+import signal
 import socket
 import struct
-import threading
-from pathlib import Path
-
-import signal
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 from podhost.host.mount import bind, is_mount_point, unmount
 from podhost.network import PodInterface

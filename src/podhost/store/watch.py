@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 HISTORY = 20000
 QUEUE_LIMIT = 10000

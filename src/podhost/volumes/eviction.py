@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
 
 from podhost.api import quantity
+from podhost.api.types import Obj
 from podhost.volumes import emptydir, sizing
 
-Obj = dict[str, Any]
 REASON = "Evicted"
 MESSAGE = 'Usage of EmptyDir volume "{name}" exceeds the limit "{limit}". '
 

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from podhost.api.types import Obj
 from podhost.volumes import emptydir, hostpath, projection, sizing, subpath
 from podhost.volumes.emptydir import VolumeSetupError
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

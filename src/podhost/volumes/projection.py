@@ -11,15 +11,16 @@ import math
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from podhost.api import quantity
+from podhost.api.types import Obj
 from podhost.host import mount as mounts
 from podhost.volumes import atomic, ownership
 from podhost.volumes.emptydir import VolumeSetupError
 
-Obj = dict[str, Any]
 Getter = Callable[[str, str], Obj | None]  # (resource, name) → object or None when not found
 PLUGINS = {"configMap": "kubernetes.io~configmap", "secret": "kubernetes.io~secret",
            "downwardAPI": "kubernetes.io~downward-api", "projected": "kubernetes.io~projected"}

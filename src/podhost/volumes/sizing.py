@@ -6,11 +6,9 @@ limit when every container declares one, the volume's sizeLimit when > 0).
 
 from __future__ import annotations
 
-from typing import Any
-
 from podhost.api import quantity
+from podhost.api.types import Obj
 
-Obj = dict[str, Any]
 _BINARY = (("Ei", 60), ("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10))
 _DECIMAL = (("E", 18), ("P", 15), ("T", 12), ("G", 9), ("M", 6), ("k", 3))
 

@@ -14,9 +14,9 @@ import posixpath
 import re
 import shutil
 import stat
+from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Mapping
 
 from podhost.host import mount as mounts
 from podhost.volumes.emptydir import VolumeSetupError

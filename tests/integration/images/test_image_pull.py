@@ -138,9 +138,9 @@ def test_basic_auth(auth_registry: LocalRegistry, tmp_path: Path) -> None:
 
 def test_resume_from_partial_blob(registry: LocalRegistry, tmp_path: Path) -> None:
     """A partial blob left by an interrupted pull is completed with a Range request."""
+    from podhost.images.oci import parse_manifest
     from podhost.images.registries import Endpoint
     from podhost.images.registry import RegistryClient
-    from podhost.images.oci import parse_manifest
 
     ep = Endpoint(registry.host, "library/nginx", insecure=True)
 

@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.integration.images.image_archives import OciImage, layer_tar, oci_archive
 
 from podhost.images.errors import SnapshotError
 from podhost.images.snapshots import overlay_options, prepare_rootfs, remove_rootfs
 from podhost.images.store import ImageStore
+from tests.integration.images.image_archives import OciImage, layer_tar, oci_archive
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root and overlayfs")]

@@ -12,7 +12,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from tests.integration.images.image_archives import OciImage, docker_archive, image_config, layer_tar, oci_archive, sha256
 
 from podhost.images.archive import host_platform
 from podhost.images.errors import (
@@ -24,6 +23,14 @@ from podhost.images.errors import (
     LayerError,
 )
 from podhost.images.store import ImageStore
+from tests.integration.images.image_archives import (
+    OciImage,
+    docker_archive,
+    image_config,
+    layer_tar,
+    oci_archive,
+    sha256,
+)
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]

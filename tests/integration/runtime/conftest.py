@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.runtime.runtime_helpers import BUSYBOX, CGROUP_PARENT
 
 from podhost.host.mount import mount_points
 from podhost.runtime.runc import Runtime
 from podhost.runtime.types import ContainerConfig
+from tests.integration.runtime.runtime_helpers import BUSYBOX, CGROUP_PARENT
 
 
 @pytest.fixture(scope="session")

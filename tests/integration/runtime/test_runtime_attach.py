@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from tests.integration.runtime.runtime_helpers import integration_marks
-from tests.integration.runtime.test_runtime_exec import running
 
 from podhost.runtime.conmon import STDOUT_PIPE, AttachConnection
 from podhost.runtime.errors import ContainerNotFoundError
 from podhost.runtime.runc import Runtime
 from podhost.runtime.types import ContainerConfig
+from tests.integration.runtime.runtime_helpers import integration_marks
+from tests.integration.runtime.test_runtime_exec import running
 
 pytestmark = integration_marks()
 

@@ -10,11 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.integration.runtime.runtime_helpers import cgroup_dirs, integration_marks, processes_mentioning
 
 from podhost.runtime.errors import ConmonStartError, ContainerNotFoundError
 from podhost.runtime.runc import Runtime
 from podhost.runtime.types import ContainerConfig, Mount
+from tests.integration.runtime.runtime_helpers import (
+    cgroup_dirs,
+    integration_marks,
+    processes_mentioning,
+)
 
 pytestmark = integration_marks()
 

@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from tests.integration.runtime.runtime_helpers import integration_marks, processes_mentioning
 
 from podhost.runtime.errors import ContainerNotFoundError, ExecStartError
 from podhost.runtime.runc import ExecSession, Runtime
 from podhost.runtime.types import ContainerConfig, Mount
+from tests.integration.runtime.runtime_helpers import integration_marks, processes_mentioning
 
 pytestmark = integration_marks()
 

@@ -7,11 +7,10 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from tests.integration.runtime.runtime_helpers import integration_marks
-
 from podhost.node import logs
 from podhost.runtime.runc import Runtime
 from podhost.runtime.types import ContainerConfig
+from tests.integration.runtime.runtime_helpers import integration_marks
 
 pytestmark = integration_marks()
 

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.integration.runtime.runtime_helpers import integration_marks
 
 from podhost.host.mount import mount_points
 from podhost.runtime.errors import SandboxError
 from podhost.runtime.runc import Runtime
 from podhost.runtime.sandbox import create_sandbox, remove_sandbox, sandbox_exists
 from podhost.runtime.types import ContainerConfig, Mount
+from tests.integration.runtime.runtime_helpers import integration_marks
 
 pytestmark = integration_marks()
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from podhost.api.nodeapi import ContainerUsage, NodeUsage, PodUsage
 from podhost.apiserver import discovery, metrics
 from podhost.apiserver.app import ApiServer
-from podhost.apiserver.backend import ContainerUsage, NodeUsage, PodUsage
 from podhost.apiserver.http import Response
 from podhost.store.sqlite import Store
 from tests.unit.apiserver.helpers import FACTS, TOKEN, FakeNode, call, request

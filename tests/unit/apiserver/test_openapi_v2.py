@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from podhost.api import errors
 from podhost import protowire
+from podhost.api import errors
 from podhost.apiserver import discovery, portforward, protobuf
 from podhost.apiserver.http import Request
 

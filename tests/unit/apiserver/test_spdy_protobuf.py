@@ -13,9 +13,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from podhost import protowire
 from podhost.api import errors
 from podhost.apiserver import exec as exec_
-from podhost import protowire
 from podhost.apiserver import protobuf, spdy
 from podhost.apiserver.http import Request
 from podhost.store.sqlite import Store

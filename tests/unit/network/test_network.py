@@ -140,7 +140,7 @@ def test_port_conflict_is_the_schedulers_nodeports_filter(mine: dict, theirs: di
 
 
 def test_nft_scripts_for_host_ports() -> None:
-    from podhost.network.hostports import PortMapping, elements_script, table_script, table_name
+    from podhost.network.hostports import PortMapping, elements_script, table_name, table_script
     name = table_name("/var/lib/podhost")
     assert name.startswith("podhost_hp_") and name == table_name("/var/lib/podhost")
     table = table_script(name, ipaddress.IPv4Network("10.244.0.0/16"), "podhost0")

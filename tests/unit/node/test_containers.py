@@ -13,8 +13,12 @@ import pytest
 from podhost.node import containers, logs, podfiles
 from podhost.node.status import ContainerRecord
 from podhost.node.worker import config_error_retry
-from podhost.runtime.spec import (ALL_CAPABILITIES, DEFAULT_CAPABILITIES, build_oci_spec,
-                                  host_devices)
+from podhost.runtime.spec import (
+    ALL_CAPABILITIES,
+    DEFAULT_CAPABILITIES,
+    build_oci_spec,
+    host_devices,
+)
 from podhost.runtime.types import ContainerConfig
 
 Obj = dict[str, Any]

@@ -65,7 +65,7 @@ def test_exec_action_messages() -> None:
         return 1, b"cat: can't open '/tmp/x': No such file or directory\n"
 
     async def slow(argv: list[str], timeout: float) -> tuple[int, bytes]:
-        raise asyncio.TimeoutError
+        raise TimeoutError
 
     with pytest.raises(ProbeError, match="^cat: can't open"):
         asyncio.run(exec_action(fails, {"command": ["cat", "/tmp/x"]}, 1))

@@ -6,13 +6,12 @@ import argparse
 import sys
 from typing import Any
 
+from podhost.api.types import Obj
 from podhost.cli import client as clientmod
 from podhost.cli import printers
 from podhost.cli.context import client_for, namespace_of
 from podhost.cli.errors import StatusError
 from podhost.cli.verbs.objects import fetch, report, targets
-
-Obj = dict[str, Any]
 
 
 def kv(lines: list[str], key: str, value: Any, indent: int = 0, width: int = 0) -> None:

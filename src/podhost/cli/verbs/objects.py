@@ -6,16 +6,15 @@ import argparse
 import re
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 
+from podhost.api.types import Obj
 from podhost.cli import client as clientmod
 from podhost.cli import manifests, printers
 from podhost.cli.context import Resource, by_kind, client_for, lookup, namespace_of
 from podhost.cli.errors import CliError, StatusError
-
-Obj = dict[str, Any]
-
 
 # ---- shared helpers ----------------------------------------------------------------------
 

@@ -9,11 +9,11 @@ import os
 import sys
 from typing import Any, BinaryIO
 
+from podhost.api.types import Obj
 from podhost.cli import client as clientmod
 from podhost.cli.context import client_for, lookup
 from podhost.cli.errors import CliError, StatusError
 
-Obj = dict[str, Any]
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 
 

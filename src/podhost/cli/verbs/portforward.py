@@ -17,11 +17,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from podhost.api.types import Obj
 from podhost.cli import client as clientmod
 from podhost.cli.context import client_for
 from podhost.cli.errors import CliError
 
-Obj = dict[str, Any]
 TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 
 
@@ -124,8 +124,9 @@ class Tunnel:
 
     def frames(self) -> list[Any]:
         """Frames from one read of the WebSocket; LostConnection once it has ended."""
-        from podhost.apiserver import spdy
         from wsproto.events import BytesMessage, CloseConnection, TextMessage
+
+        from podhost.apiserver import spdy
         events, self.session.pending = self.session.pending + self.session.events(), []
         frames: list[Any] = []
         for event in events:

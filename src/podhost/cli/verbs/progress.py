@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
+from podhost.api.types import Obj
 from podhost.cli import client as clientmod
-
-Obj = dict[str, Any]
 
 # waiting reasons that will not clear by themselves
 STUCK = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff",

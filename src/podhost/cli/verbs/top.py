@@ -13,11 +13,11 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from podhost.api.types import Obj
 from podhost.cli import client as clientmod
 from podhost.cli.context import client_for
 from podhost.cli.errors import CliError, StatusError
 
-Obj = dict[str, Any]
 GROUP_VERSION = "metrics.k8s.io/v1beta1"
 POD_COLUMNS = ["NAME", "CPU(cores)", "MEMORY(bytes)"]
 NODE_COLUMNS = ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"]
