@@ -145,9 +145,11 @@ def test_sub_path_positive(node: Node) -> None:
 
 
 def test_eviction_on_size_limit(node: Node) -> None:
-    """§2: writing 5 MiB into a 4Mi emptyDir evicts the Pod once, with kubelet's message."""
-    script = ("i=0; while [ $i -lt 5 ]; do dd if=/dev/urandom of=/t/file$i bs=1048576 count=1 "
-              "2>/dev/null; i=$((i+1)); done; while true; do sleep 5; done")
+    """§2: writing 5 MiB into a 4Mi emptyDir evicts the Pod once, with kubelet's message; its
+    containers are stopped (none of its processes remain) and their statuses say how they
+    ended."""
+    script = ("true evict-marker; i=0; while [ $i -lt 5 ]; do dd if=/dev/urandom of=/t/file$i "
+              "bs=1048576 count=1 2>/dev/null; i=$((i+1)); done; while true; do sleep 5; done")
     volumes = [{"name": "test-volume", "emptyDir": {"sizeLimit": "4Mi"}}]
     create(node, pod_yaml("vol-evict", script, volumes,
                           [{"name": "test-volume", "mountPath": "/t"}], policy="Always"))
@@ -156,6 +158,15 @@ def test_eviction_on_size_limit(node: Node) -> None:
         status = json.loads(node.kubectl("get", "pod", "vol-evict", "-o", "json").stdout)["status"]
         message = 'Usage of EmptyDir volume "test-volume" exceeds the limit "4Mi". '
         assert (status["reason"], status["message"]) == ("Evicted", message)
+        deadline = time.monotonic() + 40
+        while marked_processes() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert marked_processes() == []
+        wait_for(node, "vol-evict", ".status.containerStatuses[0].state.terminated.reason",
+                 "Error", timeout=20)
+        state = json.loads(node.kubectl("get", "pod", "vol-evict", "-o", "json").stdout)[
+            "status"]["containerStatuses"][0]["state"]["terminated"]
+        assert state["exitCode"] in (137, 143)
         time.sleep(6)  # another check period: still Failed, still one event
         assert get(node, "vol-evict", ".status.phase") == "Failed"
         events = node.kubectl("get", "events", "--field-selector",
@@ -164,6 +175,20 @@ def test_eviction_on_size_limit(node: Node) -> None:
         assert [(e["type"], e["message"]) for e in items] == [("Warning", message)]
     finally:
         delete(node, "vol-evict")
+
+
+def marked_processes() -> list[int]:
+    """The processes whose command line carries the eviction test's marker."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if b"evict-marker" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def test_memory_volume_removed_when_pod_succeeds(node: Node) -> None:

@@ -28,7 +28,8 @@ MNT_DETACH = 0x2
 UMOUNT_NOFOLLOW = 0x8
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 # statx(2) (glibc ≥ 2.28): since Linux 5.8 it says whether a path is the root of a mount
@@ -58,7 +59,8 @@ def mount(source: str | os.PathLike[str] | None, target: str | os.PathLike[str],
     """Call mount(2); raise MountError with the kernel's reason on failure."""
     if _libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)) != 0:
         err = ctypes.get_errno()
-        raise MountError(err, f"mount {source} on {target} ({fstype or 'bind'}): {os.strerror(err)}")
+        raise MountError(
+            err, f"mount {source} on {target} ({fstype or 'bind'}): {os.strerror(err)}")
 
 
 def bind(source: str | os.PathLike[str], target: str | os.PathLike[str], *,

@@ -84,7 +84,8 @@ def _credentials(entry: Any, where: str) -> Credentials | None:
         raise AuthFileError(f"{where}: entry must be an object")
     if entry.get("auth"):
         try:
-            user, sep, password = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
+            decoded = base64.b64decode(entry["auth"], validate=True).decode()
+            user, sep, password = decoded.partition(":")
         except (binascii.Error, ValueError, UnicodeDecodeError):
             raise AuthFileError(f'{where}: "auth" is not base64 of "user:password"') from None
         if not sep:

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO, TypeVar
+from typing import IO, Protocol, TypeVar
 
 from podhost.images.errors import DigestMismatchError, ImageError, LayerError
 from podhost.images.oci import check_sha256
@@ -34,10 +34,19 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 T = TypeVar("T")
 
 
+class ByteStream(Protocol):
+    """A readable byte stream: read(n) returns at most n bytes (all that is left when n < 0),
+    b"" at the end. Files, GzipFile and the readers below all are."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 class DigestReader:
     """A read-only stream that hashes (sha256) and counts every byte read through it."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: ByteStream) -> None:
         self._raw = raw
         self._hash = hashlib.sha256()
         self.size = 0
@@ -69,20 +78,20 @@ class LayerBlob:
         return cls(lambda: open(path, "rb"), digest)
 
 
-def _uncompressed(blob: DigestReader, what: str) -> IO[bytes] | _Prefixed:
+def _uncompressed(blob: DigestReader, what: str) -> ByteStream:
     """The tar stream inside a blob: gunzipped when the blob starts with the gzip magic."""
     head = blob.read(4)
     while len(head) < 4 and (more := blob.read(4 - len(head))):
         head += more
     source = _Prefixed(head, blob)
     if head.startswith(GZIP_MAGIC):
-        return gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[arg-type]
+        return gzip.GzipFile(fileobj=source, mode="rb")
     if head == ZSTD_MAGIC:
         raise LayerError(f"{what}: zstd-compressed layers are not supported")
-    return source  # type: ignore[return-value]
+    return source
 
 
-def read_layer(blob: LayerBlob, diff_id: str, consume: Callable[[BinaryIO], T],
+def read_layer(blob: LayerBlob, diff_id: str, consume: Callable[[ByteStream], T],
                what: str = "layer") -> T:
     """Feed the uncompressed tar of blob to consume(), then verify the blob digest and diff_id.
 
@@ -94,7 +103,7 @@ def read_layer(blob: LayerBlob, diff_id: str, consume: Callable[[BinaryIO], T],
         blob_reader = DigestReader(raw)
         pipe = _Prefetch(lambda: _uncompressed(blob_reader, what), blob_reader)
         try:
-            result = consume(pipe)  # type: ignore[arg-type]
+            result = consume(pipe)
             pipe.drain()
         except (gzip.BadGzipFile, EOFError, zlib.error) as e:
             raise LayerError(f"{what}: corrupt layer stream: {e}") from None
@@ -113,7 +122,7 @@ class _Prefetch:
 
     _EOF = b""
 
-    def __init__(self, open_tar: Callable[[], IO[bytes]], blob_reader: DigestReader) -> None:
+    def __init__(self, open_tar: Callable[[], ByteStream], blob_reader: DigestReader) -> None:
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=8)
         self._stop = threading.Event()
         self._buffer, self._pos, self._done = b"", 0, False
@@ -122,7 +131,7 @@ class _Prefetch:
                                         name="layer-reader", daemon=True)
         self._thread.start()
 
-    def _produce(self, open_tar: Callable[[], IO[bytes]], blob_reader: DigestReader) -> None:
+    def _produce(self, open_tar: Callable[[], ByteStream], blob_reader: DigestReader) -> None:
         try:
             stream = open_tar()
             with contextlib.closing(stream):
@@ -266,6 +275,10 @@ class _Prefixed:
             return data
         data, self._prefix = self._prefix[:n], self._prefix[n:]
         return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Not seekable: GzipFile wants the method, but calls it only to rewind."""
+        raise io.UnsupportedOperation("seek")
 
     def close(self) -> None:
         """Nothing to release: the source belongs to the caller."""

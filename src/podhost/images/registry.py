@@ -154,7 +154,8 @@ class RegistryClient:
             if r.status_code == 200 and have:
                 hasher, have = hashlib.sha256(), 0
             total = size if size >= 0 else have + int(r.headers.get("content-length", 0))
-            with open(partial, "ab" if have else "wb") as out:
+            out = await asyncio.to_thread(open, partial, "ab" if have else "wb")
+            with out:
                 async for chunk in r.aiter_bytes(CHUNK):
                     out.write(chunk)
                     hasher.update(chunk)
@@ -281,7 +282,7 @@ async def _read_limited(r: httpx.Response, limit: int, what: str) -> bytes:
     return bytes(data)
 
 
-def _hash_file(path: Path) -> tuple[hashlib._Hash, int]:  # type: ignore[name-defined]
+def _hash_file(path: Path) -> tuple[hashlib._Hash, int]:
     hasher, size = hashlib.sha256(), 0
     try:
         with open(path, "rb") as f:

@@ -16,6 +16,7 @@ This module must not mount anything (see `snapshots`) nor parse tar members (see
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import fcntl
@@ -156,7 +157,7 @@ class ImageStore:
         """Every image in the store."""
         return [self._image(i, r) for i, r in self._read_db().items()]
 
-    def layer_dirs(self, image: Image) -> list[Path]:
+    def layer_dirs(self, image: Image) -> builtins.list[Path]:
         """The image's layer `diff` directories, top-most first (overlay lowerdir order)."""
         dirs = [self._layer_path(c) / "diff" for c in reversed(image.chain_ids)]
         for d in dirs:
@@ -229,12 +230,14 @@ class ImageStore:
         return self.layers_root / chain.removeprefix("sha256:")
 
     def _layer_meta(self, chain: str) -> dict[str, Any] | None:
+        path = self._layer_path(chain) / "layer.json"
         try:
-            return json.loads((self._layer_path(chain) / "layer.json").read_bytes())
+            meta: dict[str, Any] = json.loads(path.read_bytes())
         except FileNotFoundError:
             return None
+        return meta
 
-    def _ensure_layer(self, chains: list[str], diff_ids: list[str], i: int,
+    def _ensure_layer(self, chains: builtins.list[str], diff_ids: builtins.list[str], i: int,
                       blob: LayerBlob) -> int:
         """Unpack layer i into layers/<chain>/ unless present; return its size."""
         meta = self._layer_meta(chains[i])
@@ -322,7 +325,8 @@ class ImageStore:
             raise ImageError(f"{self._db_path}: corrupt image database: {e}") from None
         if data.get("version") != DB_VERSION:
             raise ImageError(f"{self._db_path}: unsupported version {data.get('version')!r}")
-        return data["images"]
+        images: dict[str, Record] = data["images"]
+        return images
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[dict[str, Record]]:

@@ -21,8 +21,8 @@ import stat
 import tarfile
 import urllib.parse
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import IO
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from podhost.images.errors import LayerError
 
@@ -45,6 +45,13 @@ _ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EN
 Parts = tuple[str, ...]
 
 
+class TarStream(Protocol):
+    """An uncompressed tar stream, read front to back: read(n) returns at most n bytes, b"" at
+    the end."""
+
+    def read(self, n: int, /) -> bytes: ...
+
+
 def member_parts(name: str) -> Parts:
     """Split a member name into path components; reject absolute and escaping names."""
     rest = name
@@ -63,7 +70,7 @@ def member_parts(name: str) -> Parts:
     return tuple(parts)
 
 
-def kept_xattrs(pax_headers: dict[str, str]) -> list[tuple[str, bytes]]:
+def kept_xattrs(pax_headers: Mapping[str, str]) -> list[tuple[str, bytes]]:
     """The xattrs worth applying: user.*, capabilities, ACLs; never trusted.* nor *.overlay.*."""
     out = []
     for key, value in pax_headers.items():
@@ -83,12 +90,13 @@ def _mtime_ns(member: tarfile.TarInfo) -> int:
     return mtime * 1_000_000_000 if isinstance(mtime, int) else round(mtime * 1e9)
 
 
-def apply_layer(stream: IO[bytes], dest: str | os.PathLike[str]) -> int:
+def apply_layer(stream: TarStream, dest: str | os.PathLike[str]) -> int:
     """Unpack an uncompressed layer tar into the empty dir dest; return its file content bytes."""
     root_fd = os.open(dest, _DIR_FLAGS)
     unpacker = _Unpacker(root_fd)
     try:
-        with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:
+        # Stream mode ("r|") only reads fileobj; typeshed's _Fileobj also asks for write/seek.
+        with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
             for member in tar:
                 unpacker.apply(tar, member)
         unpacker.finish()

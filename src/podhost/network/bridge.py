@@ -16,6 +16,7 @@ import socket
 import struct
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from podhost.network import NetworkError, PodInterface, host_ifname, parse_cidr
 from podhost.network.hostports import HostPorts
@@ -48,7 +49,7 @@ def _set_up(sock: socket.socket, ifname: str) -> None:
                 struct.pack("16sH14x", ifname.encode(), flags | IFF_UP))
 
 
-def overlapping_routes(routes: list[dict], cidr: ipaddress.IPv4Network,
+def overlapping_routes(routes: list[dict[str, Any]], cidr: ipaddress.IPv4Network,
                        bridge: str) -> list[str]:
     """Routes (from `ip -j route`) of other interfaces that overlap the Pod CIDR (pure)."""
     out = []

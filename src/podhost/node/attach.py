@@ -12,7 +12,7 @@ import contextlib
 from typing import Any
 
 from podhost.api import errors
-from podhost.node.worker import PodWorker
+from podhost.node.pod_workers import PodWorker
 from podhost.runtime.conmon import STDERR_PIPE, AttachConnection
 from podhost.runtime.errors import ContainerRuntimeError
 from podhost.runtime.runc import Runtime

@@ -40,7 +40,7 @@ _SUBSCRIPT = re.compile(r"^metadata\.(labels|annotations)\['(.*)'\]$")
 
 
 def field_ref(pod: Obj, path: str, host_ip: str = "", pod_ip: str = "") -> str:
-    """The value of an env `valueFrom.fieldRef.fieldPath` (kubelet's podFieldSelectorRuntimeValue)."""
+    """An env `valueFrom.fieldRef.fieldPath` (kubelet's podFieldSelectorRuntimeValue)."""
     m, spec = pod.get("metadata", {}), pod.get("spec", {})
     sub = _SUBSCRIPT.match(path)
     if sub:

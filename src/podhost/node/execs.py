@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from podhost.runtime.runc import ExecSession
+from podhost.runtime.exec import ExecSession
 
 
 class ExecProcess:

@@ -192,7 +192,7 @@ class HealthCall:
                 self._finish(outcome(self.headers, bytes(self.body), self.timeout))
             elif isinstance(event, h2.events.StreamReset):
                 error = event.error_code
-                name = getattr(error, "name", error)
+                name = str(getattr(error, "name", error))
                 self._finish((False, rpc_error(RST_CODES.get(name, INTERNAL), "stream terminated "
                                                f"by RST_STREAM with error code: {name}",
                                                self.timeout)))

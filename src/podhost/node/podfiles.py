@@ -19,7 +19,7 @@ CLUSTER_DOMAIN = "cluster.local"
 def short_hostname(pod: Obj) -> str:
     """GeneratePodHostNameAndDomain's host name: spec.hostname, else the Pod's name, cut to 63."""
     spec = pod.get("spec", {})
-    return (spec.get("hostname") or pod["metadata"]["name"])[:63].rstrip("-.")
+    return str(spec.get("hostname") or pod["metadata"]["name"])[:63].rstrip("-.")
 
 
 def domain(pod: Obj) -> str:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 import socket
 import ssl
@@ -245,6 +246,10 @@ async def http_get(netns: Path, action: Obj, container: Obj, timeout: float,
                          "while awaiting headers)") from None
 
 
+def _settled(call: grpcprobe.HealthCall) -> bool:
+    return call.ready or call.closed
+
+
 async def _h2_pump(sock: socket.socket, call: grpcprobe.HealthCall,
                    until: Callable[[], bool]) -> None:
     """Write what `call` has to send and feed it what the server sends, until `until()`."""
@@ -273,7 +278,7 @@ async def _grpc_dial(netns: Path, host: str,
         if sock is not None:
             call = grpcprobe.HealthCall(_hostport(host, port))
             try:
-                await _h2_pump(sock, call, lambda: call.ready or call.closed)
+                await _h2_pump(sock, call, functools.partial(_settled, call))
             except BaseException:
                 sock.close()
                 raise

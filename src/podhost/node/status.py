@@ -2,82 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from podhost.api import meta
 from podhost.api.types import Obj
-
-
-@dataclass
-class ContainerRecord:
-    """What the node knows of one container of a Pod (all attempts)."""
-
-    name: str
-    image: str
-    init: bool = False
-    id: str | None = None
-    image_id: str = ""
-    attempt: int = 0  # restart count
-    started_at: str | None = None
-    finished_at: str | None = None
-    exit_code: int | None = None
-    reason: str = ""  # terminated reason (Completed, Error, OOMKilled)
-    message: str = ""
-    waiting_reason: str = "ContainerCreating"
-    waiting_message: str = ""
-    last_state: Obj = field(default_factory=dict)
-    ready: bool = False
-    started_ok: bool = True  # the startup probe passed (or there is none)
-    sidecar: bool = False  # an init container with restartPolicy Always
-
-    @property
-    def running(self) -> bool:
-        return self.id is not None and self.started_at is not None and self.exit_code is None
-
-    @property
-    def terminated(self) -> bool:
-        return self.exit_code is not None
-
-    def state(self) -> Obj:
-        if self.running:
-            return {"running": {"startedAt": self.started_at}}
-        if self.terminated and not self.waiting_reason:
-            term: Obj = {"exitCode": self.exit_code, "reason": self.reason,
-                         "startedAt": self.started_at, "finishedAt": self.finished_at,
-                         "containerID": f"podhost://{self.id}"}
-            if self.message:
-                term["message"] = self.message
-            return {"terminated": term}
-        waiting: Obj = {"reason": self.waiting_reason or "ContainerCreating"}
-        if self.waiting_message:
-            waiting["message"] = self.waiting_message
-        return {"waiting": waiting}
-
-    def has_started(self) -> bool:
-        """A sidecar counts as initialised once it has run (and passed its startup probe)."""
-        return (self.running and self.started_ok) or self.attempt > 0 or self.terminated
-
-    def initialized(self) -> bool:
-        if self.sidecar:
-            return self.has_started()
-        return self.terminated and self.exit_code == 0 and not self.waiting_reason
-
-    def terminated_state(self) -> Obj:
-        term: Obj = {"exitCode": self.exit_code, "reason": self.reason,
-                     "startedAt": self.started_at, "finishedAt": self.finished_at,
-                     "containerID": f"podhost://{self.id}"}
-        if self.message:
-            term["message"] = self.message
-        return {"terminated": term}
-
-    def to_status(self) -> Obj:
-        status: Obj = {"name": self.name, "state": self.state(), "lastState": self.last_state,
-                       "ready": self.ready and self.running, "restartCount": self.attempt,
-                       "image": self.image, "imageID": self.image_id,
-                       "started": self.running and self.started_ok}
-        if self.id:
-            status["containerID"] = f"podhost://{self.id}"
-        return status
+from podhost.node.pod_state import ContainerRecord
 
 
 def phase(pod: Obj, inits: list[ContainerRecord], apps: list[ContainerRecord],

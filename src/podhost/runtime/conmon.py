@@ -125,7 +125,9 @@ async def launch_conmon(argv: Sequence[str], bundle: Path, timeout: float = 30.0
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     env = dict(os.environ, _OCI_SYNCPIPE=str(write_fd))
     try:
-        with open(bundle / CONMON_LOG, "ab") as log:
+        log = os.open(bundle / CONMON_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                      0o666)
+        try:
             # conmon also gets (and keeps) a copy of the read end: its report then never meets
             # a pipe without readers. Without it, podhost dying (kill -9) between launching
             # conmon and reading the report left conmon killed by SIGPIPE (conmon 2.1.x exits
@@ -134,6 +136,8 @@ async def launch_conmon(argv: Sequence[str], bundle: Path, timeout: float = 30.0
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
                 pass_fds=(write_fd, read_fd), env=env, start_new_session=True, cwd=bundle)
+        finally:
+            os.close(log)
     except OSError as e:
         os.close(read_fd)
         raise ConmonStartError(f"cannot run conmon: {e}") from e

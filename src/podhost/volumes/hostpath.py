@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from podhost.volumes.emptydir import VolumeSetupError
 
 _IS = {"Directory": (stat.S_ISDIR, "a directory"), "File": (stat.S_ISREG, "a file"),
-       "Socket": (stat.S_ISSOCK, "a socket file"), "CharDevice": (stat.S_ISCHR, "a character device"),
+       "Socket": (stat.S_ISSOCK, "a socket file"),
+       "CharDevice": (stat.S_ISCHR, "a character device"),
        "BlockDevice": (stat.S_ISBLK, "a block device")}
 TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice",
          "BlockDevice")
@@ -40,7 +42,7 @@ def check_type(path: str, kind: str) -> None:
         raise VolumeSetupError(f"hostPath type check failed: {path} is not {what}")
 
 
-def set_up(name: str, source: dict) -> Path:
+def set_up(name: str, source: dict[str, Any]) -> Path:
     path = source.get("path") or ""
     try:
         check_type(path, source.get("type") or "")

@@ -80,8 +80,10 @@ def field_value(pod: Obj, path: str) -> str:
     meta = pod.get("metadata") or {}
     m = _INDEXED.match(path)
     if m:
-        return (meta.get(m.group(1)) or {}).get(m.group(2), "")
-    simple = {"metadata.name": meta.get("name", ""), "metadata.namespace": meta.get("namespace", ""),
+        value: str = (meta.get(m.group(1)) or {}).get(m.group(2), "")
+        return value
+    simple = {"metadata.name": meta.get("name", ""),
+              "metadata.namespace": meta.get("namespace", ""),
               "metadata.uid": meta.get("uid", "")}
     if path in simple:
         return str(simple[path])
@@ -146,7 +148,8 @@ def source_of(volume: Obj) -> str | None:
 
 
 def volume_path(pod_dir: Path, volume: Obj) -> Path:
-    return pod_dir / "volumes" / PLUGINS[source_of(volume) or ""] / volume["name"]
+    name: str = volume["name"]
+    return pod_dir / "volumes" / PLUGINS[source_of(volume) or ""] / name
 
 
 def store_getter(store: Any, namespace: str) -> Getter:
@@ -156,9 +159,10 @@ def store_getter(store: Any, namespace: str) -> Getter:
         if store is None:
             return None
         try:
-            return store.get(resource, namespace, name)
+            found: Obj | None = store.get(resource, namespace, name)
         except errors.NotFoundError:
             return None
+        return found
     return get
 
 

@@ -17,7 +17,8 @@ from podhost.node.probes import (
     http_status,
     resolve_port,
 )
-from podhost.node.status import ContainerRecord, phase, pod_status
+from podhost.node.pod_state import ContainerRecord
+from podhost.node.status import phase, pod_status
 
 
 def test_probe_defaults() -> None:
