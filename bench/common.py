@@ -42,15 +42,22 @@ def free_port() -> int:
 class Node:
     """`podhost serve` in a temporary root, with the test images loaded."""
 
-    def __init__(self, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, extra_args: tuple[str, ...] = (), source: Path | None = None) -> None:
+        """`source`: run the podhost of another checkout's src/ (a baseline commit) with this
+        virtual environment's Python."""
+        command = [PODHOST]
+        env = None
+        if source is not None:
+            command = [str(REPO / ".venv" / "bin" / "python"), "-m", "podhost"]
+            env = {**os.environ, "PYTHONPATH": str(source / "src")}
         self.dir = Path(tempfile.mkdtemp(prefix="podhost-bench-"))
         self.root = self.dir / "root"
         self.port = free_port()
         self.log = open(self.dir / "serve.log", "ab")
         self.proc = subprocess.Popen(
-            [PODHOST, "serve", "--root", str(self.root), "--port", str(self.port),
+            [*command, "serve", "--root", str(self.root), "--port", str(self.port),
              "--no-kubeconfig-update", *extra_args], stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, env=env)
         self.ctx = ssl.create_default_context()
         self.ctx.check_hostname, self.ctx.verify_mode = False, ssl.CERT_NONE
         self.conn: http.client.HTTPSConnection | None = None
@@ -61,8 +68,9 @@ class Node:
             time.sleep(0.05)
         self.token = (self.root / "pki" / "token").read_text().strip()
         for name in ("nginx", "busybox"):
-            subprocess.run([PODHOST, "images", "load", "--root", str(self.root),
-                            str(IMAGES / f"{name}.oci.tar")], check=True, capture_output=True)
+            subprocess.run([*command, "images", "load", "--root", str(self.root),
+                            str(IMAGES / f"{name}.oci.tar")], check=True, capture_output=True,
+                           env=env)
 
     def _ready(self) -> bool:
         try:

@@ -5,7 +5,9 @@ Prints medians of N runs (default 7) and the ratios the lifecycle issue sets as 
   * seed Pod create → both containers running: ≤ 0.5 × podman kube play, ≤ 3 × two bare runc runs
   * delete of a Pod whose containers exit on SIGTERM: < 0.5 s (podman kube down ≈ 3.4 s)
   * exec round trip (`cat` of a file in the emptyDir): no slower than `podman exec`
-Usage: .venv/bin/python bench/pod_lifecycle.py [--runs N] [--no-podman]
+With `--baseline DIR` (a checkout of an earlier commit, e.g. `git worktree add DIR REV`), that
+commit's podhost runs beside this one and its start and delete are measured in the same rounds.
+Usage: .venv/bin/python bench/pod_lifecycle.py [--runs N] [--no-podman] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -118,12 +120,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-podman", action="store_true")
+    parser.add_argument("--baseline", type=Path, help="checkout of an earlier commit")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     node = Node()
+    baseline = Node(source=args.baseline) if args.baseline else None
     results: dict[str, list[float]] = {k: [] for k in (
-        "podhost start", "podhost delete", "podman start", "podman delete", "runc pair",
-        "kubectl exec", "podman exec")}
+        "podhost start", "podhost delete", "baseline start", "baseline delete", "podman start",
+        "podman delete", "runc pair", "kubectl exec", "podman exec")}
     try:
         use_podman = not args.no_podman and ensure_podman()
         for i in range(args.runs):
@@ -133,6 +137,9 @@ def main() -> None:
                 ["kubectl", "exec", name, "-c", "app-container-1", "--", "cat",
                  "/usr/share/nginx/html/index.html"], env=node.env()))
             results["podhost delete"].append(podhost_delete(node, name))
+            if baseline is not None:
+                results["baseline start"].append(podhost_start(baseline, name))
+                results["baseline delete"].append(podhost_delete(baseline, name))
             results["runc pair"].append(bare_runc_pair(node, work))
             if use_podman:
                 s, d = podman_start_delete(f"pmseed{i}", work)
@@ -154,6 +161,8 @@ def main() -> None:
             subprocess.run(["podman", "kube", "down", str(manifest)], capture_output=True)
     finally:
         node.close()
+        if baseline is not None:
+            baseline.close()
         shutil.rmtree(work, ignore_errors=True)
     report(results)
 
@@ -173,6 +182,11 @@ def report(results: dict[str, list[float]]) -> None:
               f"{med['podman delete']:.3f} s (target < 0.5 s)")
         print(f"exec: kubectl/podman = {med['kubectl exec'] / med['podman exec']:.2f} "
               "(target ≤ 1.0)")
+    if "baseline start" in med:
+        print(f"against the baseline commit: start {med['podhost start']:.3f} vs "
+              f"{med['baseline start']:.3f} s ({med['podhost start'] / med['baseline start']:.2f}"
+              f"x), delete {med['podhost delete']:.3f} vs {med['baseline delete']:.3f} s "
+              f"({med['podhost delete'] / med['baseline delete']:.2f}x)")
     print(f"seed start: podhost / two bare runc runs = "
           f"{med['podhost start'] / med['runc pair']:.2f} (target ≤ 3)")
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from podhost.api.podutil import all_containers
 from podhost.api.types import Obj
 from podhost.network import NetworkError
 
@@ -37,8 +38,7 @@ class PortMapping:
 
 
 def _containers(pod: Obj) -> Iterable[Obj]:
-    spec = pod.get("spec") or {}
-    return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    return all_containers(pod)
 
 
 NFT_PROTOCOLS = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}

@@ -9,19 +9,13 @@ detaches and leaves the container running; with `stdinOnce: true` conmon then cl
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 from podhost.api import errors
+from podhost.api.podutil import container_by_name
 from podhost.node.pod_workers import PodWorker
 from podhost.runtime.conmon import STDERR_PIPE, AttachConnection
 from podhost.runtime.errors import ContainerRuntimeError
 from podhost.runtime.runc import Runtime
-
-
-def container_spec(pod: dict[str, Any], name: str) -> dict[str, Any] | None:
-    spec = pod.get("spec") or {}
-    return next((c for c in [*spec.get("containers", []), *spec.get("initContainers", [])]
-                 if c.get("name") == name), None)
 
 
 class AttachProcess:
@@ -77,7 +71,7 @@ def attach(runtime: Runtime, worker: PodWorker, container: str, *, stdin: bool,
     cannot be done. `tty` is what the client asked; the container's own setting is used."""
     pod = worker.pod
     name = pod["metadata"]["name"]
-    spec = container_spec(pod, container)
+    spec = container_by_name(pod, container)
     if spec is None:
         raise errors.BadRequestError(f"container {container} is not valid for pod {name}")
     rec = worker.records.get(container)

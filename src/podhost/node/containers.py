@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from podhost.api import quantity
+from podhost.api.podutil import container_by_name
 from podhost.api.types import Obj
 from podhost.node.expansion import expand
 from podhost.runtime.spec import ALL_CAPABILITIES, normalize_capability
@@ -156,10 +157,7 @@ def env_value(item: Obj, pod: Obj, container: Obj, declared: dict[str, str],
         ref = source["resourceFieldRef"]
         target = container
         if ref.get("containerName"):
-            spec = pod.get("spec", {})
-            target = next((c for c in [*(spec.get("initContainers") or []),
-                                       *(spec.get("containers") or [])]
-                           if c["name"] == ref["containerName"]), container)
+            target = container_by_name(pod, ref["containerName"]) or container
         return resource_ref(target, ref, node.get("cpus", 1), node.get("memory", 0))
     for key, kind, label in (("configMapKeyRef", "configmap", "ConfigMap"),
                              ("secretKeyRef", "secret", "Secret")):

@@ -16,6 +16,7 @@ import logging
 from typing import Protocol
 
 from podhost.api import meta
+from podhost.api.podutil import container_by_name
 from podhost.api.types import Obj
 from podhost.node import plan
 from podhost.node.plan import ProbeFailure
@@ -81,9 +82,10 @@ class PodWorker:
         return plan.apps_of(self.pod, self.records)
 
     def container_spec(self, name: str) -> Obj:
-        spec = self.pod["spec"]
-        return next(c for c in [*(spec.get("initContainers") or []), *spec["containers"]]
-                    if c["name"] == name)
+        container = container_by_name(self.pod, name)
+        if container is None:
+            raise KeyError(name)
+        return container
 
     def grace_period(self) -> float:
         return plan.grace_period(self.pod)

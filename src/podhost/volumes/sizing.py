@@ -7,6 +7,7 @@ limit when every container declares one, the volume's sizeLimit when > 0).
 from __future__ import annotations
 
 from podhost.api import quantity
+from podhost.api.podutil import all_containers
 from podhost.api.types import Obj
 
 _BINARY = (("Ei", 60), ("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10))
@@ -51,9 +52,8 @@ def tmpfs_size(node_memory: int, pod_limit: int | None, size_limit: int | None) 
 
 def hugepage_sizes(pod: Obj) -> list[str]:
     """The `hugepages-<size>` resources the Pod's containers request (sorted, unique)."""
-    spec = pod.get("spec") or {}
     sizes = set()
-    for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+    for c in all_containers(pod):
         for name in ((c.get("resources") or {}).get("requests") or {}):
             if name.startswith("hugepages-"):
                 sizes.add(name.removeprefix("hugepages-"))
