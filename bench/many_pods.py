@@ -10,8 +10,9 @@ per Pod, which the bench checks), as RSS and PSS sums.
 
 podman: the same 110 manifests as one multi-document file, `podman kube play` (one command for
 all Pods, the same manifests) on podman's default bridge network, as podhost Pods are on its
-bridge (`--network none`: loopback-only Pods on both, podhost with `--pod-cidr none`); then `podman kube down`. Per Pod: both conmons (infra and app container) plus
-the infra container's process.
+bridge (`--network none`: loopback-only Pods on both, podhost with `--pod-cidr none`); then
+`podman kube down`. Per Pod: both conmons (infra and app container) plus the infra container's
+process.
 
 Each container runs `sleep 3600` under a shell that exits on SIGTERM, so that a delete measures the
 tools rather than a 30 s grace period; the workload's own memory is left out everywhere.

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Pull the nginx test image from a local docker-registry with podhost and with `podman pull`,
-side by side, 5 runs each (a fresh store per run for both: podhost --root, podman --root/--runroot, the
-image removed after each run). Prints the medians and the ratio podhost/podman (target: <= 1.0).
+side by side, 5 runs each (a fresh store per run for both: podhost --root, podman
+--root/--runroot, the image removed after each run). Prints the medians and the ratio
+podhost/podman (target: <= 1.0).
 
     .venv/bin/python bench/pull.py [--runs 5]
 """

@@ -29,8 +29,10 @@ def decode_varint(data: bytes, pos: int) -> tuple[int, int]:
 
 def fields(data: bytes) -> list[tuple[int, int, Any]]:
     """(field number, wire type, value) for each field; length-delimited values as bytes."""
-    out, pos = [], 0
+    out: list[tuple[int, int, Any]] = []
+    pos = 0
     while pos < len(data):
+        value: int | bytes
         key, pos = decode_varint(data, pos)
         number, wire = key >> 3, key & 7
         if wire == 0:

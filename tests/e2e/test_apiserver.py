@@ -255,7 +255,8 @@ def test_port_forward_to_nginx(node: Node, kubectl: str) -> None:
             except OSError as e:
                 forward.terminate()
                 out, err = forward.communicate(timeout=10)
-                raise AssertionError(f"no answer through port-forward: {e}\n{out}\n{err}")
+                raise AssertionError(
+                    f"no answer through port-forward: {e}\n{out}\n{err}") from e
             assert status == 200 and b"nginx" in body
     finally:
         if forward is not None and forward.poll() is None:

@@ -257,7 +257,8 @@ def test_port_forward(kubectl: Kubectl) -> None:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
                     assert r.status == 200 and b"nginx" in r.read()
             except OSError as e:
-                raise AssertionError(f"no answer through port-forward: {e}\n{forward.stop()}")
+                raise AssertionError(
+                    f"no answer through port-forward: {e}\n{forward.stop()}") from e
         assert forward.process.poll() is None
     finally:
         err = forward.stop()

@@ -45,8 +45,10 @@ def _default_handler(handler: Obj | None) -> None:
 
 def _canonical(value: object) -> object:
     """Quantities are stored as Quantity.String() prints them (`1000m` → `1`)."""
+    if not isinstance(value, (str, int, float)):
+        return value
     try:
-        return quantity.canonical(value)  # type: ignore[arg-type]
+        return quantity.canonical(value)
     except (quantity.QuantityError, ValueError, ArithmeticError):
         return value
 

@@ -57,7 +57,8 @@ def _child(node: Obj | None, key: str) -> Obj | None:
         return None
     props = node.get("properties") or {}
     if key in props:
-        return props[key]
+        declared: Obj = props[key]
+        return declared
     extra = node.get("additionalProperties")
     return extra if isinstance(extra, dict) else None
 
@@ -74,7 +75,7 @@ def _items(node: Obj | None) -> Obj | None:
 
 def _list_type(node: Obj | None) -> str:
     node = _resolve(node)
-    return (node or {}).get("x-kubernetes-list-type", "atomic")
+    return str((node or {}).get("x-kubernetes-list-type", "atomic"))
 
 
 def _is_leaf(node: Obj | None, value: Any) -> bool:
@@ -447,7 +448,8 @@ def prune(resource: str, obj: Obj, paths: FieldSet) -> Obj:
     if not paths:
         return obj
     prefixes = {p[:i] for p in paths for i in range(1, len(p))}
-    return _prune(root_node(resource), obj, (), paths, prefixes)
+    pruned: Obj = _prune(root_node(resource), obj, (), paths, prefixes)
+    return pruned
 
 
 def _prune(node: Obj | None, value: Any, path: Path, paths: FieldSet,

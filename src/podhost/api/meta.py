@@ -13,12 +13,12 @@ _LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 SUBDOMAIN_FMT = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-             "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
-             f"regex used for validation is '{LABEL_FMT}')")
-SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                 "'-' or '.', and must start and end with an alphanumeric character (e.g. "
-                 f"'example.com', regex used for validation is '{SUBDOMAIN_FMT}')")
+LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+             "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
+             f"'123-abc', regex used for validation is '{LABEL_FMT}')")
+SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                 "characters, '-' or '.', and must start and end with an alphanumeric character "
+                 f"(e.g. 'example.com', regex used for validation is '{SUBDOMAIN_FMT}')")
 
 
 def now() -> datetime:

@@ -70,7 +70,10 @@ _NANO = Decimal("1e-9")
 
 def _format_of(text: str) -> str:
     """BinarySI, DecimalExponent or DecimalSI, from the suffix the value was written with."""
-    suffix = QUANTITY_RE.match(text.strip()).group(2)  # type: ignore[union-attr]
+    m = QUANTITY_RE.match(text.strip())
+    if m is None:
+        raise QuantityError(PARSE_ERROR)
+    suffix = m.group(2)
     if suffix in _BINARY:
         return "BinarySI"
     return "DecimalExponent" if suffix[:1] in ("e", "E") else "DecimalSI"
@@ -79,9 +82,11 @@ def _format_of(text: str) -> str:
 def _decimal_parts(value: Decimal) -> tuple[int, int]:
     """(mantissa, exponent): trailing zeros moved into an exponent that is a multiple of 3."""
     sign, digits, exponent = value.normalize().as_tuple()
+    if not isinstance(exponent, int):  # NaN or infinity: parse_decimal never makes one
+        raise QuantityError(PARSE_ERROR)
     mantissa = int("".join(map(str, digits)) or "0")
     extra = exponent % 3
-    return (-mantissa if sign else mantissa) * 10 ** extra, int(exponent) - extra
+    return (-mantissa if sign else mantissa) * 10 ** extra, exponent - extra
 
 
 def canonical(text: str | int | float) -> str:

@@ -36,7 +36,8 @@ RESOURCE_KINDS = {"pods": "Pod", "configmaps": "ConfigMap", "secrets": "Secret",
                   "serviceaccounts": "ServiceAccount", "nodes": "Node"}
 _JSON_TYPES = {str: "string", bool: "bool", int: "number", float: "number", list: "array",
                dict: "object"}
-_SCALARS = {"string": str, "boolean": bool, "number": (int, float), "integer": int}
+_SCALARS: dict[str, type | tuple[type, ...]] = {"string": str, "boolean": bool,
+                                                 "number": (int, float), "integer": int}
 
 
 @functools.cache
@@ -44,7 +45,8 @@ def definitions() -> dict[str, Obj]:
     """Every definition of the Kubernetes 1.32 API, keyed by its OpenAPI name."""
     root = resources.files("kubernetes_validate") / "kubernetes-json-schema"
     text = (root / f"{KUBERNETES_VERSION}-local" / "_definitions.json").read_text()
-    return json.loads(text)["$defs"]
+    defs: dict[str, Obj] = json.loads(text)["$defs"]
+    return defs
 
 
 def _resolve(node: Obj) -> tuple[str | None, Obj]:

@@ -71,7 +71,8 @@ def parse_fields(text: str | None) -> list[Requirement]:
     for term in _split_top(text or ""):
         req = _parse_requirement(term)
         if req.op not in ("=", "!="):
-            raise errors.BadRequestError(f'invalid selector: \'{text}\'; can\'t understand \'{term}\'')
+            raise errors.BadRequestError(
+                f"invalid selector: '{text}'; can't understand '{term}'")
         reqs.append(req)
     return reqs
 
@@ -95,8 +96,9 @@ def matcher(label_selector: str | None, field_selector: str | None,
     fields = parse_fields(field_selector)
     for req in fields:
         if allowed_fields is not None and req.key not in allowed_fields:
+            known = ", ".join(sorted(allowed_fields))
             raise errors.BadRequestError(
-                f'"{req.key}" is not a known field selector: only "{", ".join(sorted(allowed_fields))}"')
+                f'"{req.key}" is not a known field selector: only "{known}"')
 
     def match(obj: dict[str, Any]) -> bool:
         obj_labels = obj.get("metadata", {}).get("labels") or {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from datetime import timedelta
+from typing import Literal
 
 from podhost.api import defaults, errors, meta, quantity
 from podhost.api.types import Obj
@@ -125,3 +126,39 @@ def mark_deleting(pod: Obj, grace: int) -> Obj:
         m["deletionTimestamp"] = meta.rfc3339(meta.now() + timedelta(seconds=grace))
         m["deletionGracePeriodSeconds"] = grace
     return pod
+
+
+Deletion = Literal["gone", "mark", "held"]
+
+
+def begin_delete(resource: str, obj: Obj, requested: int | None) -> Deletion:
+    """What a delete does, as the generic registry store decides it (BeforeDelete):
+
+    "mark": a Pod with a grace period, or an object held by finalizers: `obj` now carries
+    deletionTimestamp and must be written back; "held": already marked with no grace left and
+    still held by finalizers, nothing to write; "gone": the object is removed now.
+    """
+    if resource == "pods":
+        grace = delete_grace_period(obj, requested)
+        if grace > 0:
+            mark_deleting(obj, grace)
+            return "mark"
+    m = obj["metadata"]
+    if m.get("finalizers"):
+        if m.get("deletionTimestamp") and m.get("deletionGracePeriodSeconds") == 0:
+            return "held"
+        mark_deleting(obj, 0)
+        return "mark"
+    return "gone"
+
+
+def mark_namespace_terminating(ns: Obj) -> Obj:
+    """A deleted Namespace: Terminating until the namespace controller has emptied it."""
+    ns["metadata"].setdefault("deletionTimestamp", meta.rfc3339())
+    ns["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+    ns.setdefault("status", {})["phase"] = "Terminating"
+    return ns
+
+
+def namespace_terminating(ns: Obj) -> bool:
+    return bool((ns.get("status") or {}).get("phase") == "Terminating")

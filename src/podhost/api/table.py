@@ -10,8 +10,9 @@ from podhost.api.types import Obj
 
 POD_COLUMNS = [
     ("Name", "string", "name", 0,
-     "Name must be unique within a namespace. Is required when creating resources, although some "
-     "resources may allow a client to request the generation of an appropriate name automatically."),
+     "Name must be unique within a namespace. Is required when creating resources, although "
+     "some resources may allow a client to request the generation of an appropriate name "
+     "automatically."),
     ("Ready", "string", "", 0, "The aggregate readiness state of this pod for accepting traffic."),
     ("Status", "string", "", 0, "The aggregate status of the containers in this pod."),
     ("Restarts", "string", "", 0,
@@ -51,7 +52,7 @@ def _partial(obj: Obj) -> Obj:
 
 def _terminated_reason(term: Obj, prefix: str = "") -> str:
     if term.get("reason"):
-        return prefix + term["reason"]
+        return prefix + str(term["reason"])
     if term.get("signal"):
         return f"{prefix}Signal:{term['signal']}"
     return f"{prefix}ExitCode:{term.get('exitCode', 0)}"
@@ -60,7 +61,7 @@ def _terminated_reason(term: Obj, prefix: str = "") -> str:
 def _restartable(spec: Obj, name: str) -> bool:
     for c in spec.get("initContainers") or []:
         if c.get("name") == name:
-            return c.get("restartPolicy") == "Always"
+            return bool(c.get("restartPolicy") == "Always")
     return False
 
 
@@ -120,20 +121,29 @@ def pod_cells(pod: Obj, now: datetime) -> list[Any]:
     if pod.get("metadata", {}).get("deletionTimestamp") and status.get("phase") not in (
             "Succeeded", "Failed"):
         reason = "Terminating"
-    restarts_text = str(restarts)
-    if restarts and last_restart is not None:
-        restarts_text = f"{restarts} ({meta.human_age((now - last_restart).total_seconds())} ago)"
     ips = status.get("podIPs") or []
     ip = ips[0].get("ip") if ips else status.get("podIP")
+    return [pod["metadata"]["name"], f"{ready}/{total}", reason,
+            _restarts_text(restarts, last_restart, now), _age(pod, now), ip or "<none>",
+            spec.get("nodeName") or "<none>", status.get("nominatedNodeName") or "<none>",
+            _readiness_gates(spec, status)]
+
+
+def _restarts_text(restarts: int, last_restart: datetime | None, now: datetime) -> str:
+    """`3 (2m ago)`: the count, and how long ago the last restarted container finished."""
+    if restarts and last_restart is not None:
+        return f"{restarts} ({meta.human_age((now - last_restart).total_seconds())} ago)"
+    return str(restarts)
+
+
+def _readiness_gates(spec: Obj, status: Obj) -> str:
+    """`1/2`: readiness gates whose condition is True, of all; `<none>` without gates."""
     gates = spec.get("readinessGates") or []
-    gates_text = "<none>"
-    if gates:
-        true_types = {c.get("type") for c in status.get("conditions") or []
-                      if c.get("status") == "True"}
-        gates_text = f"{sum(1 for g in gates if g.get('conditionType') in true_types)}/{len(gates)}"
-    return [pod["metadata"]["name"], f"{ready}/{total}", reason, restarts_text, _age(pod, now),
-            ip or "<none>", spec.get("nodeName") or "<none>",
-            status.get("nominatedNodeName") or "<none>", gates_text]
+    if not gates:
+        return "<none>"
+    true_types = {c.get("type") for c in status.get("conditions") or []
+                  if c.get("status") == "True"}
+    return f"{sum(1 for g in gates if g.get('conditionType') in true_types)}/{len(gates)}"
 
 
 def _later(current: datetime | None, cs: Obj) -> datetime | None:

@@ -29,6 +29,10 @@ def _kind(resource: str) -> str:
     return schema.RESOURCE_KINDS.get(resource, resource)
 
 
+def _as_dict(value: Any) -> Obj:
+    return value if isinstance(value, dict) else {}
+
+
 def check_decodable(resource: str, obj: Obj) -> None:
     """What fails decoding on a real server (400): mistyped values, malformed quantities."""
     kind = _kind(resource)
@@ -38,11 +42,11 @@ def check_decodable(resource: str, obj: Obj) -> None:
                                      f"{problem}")
     if resource != "pods":
         return
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = _as_dict(obj.get("spec"))
     for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
         if not isinstance(c, dict):
             continue
-        res = c.get("resources") if isinstance(c.get("resources"), dict) else {}
+        res = _as_dict(c.get("resources"))
         for section in ("limits", "requests"):
             for value in (res.get(section) or {}).values():
                 quantity.check(value, section)

@@ -10,11 +10,12 @@ import re
 from typing import Any
 
 from podhost import config
-from podhost.api import errors
+from podhost.api import errors, strategy
 from podhost.api.nodeapi import NodeBackend
-from podhost.apiserver import attach, discovery, metrics, objects, portforward, resources
+from podhost.apiserver import attach, discovery, logs, metrics, objects, portforward, resources
 from podhost.apiserver import exec as exec_
 from podhost.apiserver.http import Request, Response, StreamResponse, Upgrade
+from podhost.apiserver.writes import seed_namespace
 from podhost.store.sqlite import Store
 
 log = logging.getLogger(__name__)
@@ -44,26 +45,26 @@ class ApiServer:
 
     def __init__(self, store: Store, node: NodeBackend, *, token: str,
                  server_address: str = "127.0.0.1:6443", node_name: str | None = None,
-                 node_facts: objects.NodeFacts | None = None, ca_bundle: str = "",
+                 node_facts: objects.NodeFacts | None = None,
                  node_ip: str = "127.0.0.1", pod_cidr: str = "") -> None:
         self.store, self.node = store, node
         self.token = token
         self.server_address = server_address
         self.node_name = node_name or getattr(node, "node_name", None) or \
             config.default_node_name()
-        self.resources = resources.Resources(store, self.node_name, ca_bundle)
+        self.resources = resources.Resources(store, self.node_name)
         self.node_ip, self.pod_cidr = node_ip, pod_cidr
-        self.started = False
         self.seed(node_facts or objects.node_facts(getattr(node, "root", None)))
 
     def seed(self, facts: objects.NodeFacts) -> None:
-        """System namespaces, their default ServiceAccounts and this machine's Node."""
+        """System namespaces, the default ServiceAccount of each namespace and this machine's
+        Node."""
         for name in objects.SYSTEM_NAMESPACES:
             with contextlib.suppress(errors.AlreadyExistsError):
                 self.store.create("namespaces", objects.namespace(name))
         for ns in self.store.list("namespaces")[0]:
-            if not objects.is_terminating(ns):
-                self.resources._seed_namespace(ns["metadata"]["name"])
+            if not strategy.namespace_terminating(ns):
+                seed_namespace(self.store, ns["metadata"]["name"])
         node = objects.node_object(self.node_name, facts, self.node_ip, self.pod_cidr)
         try:
             old = self.store.get("nodes", "", self.node_name)
@@ -83,9 +84,6 @@ class ApiServer:
         return False
 
     async def handle(self, request: Request) -> Response | StreamResponse | Upgrade:
-        if not self.started:
-            self.started = True
-            self.resources.resume_finalizers()
         try:
             if not ANONYMOUS_PATHS.match(request.path) and not self.authenticated(request):
                 raise errors.UnauthorizedError("Unauthorized")
@@ -133,5 +131,5 @@ class ApiServer:
         if sub == "portforward" and resource == "pods":
             return await portforward.handle(self.store, self.node, request, ns or "", name)
         if sub == "log" and resource == "pods":
-            return await self.resources.logs(self.node, request, ns or "", name)
+            return await logs.handle(self.store, self.node, request, ns or "", name)
         return await self.resources.dispatch(request, resource, ns, name, sub)

@@ -14,6 +14,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
@@ -32,7 +33,7 @@ class Request:
     headers: dict[str, str]
     header_list: list[tuple[str, str]]
     body: bytes = b""
-    peer_cert: dict | None = None
+    peer_cert: dict[str, Any] | None = None
     raw_target: str = ""
 
     def arg(self, name: str, default: str | None = None) -> str | None:
@@ -97,7 +98,7 @@ class Connection:
         self.handler, self.too_large = handler, too_large
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
 
-    async def _next_event(self) -> h11.Event | type[h11.NEED_DATA]:
+    async def _next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
         while True:
             event = self.conn.next_event()
             if event is not h11.NEED_DATA:

@@ -23,7 +23,6 @@ from podhost.api.types import Obj
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 KUBELET_VERSION = "v1.32.0"
-NAMESPACED_CONTENT = ("pods", "configmaps", "secrets", "events", "serviceaccounts")
 _DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
@@ -36,33 +35,6 @@ def namespace(name: str) -> Obj:
 def default_service_account(ns: str) -> Obj:
     obj = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
     return strategy.prepare_for_create("serviceaccounts", obj, ns)
-
-
-ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
-ROOT_CA_DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when "
-                       "using internal endpoints such as the internal service IP or "
-                       "kubernetes.default.svc. No other usage is guaranteed across "
-                       "distributions of Kubernetes clusters.")
-
-
-def root_ca_configmap(ns: str, ca_bundle: str) -> Obj:
-    """The ConfigMap kube-controller-manager's root-ca-cert-publisher puts in every namespace."""
-    obj = {"apiVersion": "v1", "kind": "ConfigMap",
-           "metadata": {"name": ROOT_CA_CONFIGMAP,
-                        "annotations": {"kubernetes.io/description": ROOT_CA_DESCRIPTION}},
-           "data": {"ca.crt": ca_bundle}}
-    return strategy.prepare_for_create("configmaps", obj, ns)
-
-
-def mark_terminating(ns: Obj) -> Obj:
-    ns["metadata"].setdefault("deletionTimestamp", meta.rfc3339())
-    ns["metadata"].setdefault("deletionGracePeriodSeconds", 0)
-    ns.setdefault("status", {})["phase"] = "Terminating"
-    return ns
-
-
-def is_terminating(ns: Obj) -> bool:
-    return ns.get("status", {}).get("phase") == "Terminating"
 
 
 def terminating_error(resource: str, name: str, ns: str) -> errors.ForbiddenError:
@@ -93,7 +65,7 @@ def prepare_secret(obj: Obj) -> Obj:
     if not isinstance(data, dict):
         raise errors.BadRequestError('Secret in version "v1" cannot be handled as a Secret: '
                                      "data must be an object")
-    for key, value in data.items():
+    for value in data.values():
         if not isinstance(value, str):
             raise errors.BadRequestError(
                 f'Secret in version "v1" cannot be handled as a Secret: json: cannot unmarshal '
@@ -228,23 +200,24 @@ def node_object(name: str, facts: NodeFacts, address: str = "127.0.0.1",
     labels = {"beta.kubernetes.io/arch": facts.architecture, "beta.kubernetes.io/os": "linux",
               "kubernetes.io/arch": facts.architecture, "kubernetes.io/hostname": name,
               "kubernetes.io/os": "linux"}
-    obj = {"apiVersion": "v1", "kind": "Node",
-           "metadata": {"name": name, "labels": labels, "annotations": {
-               "node.alpha.kubernetes.io/ttl": "0"}},
-           "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]} if pod_cidr else {},
-           "status": {"capacity": capacity, "allocatable": dict(capacity),
-                      "conditions": conditions,
-                      "addresses": [{"type": "InternalIP", "address": address},
-                                    {"type": "Hostname", "address": name}],
-                      "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-                      "nodeInfo": {"machineID": facts.machine_id, "systemUUID": facts.machine_id,
-                                   "bootID": facts.boot_id, "kernelVersion": facts.kernel,
-                                   "osImage": facts.os_image,
-                                   "containerRuntimeVersion": facts.runtime_version,
-                                   "kubeletVersion": KUBELET_VERSION,
-                                   "kubeProxyVersion": KUBELET_VERSION,
-                                   "operatingSystem": "linux",
-                                   "architecture": facts.architecture}}}
+    obj: Obj = {"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": name, "labels": labels, "annotations": {
+                    "node.alpha.kubernetes.io/ttl": "0"}},
+                "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]} if pod_cidr else {},
+                "status": {"capacity": capacity, "allocatable": dict(capacity),
+                           "conditions": conditions,
+                           "addresses": [{"type": "InternalIP", "address": address},
+                                         {"type": "Hostname", "address": name}],
+                           "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+                           "nodeInfo": {"machineID": facts.machine_id,
+                                        "systemUUID": facts.machine_id,
+                                        "bootID": facts.boot_id, "kernelVersion": facts.kernel,
+                                        "osImage": facts.os_image,
+                                        "containerRuntimeVersion": facts.runtime_version,
+                                        "kubeletVersion": KUBELET_VERSION,
+                                        "kubeProxyVersion": KUBELET_VERSION,
+                                        "operatingSystem": "linux",
+                                        "architecture": facts.architecture}}}
     m = obj["metadata"]
     m["uid"] = meta.new_uid()
     m["creationTimestamp"] = now

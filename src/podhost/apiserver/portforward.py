@@ -299,9 +299,9 @@ class ChannelPortForward:
                 self.pods[index] = await node.port_forward(ns, name, port)
             except (errors.ApiError, OSError) as e:
                 await self.send(2 * index + 1, dial_error(e, port, name).encode())
-        outbound = asyncio.ensure_future(asyncio.gather(
+        outbound: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(
             *(self.from_pod(index) for index in self.pods)))
-        inbound = asyncio.ensure_future(self.from_client())
+        inbound: asyncio.Future[Any] = asyncio.ensure_future(self.from_client())
         try:
             await asyncio.wait({outbound, inbound}, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -154,7 +154,8 @@ def _parameter(param: dict[str, Any]) -> bytes:
 
 def _operation(op: dict[str, Any]) -> bytes:
     responses = b"".join(
-        encode_field(1, _string(1, code) + encode_field(2, encode_field(1, _string(1, r["description"]))))
+        encode_field(1, _string(1, code) +
+                     encode_field(2, encode_field(1, _string(1, r["description"]))))
         for code, r in op.get("responses", {}).items())
     return (_strings(1, op.get("tags", [])) + _string(5, op.get("operationId", "")) +
             _strings(6, op.get("produces", [])) + _strings(7, op.get("consumes", [])) +

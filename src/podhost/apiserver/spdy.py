@@ -16,7 +16,7 @@ import contextlib
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Protocol, Union
+from typing import Protocol
 
 VERSION = 3
 SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS, PING, GOAWAY, HEADERS, WINDOW_UPDATE = \
@@ -94,7 +94,7 @@ class Ignored:
     type: int
 
 
-Frame = Union[SynStream, SynReply, Data, RstStream, Ping, GoAway, Ignored]
+Frame = SynStream | SynReply | Data | RstStream | Ping | GoAway | Ignored
 
 
 def decode_headers(block: bytes) -> dict[str, str]:
@@ -329,21 +329,21 @@ class Session:
                 stream.inbound.put_nowait(None)
             self.accepted.put_nowait(stream)
         elif isinstance(frame, Data):
-            stream = self.streams.get(frame.stream_id)
-            if stream is None or stream.remote_closed:
+            target = self.streams.get(frame.stream_id)
+            if target is None or target.remote_closed:
                 return
             if frame.data:
-                stream.inbound.put_nowait(frame.data)
+                target.inbound.put_nowait(frame.data)
             if frame.fin:
-                stream.remote_closed = True
-                stream.inbound.put_nowait(None)
+                target.remote_closed = True
+                target.inbound.put_nowait(None)
         elif isinstance(frame, RstStream):
-            stream = self.streams.get(frame.stream_id)
-            if stream is not None:
-                stream.local_closed = True
-                if not stream.remote_closed:
-                    stream.remote_closed = True
-                    stream.inbound.put_nowait(None)
+            target = self.streams.get(frame.stream_id)
+            if target is not None:
+                target.local_closed = True
+                if not target.remote_closed:
+                    target.remote_closed = True
+                    target.inbound.put_nowait(None)
         elif isinstance(frame, Ping):
             await self._send(self.writer.ping(frame.id))
         elif isinstance(frame, GoAway):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+NAMES = "pods configmaps secrets namespaces nodes events"  # completed after a verb
+
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     for action in parser._actions:
@@ -37,7 +39,8 @@ _podhost() {{
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
     else
-        COMPREPLY=($(compgen -W "$(echo "$opts" | tr ' ' '\\n' | grep -v '^-') pods configmaps secrets namespaces nodes events" -- "$cur") $(compgen -f -- "$cur"))
+        COMPREPLY=($(compgen -W "$(echo "$opts" | tr ' ' '\\n' | grep -v '^-') {NAMES}" -- "$cur"))
+        COMPREPLY+=($(compgen -f -- "$cur"))
     fi
 }}
 complete -F _podhost podhost

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from podhost.cli import client as clientmod
 from podhost.cli.errors import CliError
+from podhost.cli.localnode import root_of, start_background
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,6 @@ def add_connection_flags(p: argparse.ArgumentParser) -> None:
                    help="podhost state directory of the local node (default $PODHOST_ROOT)")
 
 
-def root_of(args: argparse.Namespace) -> Path:
-    from podhost import config
-    return Path(args.root) if getattr(args, "root", None) else config.default_root()
-
-
 def _files_with_context(paths: list[Path]) -> bool:
     return any(p.exists() for p in paths)
 
@@ -104,8 +100,7 @@ def _same_server(conn: clientmod.Connection, local_file: Path) -> bool:
 def client_for(args: argparse.Namespace) -> clientmod.Client:
     conn, local = connection(args)
     if local and os.environ.get("PODHOST_NO_AUTOSTART") is None and _needs_start(conn):
-        from podhost.cli import node
-        node.start_background(root_of(args))
+        start_background(root_of(args))
         conn, _ = connection(args)
     if not conn.server:
         raise CliError("error: no kubeconfig found and the local node is not running: "

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from podhost.cli.node import root_of
+from podhost.cli.localnode import root_of
 
 BAR = 30
 

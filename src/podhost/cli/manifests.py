@@ -53,7 +53,7 @@ def with_last_applied(obj: dict[str, Any]) -> dict[str, Any]:
     copy = json.loads(json.dumps(obj))
     copy.get("metadata", {}).get("annotations", {}).pop(LAST_APPLIED, None)
     text = json.dumps(copy, separators=(",", ":"), sort_keys=True) + "\n"
-    out = json.loads(json.dumps(obj))
+    out: dict[str, Any] = json.loads(json.dumps(obj))
     out.setdefault("metadata", {}).setdefault("annotations", {})[LAST_APPLIED] = text
     return out
 

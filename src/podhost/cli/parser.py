@@ -22,7 +22,7 @@ PODS = "podhost.cli.verbs.pods"
 
 def _verb(sub: Any, name: str, help: str, module: str, func: str,
           **kw: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help, description=help, **kw)
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help, **kw)
     add_connection_flags(p)
     p.set_defaults(run=lazy(module, func))
     return p

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -184,7 +185,9 @@ def _scalar(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-_STEP = re.compile(r"\.\.([A-Za-z0-9_\-/]+)?|\.([A-Za-z0-9_\-/]+|\*)|\[(\*|-?\d+|-?\d*:-?\d*|\?\([^\]]*\)|'[^']*')\]")
+_STEP = re.compile(r"\.\.([A-Za-z0-9_\-/]+)?"  # ..name: recursive descent
+                   r"|\.([A-Za-z0-9_\-/]+|\*)"  # .name or .*
+                   r"|\[(\*|-?\d+|-?\d*:-?\d*|\?\([^\]]*\)|'[^']*')\]")  # [*] [i] [a:b] [?()] ['k']
 
 
 def evaluate(path: str, data: Any) -> list[Any]:
@@ -227,7 +230,7 @@ def _step(m: re.Match[str], value: Any) -> list[Any]:
     return [value[n]] if -len(value) <= n < len(value) else []
 
 
-def _descend(value: Any):  # type: ignore[no-untyped-def]
+def _descend(value: Any) -> Iterator[Any]:
     yield value
     children = value.values() if isinstance(value, dict) else value \
         if isinstance(value, list) else []

@@ -9,10 +9,16 @@ import logging
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from podhost import config
 from podhost.cli import kubeconfig
-from podhost.cli.node import root_of
+from podhost.cli.localnode import root_of
+
+if TYPE_CHECKING:
+    from podhost.apiserver.pki import Pki
+    from podhost.network.bridge import PodNetwork
+    from podhost.store.sqlite import Store
 
 log = logging.getLogger("podhost")
 
@@ -27,7 +33,7 @@ def settings_from(args: argparse.Namespace) -> config.Settings:
                            pod_cidr=getattr(args, "pod_cidr", None) or config.default_pod_cidr())
 
 
-def pod_network(settings: config.Settings):  # type: ignore[no-untyped-def]
+def pod_network(settings: config.Settings) -> PodNetwork | None:
     """The node's Pod network, made ready (bridge, gateway); None for loopback-only Pods."""
     from podhost.network.bridge import PodNetwork
     if settings.pod_cidr in ("", "none"):
@@ -39,7 +45,7 @@ def pod_network(settings: config.Settings):  # type: ignore[no-untyped-def]
     return network
 
 
-def seed_namespaces(store) -> None:  # type: ignore[no-untyped-def]
+def seed_namespaces(store: Store) -> None:
     from podhost.api import errors, strategy
     for name in SYSTEM_NAMESPACES:
         with contextlib.suppress(errors.AlreadyExistsError):
@@ -47,7 +53,7 @@ def seed_namespaces(store) -> None:  # type: ignore[no-untyped-def]
             store.create("namespaces", strategy.prepare_for_create("namespaces", ns, None))
 
 
-def write_kubeconfigs(settings: config.Settings, pki) -> None:  # type: ignore[no-untyped-def]
+def write_kubeconfigs(settings: config.Settings, pki: Pki) -> None:
     ours = kubeconfig.build(settings.server_url, pki.ca_cert, pki.token(), pki.client_cert,
                             pki.client_key)
     kubeconfig.write_private(settings.kubeconfig_path, ours)
@@ -59,6 +65,22 @@ def write_kubeconfigs(settings: config.Settings, pki) -> None:  # type: ignore[n
                      target)
         except (OSError, ValueError) as e:
             log.warning("could not update %s: %s", target, e)
+
+
+def start_controllers(store: Store, ca_bundle: str) -> list[asyncio.Task[None]]:
+    """kube-controller-manager's part: the namespace controller and the root CA publisher."""
+    from podhost.controllers.namespace import NamespaceController
+    from podhost.controllers.rootca import RootCAPublisher
+    controllers = (NamespaceController(store), RootCAPublisher(store, ca_bundle))
+    return [asyncio.ensure_future(c.run()) for c in controllers]
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def serve(settings: config.Settings) -> None:
@@ -81,10 +103,10 @@ async def serve(settings: config.Settings) -> None:
     kubelet = Kubelet(store, runtime, ImageStore(settings.images_dir), settings.root,
                       node_name=settings.node_name, registries_conf=settings.registries_conf,
                       network=network, host_ip=address)
-    api = apiapp.ApiServer(store, kubelet, token=pki.token(),
-                           server_address=f"{settings.host}:{settings.port}",
-                           ca_bundle=pki.ca_cert.read_text(), node_ip=address,
+    api = apiapp.ApiServer(store, kubelet.streaming, token=pki.token(),
+                           server_address=f"{settings.host}:{settings.port}", node_ip=address,
                            pod_cidr=str(network.cidr) if network else "")
+    controllers = start_controllers(store, pki.ca_cert.read_text())
     server = await http.serve(settings.host, settings.port, api.handle, apiapp.too_large,
                               pkimod.server_context(pki))
     write_kubeconfigs(settings, pki)
@@ -103,8 +125,10 @@ async def serve(settings: config.Settings) -> None:
     node_task.cancel()
     with contextlib.suppress(BaseException):
         await node_task
-    if node_task.done() and not node_task.cancelled() and node_task.exception():
-        raise node_task.exception()  # type: ignore[misc]
+    await stop_tasks(controllers)
+    failure = node_task.exception() if node_task.done() and not node_task.cancelled() else None
+    if failure is not None:
+        raise failure
     with contextlib.suppress(FileNotFoundError):
         settings.pid_file.unlink()
     store.close()

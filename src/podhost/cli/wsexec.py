@@ -157,7 +157,7 @@ def run(session: Session, stdin: BinaryIO | None, stdout: BinaryIO, stderr: Bina
             if event is None or isinstance(event, CloseConnection):
                 return exit_code(status)
             if isinstance(event, (BytesMessage, TextMessage)):
-                data = event.data if isinstance(event.data, bytes) else event.data.encode()
+                data = event.data.encode() if isinstance(event.data, str) else bytes(event.data)
                 buf = buffers.setdefault(0, bytearray())
                 buf += data
                 if not event.message_finished:
@@ -179,7 +179,8 @@ def _dispatch(message: bytes, stdout: BinaryIO, stderr: BinaryIO) -> dict[str, A
         stderr.write(payload)
         stderr.flush()
     elif channel == STATUS and payload:
-        return json.loads(payload)
+        status: dict[str, Any] = json.loads(payload)
+        return status
     return None
 
 

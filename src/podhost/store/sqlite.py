@@ -6,6 +6,7 @@ global resourceVersion counter, so versions stay monotonic across restarts and d
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 from collections.abc import Callable
@@ -89,7 +90,7 @@ class Store:
         return [o for o in items if predicate is None or predicate(o)], rv
 
     def list_json(self, resource: str, namespace: str | None = None
-                  ) -> tuple[list[tuple[str, str, str]], int]:
+                  ) -> tuple[builtins.list[tuple[str, str, str]], int]:
         """As list() without a predicate, each object as (namespace, name, its stored JSON).
 
         The stored JSON is what `json.dumps(obj, separators=(",", ":"))` makes of the object
@@ -163,7 +164,7 @@ class Store:
         return obj
 
     def watch(self, resource: str, namespace: str | None, since_rv: int | None,
-              predicate: Callable[[Object], bool]) -> tuple[Watcher, list[Event]]:
+              predicate: Callable[[Object], bool]) -> tuple[Watcher, builtins.list[Event]]:
         """Register a watcher; returns it with the backlog after since_rv (None: no backlog).
 
         Raises GoneError when since_rv is older than the kept history.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -10,6 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 from podhost.apiserver.app import ApiServer
 from podhost.apiserver.http import Request, Response
 from podhost.apiserver.objects import NodeFacts
+from podhost.controllers.controller import Controller
+from podhost.controllers.namespace import NamespaceController
+from podhost.controllers.rootca import RootCAPublisher
 from podhost.store.sqlite import Store
 
 TOKEN = "test-token"
@@ -32,6 +38,34 @@ class FakeNode:
 
 def make_api(tmp: Path) -> ApiServer:
     return ApiServer(Store(tmp / "db.sqlite"), FakeNode(), token=TOKEN, node_facts=FACTS)
+
+
+@contextlib.asynccontextmanager
+async def controllers(api: ApiServer, ca_bundle: str = "CA") -> AsyncIterator[None]:
+    """The controllers `podhost serve` runs beside the API server, for the test's duration."""
+    running: list[Controller] = [NamespaceController(api.store),
+                                 RootCAPublisher(api.store, ca_bundle)]
+    tasks = [asyncio.ensure_future(c.run()) for c in running]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def eventually(api: ApiServer, method: str, target: str, code: int,
+                     timeout: float = 3) -> Any:
+    """Call until the answer has status `code` (what a controller does takes a moment)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        got, body = await call(api, method, target)
+        if got == code or asyncio.get_running_loop().time() > deadline:
+            assert got == code, (method, target, got, body)
+            return body
+        await asyncio.sleep(0.02)
 
 
 def request(method: str, target: str, body: Any = None, *, token: str | None = TOKEN,

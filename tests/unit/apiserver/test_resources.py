@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from podhost.apiserver import resources
+from podhost.apiserver import common, reads
 from podhost.apiserver.http import StreamResponse
-from tests.unit.apiserver.helpers import call, make_api, request
+from tests.unit.apiserver.helpers import call, controllers, eventually, make_api, request
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
@@ -101,22 +101,18 @@ def test_namespace_create_and_delete_cascade(tmp_path: Path) -> None:
     async def go() -> None:
         api = make_api(tmp_path)
         ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}
-        assert (await call(api, "POST", "/api/v1/namespaces", ns))[0] == 201
-        _, sa = await call(api, "GET", "/api/v1/namespaces/team/serviceaccounts/default")
-        assert sa["metadata"]["namespace"] == "team"
-        await call(api, "POST", "/api/v1/namespaces/team/configmaps", cm("c"))
-        code, body = await call(api, "DELETE", "/api/v1/namespaces/team")
-        assert code == 200 and body["status"]["phase"] == "Terminating"
-        code, status = await call(api, "POST", "/api/v1/namespaces/team/configmaps", cm("d"))
-        assert code == 403 and status["message"] == (
-            'configmaps "d" is forbidden: unable to create new content in namespace team '
-            "because it is being terminated")
-        for _ in range(40):
-            await asyncio.sleep(0.05)
-            code, _ = await call(api, "GET", "/api/v1/namespaces/team")
-            if code == 404:
-                break
-        assert code == 404
+        async with controllers(api):
+            assert (await call(api, "POST", "/api/v1/namespaces", ns))[0] == 201
+            _, sa = await call(api, "GET", "/api/v1/namespaces/team/serviceaccounts/default")
+            assert sa["metadata"]["namespace"] == "team"
+            await call(api, "POST", "/api/v1/namespaces/team/configmaps", cm("c"))
+            code, body = await call(api, "DELETE", "/api/v1/namespaces/team")
+            assert code == 200 and body["status"]["phase"] == "Terminating"
+            code, status = await call(api, "POST", "/api/v1/namespaces/team/configmaps", cm("d"))
+            assert code == 403 and status["message"] == (
+                'configmaps "d" is forbidden: unable to create new content in namespace team '
+                "because it is being terminated")
+            await eventually(api, "GET", "/api/v1/namespaces/team", 404)
         assert api.store.list("configmaps", "team")[0] == []
         assert api.store.list("serviceaccounts", "team")[0] == []
         code, status = await call(api, "DELETE", "/api/v1/namespaces/default")
@@ -190,11 +186,11 @@ def test_plain_list_serves_stored_json_as_the_decoded_list_would_be(tmp_path: Pa
 def test_list_body_matches_dumps() -> None:
     items = [{"a": "é", "b": [1, 2.5, None, True]}, {"metadata": {"name": "x"}}]
     extra = {"continue": "tok", "remainingItemCount": 3}
-    expected = resources._dumps({"kind": "PodList", "apiVersion": "v1",
-                                 "metadata": {"resourceVersion": "7", **extra}, "items": items})
-    encoded = [resources._dumps(o).decode() for o in items]
-    assert resources.list_body("Pod", 7, extra, encoded) == expected
-    assert resources.list_body("Pod", 7, {}, []) == resources._dumps(
+    expected = common.dumps({"kind": "PodList", "apiVersion": "v1",
+                             "metadata": {"resourceVersion": "7", **extra}, "items": items})
+    encoded = [common.dumps(o).decode() for o in items]
+    assert reads.list_body("Pod", 7, extra, encoded) == expected
+    assert reads.list_body("Pod", 7, {}, []) == common.dumps(
         {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"},
          "items": []})
 
@@ -286,7 +282,7 @@ def test_watch_initial_backlog_gone_and_bookmark(tmp_path: Path,
         assert err["type"] == "ERROR" and err["object"]["code"] == 410
         assert err["object"]["reason"] == "Expired"
         assert err["object"]["message"].startswith("too old resource version: 5 (")
-        monkeypatch.setattr(resources, "BOOKMARK_INTERVAL", 0.05)
+        monkeypatch.setattr(reads, "BOOKMARK_INTERVAL", 0.05)
         resp = await api.handle(request(
             "GET", base + f"&resourceVersion={rv0}&allowWatchBookmarks=true&timeoutSeconds=5"))
         events = await _lines(resp, 3)
@@ -307,21 +303,26 @@ def test_root_ca_configmap_and_node_address(tmp_path: Path) -> None:
     from podhost.store.sqlite import Store
     from tests.unit.apiserver.helpers import FACTS, TOKEN, FakeNode
     api = ApiServer(Store(tmp_path / "db.sqlite"), FakeNode(), token=TOKEN, node_facts=FACTS,
-                    ca_bundle="-----BEGIN CERTIFICATE-----\nX\n", node_ip="192.0.2.2",
-                    pod_cidr="10.244.0.0/16")
+                    node_ip="192.0.2.2", pod_cidr="10.244.0.0/16")
+    bundle = "-----BEGIN CERTIFICATE-----\nX\n"
 
     async def scenario() -> None:
         path = "/api/v1/namespaces/default/configmaps/kube-root-ca.crt"
-        code, cm = await call(api, "GET", path)
-        assert code == 200 and cm["data"] == {"ca.crt": "-----BEGIN CERTIFICATE-----\nX\n"}
-        assert cm["metadata"]["annotations"]["kubernetes.io/description"].startswith(
-            "Contains a CA bundle that can be used to verify the kube-apiserver")
-        assert (await call(api, "DELETE", path))[0] == 200
-        code, again = await call(api, "GET", path)
-        assert code == 200 and again["metadata"]["uid"] != cm["metadata"]["uid"]
-        await call(api, "POST", "/api/v1/namespaces", {"metadata": {"name": "team"}})
-        code, _ = await call(api, "GET", "/api/v1/namespaces/team/configmaps/kube-root-ca.crt")
-        assert code == 200
+        async with controllers(api, bundle):
+            cm = await eventually(api, "GET", path, 200)
+            assert cm["data"] == {"ca.crt": bundle}
+            assert cm["metadata"]["annotations"]["kubernetes.io/description"].startswith(
+                "Contains a CA bundle that can be used to verify the kube-apiserver")
+            assert (await call(api, "DELETE", path))[0] == 200
+            for _ in range(100):  # made again by the publisher
+                code, again = await call(api, "GET", path)
+                if code == 200 and again["metadata"]["uid"] != cm["metadata"]["uid"]:
+                    break
+                await asyncio.sleep(0.02)
+            assert code == 200 and again["metadata"]["uid"] != cm["metadata"]["uid"]
+            await call(api, "POST", "/api/v1/namespaces", {"metadata": {"name": "team"}})
+            await eventually(api, "GET", "/api/v1/namespaces/team/configmaps/kube-root-ca.crt",
+                             200)
         _, node = await call(api, "GET", f"/api/v1/nodes/{api.node_name}")
         assert node["status"]["addresses"][0] == {"type": "InternalIP", "address": "192.0.2.2"}
         assert node["spec"] == {"podCIDR": "10.244.0.0/16", "podCIDRs": ["10.244.0.0/16"]}

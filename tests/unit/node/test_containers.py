@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from podhost.node import containers, logs, podfiles
-from podhost.node.pod_state import ContainerRecord
 from podhost.node.plan import config_error_retry
+from podhost.node.pod_state import ContainerRecord
 from podhost.runtime.spec import (
     ALL_CAPABILITIES,
     DEFAULT_CAPABILITIES,

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from podhost.node import containers
+from podhost.node.pod_state import ContainerRecord
 from podhost.node.probes import (
     ProbeCounter,
     ProbeError,
@@ -17,7 +18,6 @@ from podhost.node.probes import (
     http_status,
     resolve_port,
 )
-from podhost.node.pod_state import ContainerRecord
 from podhost.node.status import phase, pod_status
 
 

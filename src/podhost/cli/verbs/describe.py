@@ -129,7 +129,8 @@ def describe_pod(pod: Obj, events: list[Obj]) -> str:
     lines += [f"Annotations:      {annotations[0]}"] + \
         [f"                  {x}" for x in annotations[1:]]
     if meta.get("deletionTimestamp"):
-        lines.append(f"Status:           Terminating (lasts {printers.age(meta['deletionTimestamp'])})")
+        lasts = printers.age(meta["deletionTimestamp"])
+        lines.append(f"Status:           Terminating (lasts {lasts})")
     else:
         lines.append(f"Status:           {status.get('phase', '')}")
     ips = [p.get("ip") for p in status.get("podIPs") or []] or \
@@ -165,7 +166,7 @@ def describe_pod(pod: Obj, events: list[Obj]) -> str:
 
 
 def _toleration(t: Obj) -> str:
-    text = t.get("key", "")
+    text: str = t.get("key", "")
     if t.get("operator") == "Exists" and not text:
         text = ""
     if t.get("value"):

@@ -34,7 +34,7 @@ def targets(words: list[str]) -> list[tuple[Resource, str | None]]:
     if not words:
         raise CliError("error: you must specify the type of resource to get")
     if "/" in words[0]:
-        out = []
+        out: list[tuple[Resource, str | None]] = []
         for word in words:
             if "/" not in word:
                 raise CliError("error: there is no need to specify a resource type as a separate "
@@ -151,7 +151,7 @@ def apply(args: argparse.Namespace) -> int:
         else:
             line = apply_one(client, obj, ns)
         if obj.get("kind") == "Pod":
-            applied.append((object_ns(lookup("pods"), ns, obj), obj["metadata"]["name"]))
+            applied.append((object_ns(lookup("pods"), ns, obj) or ns, obj["metadata"]["name"]))
         return line
 
     code = _each_object(args, one, "creating")
@@ -201,7 +201,8 @@ def list_query(args: argparse.Namespace) -> dict[str, Any]:
 def fetch(client: clientmod.Client, resource: Resource, ns: str | None, name: str | None,
           query: dict[str, Any], accept: str = "application/json") -> Obj:
     path = path_of(resource, ns, name)
-    return client.get(path if name else clientmod.with_query(path, query), accept=accept)
+    found: Obj = client.get(path if name else clientmod.with_query(path, query), accept=accept)
+    return found
 
 
 def with_kind(resource: Resource, obj: Obj) -> Obj:
@@ -300,7 +301,8 @@ def _watch(client: clientmod.Client, resource: Resource, ns: str | None, name: s
     try:
         for event in client.watch(path, accept=clientmod.TABLE_ACCEPT):
             obj = event.get("object") or {}
-            if event.get("type") not in ("ADDED", "MODIFIED", "DELETED") or obj.get("kind") != "Table":
+            if event.get("type") not in ("ADDED", "MODIFIED", "DELETED") or \
+                    obj.get("kind") != "Table":
                 continue
             rows = printers.table_rows({**obj, "columnDefinitions": tables[0][1].get(
                 "columnDefinitions")}, args.output == "wide", bool(args.all_namespaces), False,
@@ -421,7 +423,7 @@ def wait(args: argparse.Namespace) -> int:
     client = client_for(args)
     ns = namespace_of(args, client)
     deadline = time.monotonic() + parse_duration(args.timeout)
-    errors = []
+    errors: list[str] = []
     for resource, name in targets(args.args):
         if name is None:
             raise CliError("error: resource name may not be empty")

@@ -7,6 +7,7 @@ import contextlib
 import io
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from podhost.api.types import Obj
@@ -27,8 +28,9 @@ def pod_name(word: str) -> str:
 
 
 def get_pod(client: clientmod.Client, ns: str, name: str) -> Obj:
-    return client.get(clientmod.resource_path("pods", ns, name),
-                      accept="application/json, */*")
+    pod: Obj = client.get(clientmod.resource_path("pods", ns, name),
+                          accept="application/json, */*")
+    return pod
 
 
 def default_container(pod: Obj, quiet: bool = False) -> str:
@@ -116,7 +118,7 @@ def run_exec(client: clientmod.Client, ns: str, pod: Obj, container: str, comman
 
 
 @contextlib.contextmanager
-def raw_terminal(fd: int):  # type: ignore[no-untyped-def]
+def raw_terminal(fd: int) -> Iterator[None]:
     import termios
     import tty
     saved = termios.tcgetattr(fd)
@@ -170,11 +172,11 @@ def tar_of(local: str, arcname: str) -> bytes:
 def cp(args: argparse.Namespace) -> int:
     client = client_for(args)
     src, dst = (split_remote(s, client.namespace) for s in (args.src, args.dest))
-    if (src is None) == (dst is None):
-        raise CliError("error: one of src or dest must be a local file specification")
-    if dst is not None:
+    if dst is not None and src is None:
         return copy_to_pod(client, args, args.src, dst)
-    return copy_from_pod(client, args, src, args.dest)  # type: ignore[arg-type]
+    if src is not None and dst is None:
+        return copy_from_pod(client, args, src, args.dest)
+    raise CliError("error: one of src or dest must be a local file specification")
 
 
 def _pod_container(client: clientmod.Client, args: argparse.Namespace, ns: str,

@@ -133,7 +133,7 @@ class Tunnel:
             if event is None or isinstance(event, CloseConnection):
                 raise LostConnection()
             if isinstance(event, (BytesMessage, TextMessage)):
-                data = event.data if isinstance(event.data, bytes) else event.data.encode()
+                data = event.data.encode() if isinstance(event.data, str) else bytes(event.data)
                 try:
                     frames += self.parser.feed(data)
                 except spdy.ProtocolError as e:

@@ -1,0 +1,65 @@
+"""The namespace controller: a Terminating Namespace is emptied, then deleted.
+
+Deleting a Namespace through the API only marks it Terminating (deletes.py). This controller
+deletes everything in it as a client's delete would (Pods gracefully, objects with finalizers
+marked and kept until their finalizers are removed), looks again every POLL seconds while
+something is still going, and deletes the Namespace once nothing is left. Namespaces left
+Terminating by an earlier process are picked up by the first list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+
+from podhost.api import errors, strategy
+from podhost.controllers.controller import Controller, Watch
+from podhost.store.watch import Event
+
+CONTENT = ("pods", "configmaps", "secrets", "events", "serviceaccounts")
+POLL = 0.25
+
+
+def _terminating(event: Event) -> Iterable[str]:
+    if event.type != "DELETED" and strategy.namespace_terminating(event.object):
+        yield event.object["metadata"]["name"]
+
+
+class NamespaceController(Controller):
+    name = "namespace-controller"
+
+    def watches(self) -> list[Watch]:
+        return [Watch("namespaces", _terminating)]
+
+    def reconcile(self, key: str) -> float | None:
+        try:
+            ns = self.store.get("namespaces", "", key)
+        except errors.NotFoundError:
+            return None
+        if not strategy.namespace_terminating(ns):
+            return None
+        if self.empty(key):
+            return POLL
+        self.empty(key)  # what was made meanwhile (the node's last Events)
+        with contextlib.suppress(errors.NotFoundError):
+            self.store.delete("namespaces", "", key)
+        return None
+
+    def empty(self, ns: str) -> int:
+        """One pass: delete what can go now; returns how many objects are still going (Pods
+        terminating, objects held by finalizers)."""
+        remaining = 0
+        for resource in CONTENT:
+            items, _ = self.store.list(resource, ns)
+            for obj in items:
+                m = obj["metadata"]
+                if m.get("deletionTimestamp"):
+                    remaining += 1
+                    continue
+                with contextlib.suppress(errors.NotFoundError, errors.ConflictError):
+                    if strategy.begin_delete(resource, obj, None) == "gone":
+                        self.store.delete(resource, ns, m["name"])
+                    else:
+                        self.store.update(resource, obj)
+                        remaining += 1
+        return remaining
