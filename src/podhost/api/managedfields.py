@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from podhost.api import errors, schema
+from podhost.api import errors, registry, schema
 from podhost.api.types import Obj
 
 Path = tuple[str, ...]
@@ -44,7 +44,9 @@ EMPTY_OBJECTS: dict[str, Obj] = {"pods": {"spec": {"containers": []}, "status": 
 # ---- schema ------------------------------------------------------------------------------
 
 def root_node(resource: str) -> Obj:
-    return schema.definitions()[schema.ROOT_DEFINITIONS[schema.RESOURCE_KINDS[resource]]]
+    definition = schema.root_definition(registry.kind_of(resource))
+    assert definition is not None, resource
+    return schema.definitions()[definition]
 
 
 def _resolve(node: Obj | None) -> Obj | None:

@@ -22,18 +22,12 @@ from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
+from podhost.api import registry
 from podhost.api.types import Obj
 
 KUBERNETES_VERSION = "v1.32.0"
 REF_PREFIX = "#/$defs/"
 CORE = "io.k8s.api.core.v1."
-# the kinds podhost serves, by the Go type their wire objects decode into
-ROOT_DEFINITIONS = {kind: CORE + kind for kind in
-                    ("Pod", "ConfigMap", "Secret", "Namespace", "Event", "ServiceAccount",
-                     "Node")}
-RESOURCE_KINDS = {"pods": "Pod", "configmaps": "ConfigMap", "secrets": "Secret",
-                  "namespaces": "Namespace", "events": "Event",
-                  "serviceaccounts": "ServiceAccount", "nodes": "Node"}
 _JSON_TYPES = {str: "string", bool: "bool", int: "number", float: "number", list: "array",
                dict: "object"}
 _SCALARS: dict[str, type | tuple[type, ...]] = {"string": str, "boolean": bool,
@@ -147,9 +141,15 @@ def _walk_types(node: Obj, value: Any, struct: str, path: str) -> Iterator[str]:
             yield from _walk_types(node["additionalProperties"], item, struct, path)
 
 
+def root_definition(kind: str) -> str | None:
+    """The Go type (OpenAPI definition name) a served kind's wire objects decode into."""
+    served = registry.by_kind(kind)
+    return served.definition if served is not None else None
+
+
 def type_error(kind: str, obj: Obj) -> str | None:
     """The decoder's complaint about the first mistyped value of `obj`, or None."""
-    root = ROOT_DEFINITIONS.get(kind)
+    root = root_definition(kind)
     if root is None:
         return None
     return next(_walk_types({"$ref": REF_PREFIX + root}, obj, kind, ""), None)
@@ -190,7 +190,7 @@ def _prune(node: Obj, value: Any, path: str) -> Iterator[str]:
 
 def prune_unknown(kind: str, obj: Obj) -> list[str]:
     """Drop the fields of `obj` that `kind` does not have (and nulls); return their paths."""
-    root = ROOT_DEFINITIONS.get(kind)
+    root = root_definition(kind)
     if root is None:
         return []
     return list(_prune({"$ref": REF_PREFIX + root}, obj, ""))

@@ -13,9 +13,6 @@ from typing import Literal
 from podhost.api import defaults, errors, meta, quantity
 from podhost.api.types import Obj
 
-KINDS = {"pods": "Pod", "namespaces": "Namespace", "events": "Event", "configmaps": "ConfigMap",
-         "secrets": "Secret", "serviceaccounts": "ServiceAccount", "nodes": "Node"}
-
 
 def qos_class(pod: Obj) -> str:
     """GetPodQOS: Guaranteed, Burstable or BestEffort from requests and limits."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from podhost.api import containers, errors, meta, quantity, schema
+from podhost.api import containers, errors, meta, quantity, registry, schema
 from podhost.api.errors import FieldError
 from podhost.api.podupdate import pod_spec_update_errors
 from podhost.api.types import Obj
@@ -26,7 +26,7 @@ DNS_POLICIES = ["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]
 
 
 def _kind(resource: str) -> str:
-    return schema.RESOURCE_KINDS.get(resource, resource)
+    return registry.kind_of(resource)
 
 
 def _as_dict(value: Any) -> Obj:

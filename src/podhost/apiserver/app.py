@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from podhost import config
-from podhost.api import errors, strategy
+from podhost.api import errors, registry, strategy
 from podhost.api.nodeapi import NodeBackend
 from podhost.apiserver import attach, discovery, logs, metrics, objects, portforward, resources
 from podhost.apiserver import exec as exec_
@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 ANONYMOUS_PATHS = re.compile(r"^/(healthz|livez|readyz|version)(/.*)?$")
 RESOURCE_PATH = re.compile(
-    r"^/api/v1/(?:namespaces/(?P<ns>[^/]+)/(?=[a-z]))?(?P<resource>[a-z]+)"
+    r"^/(?:api/v1|apis/(?P<group>[a-z0-9.-]+)/(?P<version>v[a-z0-9]+))/"
+    r"(?:namespaces/(?P<ns>[^/]+)/(?=[a-z]))?(?P<resource>[a-z]+)"
     r"(?:/(?P<name>[^/]+)(?:/(?P<sub>[a-z]+))?)?/?$")
 
 
@@ -116,6 +117,10 @@ class ApiServer:
                             content_type="text/plain; version=0.0.4; charset=utf-8")
         if path.rstrip("/") in fixed and request.method == "GET":
             return json_response(fixed[path.rstrip("/")]())
+        found_doc = discovery.group_document(path.rstrip("/")) or \
+            discovery.openapi_v3_group(path.rstrip("/"))
+        if found_doc is not None and request.method == "GET":
+            return json_response(found_doc)
         if path.startswith(f"/apis/{metrics.GROUP}/") or path == f"/apis/{metrics.GROUP}":
             found = await metrics.handle(self.store, self.node, request, self.node_name)
             if found is not None:
@@ -124,6 +129,8 @@ class ApiServer:
         if not m:
             raise errors.NotFoundError("the server could not find the requested resource")
         ns, resource, name, sub = m.group("ns", "resource", "name", "sub")
+        if registry.served(resource, m.group("group") or "", m.group("version") or "v1") is None:
+            raise errors.NotFoundError("the server could not find the requested resource")
         if sub == "exec" and resource == "pods":
             return await exec_.handle(self.store, self.node, request, ns or "", name)
         if sub == "attach" and resource == "pods":

@@ -10,31 +10,13 @@ from typing import Any
 import yaml
 
 from podhost import yamljson
-from podhost.api import errors, managedfields, selectors, strategy
+from podhost.api import errors, managedfields, registry, selectors
 from podhost.api.types import Obj
 from podhost.apiserver import protobuf
 from podhost.apiserver.http import Request, Response
 from podhost.store.sqlite import Store
 
-NAMESPACED = {"pods": True, "events": True, "namespaces": False, "configmaps": True,
-              "secrets": True, "serviceaccounts": True, "nodes": False}
-META_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
-FIELD_SELECTORS = {
-    "pods": frozenset({"metadata.name", "metadata.namespace", "spec.nodeName",
-                       "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-                       "status.phase", "status.podIP", "status.nominatedNodeName",
-                       "spec.hostNetwork"}),
-    "events": frozenset({"metadata.name", "metadata.namespace", "involvedObject.kind",
-                         "involvedObject.namespace", "involvedObject.name",
-                         "involvedObject.uid", "involvedObject.apiVersion",
-                         "involvedObject.resourceVersion", "involvedObject.fieldPath",
-                         "reason", "reportingComponent", "source", "type"}),
-    "namespaces": frozenset({"metadata.name", "status.phase"}),
-    "configmaps": META_FIELDS,
-    "secrets": META_FIELDS | {"type"},
-    "serviceaccounts": META_FIELDS,
-    "nodes": frozenset({"metadata.name", "spec.unschedulable"}),
-}
+NAMESPACED = registry.NamespacedView()  # resource -> namespaced, for every served resource
 
 
 def dumps(obj: Any) -> bytes:
@@ -47,7 +29,7 @@ def ok(obj: Any, status: int = 200, warnings: list[str] | None = None) -> Respon
 
 
 def kind_of(resource: str) -> str:
-    return strategy.KINDS.get(resource, resource)
+    return registry.kind_of(resource)
 
 
 def not_allowed() -> errors.MethodNotAllowedError:
@@ -88,7 +70,16 @@ def field_manager(request: Request) -> str:
 
 def selector(request: Request, resource: str) -> Callable[[Obj], bool]:
     return selectors.matcher(request.arg("labelSelector"), request.arg("fieldSelector"),
-                             FIELD_SELECTORS.get(resource))
+                             _field_selectors(resource))
+
+
+def _field_selectors(resource: str) -> frozenset[str] | None:
+    served = registry.get(resource)
+    return served.field_selectors if served is not None else None
+
+
+def api_version_of(resource: str) -> str:
+    return registry.api_version_of(resource)
 
 
 def selects_all(request: Request) -> bool:

@@ -10,6 +10,7 @@ from podhost.api import errors, strategy
 from podhost.api.types import Obj
 from podhost.apiserver import objects
 from podhost.apiserver.common import (
+    api_version_of,
     decode_body,
     dry_run,
     int_arg,
@@ -71,7 +72,7 @@ class Deletes:
         for obj in items:
             with contextlib.suppress(errors.NotFoundError):
                 deleted.append(self.delete_one(resource, obj, requested, dry))
-        return ok({"kind": kind_of(resource) + "List", "apiVersion": "v1",
+        return ok({"kind": kind_of(resource) + "List", "apiVersion": api_version_of(resource),
                    "metadata": {"resourceVersion": str(self.store.current_rv())},
                    "items": deleted})
 

@@ -7,35 +7,11 @@ import hashlib
 import json
 from typing import Any
 
-from podhost.api import schema
+from podhost.api import registry, schema
 from podhost.apiserver import metrics, protobuf
 from podhost.apiserver.http import Response
 
 MAJOR, MINOR, GIT_VERSION = "1", "32", "v1.32.0"
-
-VERBS_ALL = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
-
-# name, singular, kind, namespaced, verbs, shortNames, categories
-RESOURCES: list[tuple[str, str, str, bool, list[str], list[str], list[str]]] = [
-    ("pods", "pod", "Pod", True, VERBS_ALL, ["po"], ["all"]),
-    ("namespaces", "namespace", "Namespace", False,
-     ["create", "delete", "get", "list", "patch", "update", "watch"], ["ns"], []),
-    ("events", "event", "Event", True, VERBS_ALL, ["ev"], []),
-    ("configmaps", "configmap", "ConfigMap", True, VERBS_ALL, ["cm"], []),
-    ("secrets", "secret", "Secret", True, VERBS_ALL, [], []),
-    ("serviceaccounts", "serviceaccount", "ServiceAccount", True, VERBS_ALL, ["sa"], []),
-    ("nodes", "node", "Node", False, VERBS_ALL, ["no"], []),
-]
-SUBRESOURCES: list[tuple[str, str, list[str]]] = [
-    ("pods/status", "Pod", ["get", "patch", "update"]),
-    ("pods/log", "Pod", ["get"]),
-    ("pods/attach", "PodAttachOptions", ["create", "get"]),
-    ("pods/exec", "PodExecOptions", ["create", "get"]),
-    ("pods/portforward", "PodPortForwardOptions", ["create", "get"]),
-    ("namespaces/status", "Namespace", ["get", "patch", "update"]),
-    ("nodes/status", "Node", ["get", "patch", "update"]),
-]
-
 
 def version(platform: str = "linux/amd64") -> dict[str, Any]:
     return {"major": MAJOR, "minor": MINOR, "gitVersion": GIT_VERSION,
@@ -49,9 +25,34 @@ def api_versions(server_address: str) -> dict[str, Any]:
                                             "serverAddress": server_address}]}
 
 
+def api_group(group: str) -> dict[str, Any]:
+    """The APIGroup of legacy discovery (an item of /apis, and /apis/GROUP)."""
+    versions = [{"groupVersion": f"{group}/{v}", "version": v}
+                for g, v in registry.group_versions() if g == group]
+    return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions,
+            "preferredVersion": versions[0]}
+
+
+def _groups() -> list[str]:
+    return list(dict.fromkeys(g for g, _ in registry.group_versions()))
+
+
 def api_group_list() -> dict[str, Any]:
+    groups = [{k: v for k, v in api_group(g).items() if k not in ("kind", "apiVersion")}
+              for g in _groups()]
     group = {k: v for k, v in metrics.api_group().items() if k not in ("kind", "apiVersion")}
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]}
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [*groups, group]}
+
+
+def group_document(path: str) -> dict[str, Any] | None:
+    """/apis/GROUP (APIGroup) and /apis/GROUP/VERSION (APIResourceList) of served groups."""
+    parts = path.split("/")
+    if len(parts) == 3 and parts[1] == "apis" and parts[2] in _groups():
+        return api_group(parts[2])
+    if len(parts) == 4 and parts[1] == "apis" and (parts[2], parts[3]) in \
+            registry.group_versions():
+        return api_resource_list(parts[2], parts[3])
+    return None
 
 
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -69,40 +70,88 @@ def wants_aggregated(accept: str) -> bool:
 def api_group_discovery_list() -> dict[str, Any]:
     """/apis in the aggregated form: every group with its resources in one document."""
     return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
-            "metadata": {}, "items": [metrics.group_discovery()]}
+            "metadata": {}, "items": [*(_group_discovery(g) for g in _groups()),
+                                      metrics.group_discovery()]}
 
 
-def api_resource_list() -> dict[str, Any]:
+def _group_discovery(group: str) -> dict[str, Any]:
+    versions = []
+    for g, version in registry.group_versions():
+        if g != group:
+            continue
+        resources = []
+        for r in registry.in_group_version(group, version):
+            entry: dict[str, Any] = {
+                "resource": r.name, "responseKind": {"group": group, "version": version,
+                                                     "kind": r.kind},
+                "scope": "Namespaced" if r.namespaced else "Cluster",
+                "singularResource": r.singular, "verbs": list(r.verbs)}
+            if r.short_names:
+                entry["shortNames"] = list(r.short_names)
+            if r.categories:
+                entry["categories"] = list(r.categories)
+            if r.subresources:
+                entry["subresources"] = [
+                    {"subresource": s.name, "responseKind": {
+                        "group": s.group or group, "version": s.version or version,
+                        "kind": s.kind}, "verbs": list(s.verbs)} for s in r.subresources]
+            resources.append(entry)
+        versions.append({"version": version, "resources": resources, "freshness": "Current"})
+    return {"metadata": {"name": group, "creationTimestamp": None}, "versions": versions}
+
+
+def api_resource_list(group: str = "", version: str = "v1") -> dict[str, Any]:
+    """/api/v1, or /apis/GROUP/VERSION: the resources served there."""
     resources: list[dict[str, Any]] = []
-    for name, singular, kind, namespaced, verbs, short, categories in RESOURCES:
-        entry: dict[str, Any] = {"name": name, "singularName": singular, "namespaced": namespaced,
-                                 "kind": kind, "verbs": verbs}
-        if short:
-            entry["shortNames"] = short
-        if categories:
-            entry["categories"] = categories
+    served = list(registry.in_group_version(group, version))
+    for r in served:
+        entry: dict[str, Any] = {"name": r.name, "singularName": r.singular,
+                                 "namespaced": r.namespaced, "kind": r.kind,
+                                 "verbs": list(r.verbs)}
+        if r.short_names:
+            entry["shortNames"] = list(r.short_names)
+        if r.categories:
+            entry["categories"] = list(r.categories)
         resources.append(entry)
-    scope = {r[0]: r[3] for r in RESOURCES}
-    for name, kind, verbs in SUBRESOURCES:
-        resources.append({"name": name, "singularName": "",
-                          "namespaced": scope[name.split("/")[0]], "kind": kind,
-                          "verbs": verbs})
-    return {"kind": "APIResourceList", "groupVersion": "v1", "resources": resources}
+    for r in served:
+        for s in r.subresources:
+            sub: dict[str, Any] = {"name": f"{r.name}/{s.name}", "singularName": "",
+                                   "namespaced": r.namespaced, "kind": s.kind,
+                                   "verbs": list(s.verbs)}
+            if s.group:
+                sub.update(group=s.group, version=s.version)
+            resources.append(sub)
+    group_version = f"{group}/{version}" if group else version
+    return {"kind": "APIResourceList", "groupVersion": group_version, "resources": resources}
+
+
+def _prefixes(group: str, version: str) -> tuple[str, ...]:
+    """The definitions a group-version document carries: its own, core/v1 (Pod templates),
+    autoscaling/v1 (Scale) and apimachinery's."""
+    own = tuple(dict.fromkeys(r.definition.rsplit(".", 1)[0] + "."
+                              for r in registry.in_group_version(group, version)))
+    return (*own, *OPENAPI_CORE_PREFIXES, "io.k8s.api.autoscaling.v1.")
 
 
 @functools.cache
-def _openapi_v3_core_cached() -> tuple[dict[str, Any], str]:
+def _openapi_v3_cached(group: str, version: str) -> tuple[dict[str, Any], str]:
+    prefixes = OPENAPI_CORE_PREFIXES if not group else _prefixes(group, version)
     doc = {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": GIT_VERSION},
-           "paths": _openapi_paths(),
+           "paths": _openapi_paths(group, version),
            "components": {"schemas": {k: v for k, v in schema.openapi_schemas().items()
-                                      if k.startswith(OPENAPI_CORE_PREFIXES)}}}
+                                      if k.startswith(prefixes)}}}
     digest = hashlib.sha512(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32].upper()
     return doc, digest
 
 
 def openapi_v3_root() -> dict[str, Any]:
-    digest = _openapi_v3_core_cached()[1]
-    return {"paths": {"api/v1": {"serverRelativeURL": f"/openapi/v3/api/v1?hash={digest}"}}}
+    paths = {"api/v1": {"serverRelativeURL":
+                        f"/openapi/v3/api/v1?hash={_openapi_v3_cached('', 'v1')[1]}"}}
+    for group, version in registry.group_versions():
+        digest = _openapi_v3_cached(group, version)[1]
+        paths[f"apis/{group}/{version}"] = {
+            "serverRelativeURL": f"/openapi/v3/apis/{group}/{version}?hash={digest}"}
+    return {"paths": paths}
 
 
 def openapi_v3_core() -> dict[str, Any]:
@@ -113,7 +162,16 @@ def openapi_v3_core() -> dict[str, Any]:
     client-side apply patches (the strategic-merge `requestBody` plus `components.schemas`)
     and for `kubectl explain`.
     """
-    return _openapi_v3_core_cached()[0]
+    return _openapi_v3_cached("", "v1")[0]
+
+
+def openapi_v3_group(path: str) -> dict[str, Any] | None:
+    """/openapi/v3/apis/GROUP/VERSION: the same document for a named group's version."""
+    parts = path.strip("/").split("/")
+    if len(parts) == 5 and parts[:3] == ["openapi", "v3", "apis"] and \
+            (parts[3], parts[4]) in registry.group_versions():
+        return _openapi_v3_cached(parts[3], parts[4])[0]
+    return None
 
 
 OPENAPI_CORE_PREFIXES = ("io.k8s.api.core.v1.", "io.k8s.apimachinery.")
@@ -130,56 +188,69 @@ def _query(*names: str) -> list[dict[str, Any]]:
             for n in names]
 
 
-def _operation(kind: str, action: str, op_id: str, body: str | None, params: list[str],
-               response: str, body_types: list[str] | None = None) -> dict[str, Any]:
+def _tag(group: str, version: str) -> str:
+    """`core_v1`, `apps_v1`, `rbacAuthorization_v1` as the API server's OpenAPI tags go."""
+    words = (group or "core").removesuffix(".k8s.io").split(".")
+    return words[0] + "".join(w.capitalize() for w in words[1:]) + "_" + version
+
+
+def _operation(r: registry.ResourceType, action: str, verb: str, body: str | None,
+               params: list[str], response: str, body_types: list[str] | None = None
+               ) -> dict[str, Any]:
+    tag = _tag(r.group, r.version)
+    words = tag.split("_")
+    ns = "Namespaced" if r.namespaced else ""
     op: dict[str, Any] = {
-        "operationId": op_id, "tags": ["core_v1"],
+        "operationId": f"{verb}{words[0][0].upper()}{words[0][1:]}"
+                       f"{words[1].capitalize()}{ns}{r.kind}",
+        "tags": [tag],
         "parameters": _query(*params),
         "responses": {"200": {"description": "OK", "content": {
             "application/json": {"schema": _ref(response)}}},
             "401": {"description": "Unauthorized"}},
         "x-kubernetes-action": action,
-        "x-kubernetes-group-version-kind": {"group": "", "version": "v1", "kind": kind}}
+        "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version,
+                                            "kind": r.kind}}
     if body:
         op["requestBody"] = {"required": True, "content": {
             t: {"schema": _ref(body)} for t in body_types or ["*/*"]}}
     return op
 
 
-def _resource_paths(name: str, kind: str, namespaced: bool) -> dict[str, Any]:
-    obj, lst = "io.k8s.api.core.v1." + kind, "io.k8s.api.core.v1." + kind + "List"
+def _resource_paths(r: registry.ResourceType) -> dict[str, Any]:
+    obj = r.definition
+    lst = obj + "List"
     status = "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
-    prefix = "/api/v1/namespaces/{namespace}/" if namespaced else "/api/v1/"
-    ns = "Namespaced" if namespaced else ""
+    root = f"/apis/{r.group}/{r.version}/" if r.group else "/api/v1/"
+    prefix = root + "namespaces/{namespace}/" if r.namespaced else root
     path_params = [{"name": "namespace", "in": "path", "required": True,
-                    "schema": {"type": "string", "uniqueItems": True}}] if namespaced else []
+                    "schema": {"type": "string", "uniqueItems": True}}] if r.namespaced else []
     named = [{"name": "name", "in": "path", "required": True,
               "schema": {"type": "string", "uniqueItems": True}}, *path_params]
     write = ["dryRun", "fieldManager", "fieldValidation", "pretty"]
     item = {
-        "get": _operation(kind, "get", f"readCoreV1{ns}{kind}", None, ["pretty"], obj),
-        "put": _operation(kind, "put", f"replaceCoreV1{ns}{kind}", obj, write, obj),
-        "patch": _operation(kind, "patch", f"patchCoreV1{ns}{kind}",
-                            "io.k8s.apimachinery.pkg.apis.meta.v1.Patch", [*write, "force"],
-                            obj, PATCH_TYPES),
-        "delete": _operation(kind, "delete", f"deleteCoreV1{ns}{kind}",
+        "get": _operation(r, "get", "read", None, ["pretty"], obj),
+        "put": _operation(r, "put", "replace", obj, write, obj),
+        "patch": _operation(r, "patch", "patch", "io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
+                            [*write, "force"], obj, PATCH_TYPES),
+        "delete": _operation(r, "delete", "delete",
                              "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
                              ["dryRun", "gracePeriodSeconds", "pretty", "propagationPolicy"],
                              status),
         "parameters": named}
     collection = {
-        "get": _operation(kind, "list", f"listCoreV1{ns}{kind}", None,
+        "get": _operation(r, "list", "list", None,
                           ["fieldSelector", "labelSelector", "limit", "resourceVersion",
                            "timeoutSeconds", "watch"], lst),
-        "post": _operation(kind, "post", f"createCoreV1{ns}{kind}", obj, write, obj),
+        "post": _operation(r, "post", "create", obj, write, obj),
         "parameters": path_params}
-    return {f"{prefix}{name}": collection, f"{prefix}{name}/{{name}}": item}
+    return {f"{prefix}{r.name}": collection, f"{prefix}{r.name}/{{name}}": item}
 
 
-def _openapi_paths() -> dict[str, Any]:
+def _openapi_paths(group: str = "", version: str = "v1") -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    for name, _singular, kind, namespaced, _verbs, _short, _cat in RESOURCES:
-        paths.update(_resource_paths(name, kind, namespaced))
+    for r in registry.in_group_version(group, version):
+        paths.update(_resource_paths(r))
     return paths
 
 

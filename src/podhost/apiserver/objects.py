@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from podhost.api import errors, meta, strategy
+from podhost.api import errors, meta, registry, strategy
 from podhost.api.errors import FieldError
 from podhost.api.types import Obj
 
@@ -100,7 +100,7 @@ def _bad_base64_offset(value: str) -> int:
 def validate(resource: str, obj: Obj) -> None:
     """Validation of the resources this module owns (Pods are api.validation's)."""
     name = obj.get("metadata", {}).get("name", "")
-    kind = strategy.KINDS.get(resource, resource)
+    kind = registry.kind_of(resource)
     errs: list[FieldError] = []
     if not name:
         errs.append(errors.required("metadata.name", "name or generateName is required"))

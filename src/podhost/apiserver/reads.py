@@ -10,9 +10,18 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
-from podhost.api import errors, table
+from podhost.api import errors, registry, table
 from podhost.api.types import Obj
-from podhost.apiserver.common import dumps, int_arg, kind_of, ok, selector, selects_all, wants_table
+from podhost.apiserver.common import (
+    api_version_of,
+    dumps,
+    int_arg,
+    kind_of,
+    ok,
+    selector,
+    selects_all,
+    wants_table,
+)
 from podhost.apiserver.http import Request, Response, StreamResponse
 from podhost.store.sqlite import Store
 from podhost.store.watch import Event
@@ -65,7 +74,7 @@ def page(items: list[T], rv: int, limit: int | None, token: str | None,
 def list_body(kind: str, rv: int, extra: Obj, items_json: list[str]) -> bytes:
     """The JSON of a List whose items are already encoded, byte for byte what dumps gives
     for the same List with the decoded items."""
-    head = dumps({"kind": kind + "List", "apiVersion": "v1",
+    head = dumps({"kind": kind + "List", "apiVersion": _api_version(kind),
                   "metadata": {"resourceVersion": str(rv), **extra}, "items": []})
     assert head.endswith(b"[]}")
     return b"".join((head[:-2], ",".join(items_json).encode(), b"]}"))
@@ -77,8 +86,13 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
 
 def _bookmark(kind: str, rv: int) -> bytes:
     return dumps({"type": "BOOKMARK", "object": {
-        "kind": kind, "apiVersion": "v1",
+        "kind": kind, "apiVersion": _api_version(kind),
         "metadata": {"resourceVersion": str(rv)}}}) + b"\n"
+
+
+def _api_version(kind: str) -> str:
+    served = registry.by_kind(kind)
+    return served.api_version if served is not None else "v1"
 
 
 def _event_line(ev: Event, as_table: bool, first: bool) -> bytes:
@@ -131,7 +145,7 @@ class Reads:
                                     include_object=request.arg("includeObject"))
             result["metadata"].update(extra)
             return ok(result)
-        return ok({"kind": kind_of(resource) + "List", "apiVersion": "v1",
+        return ok({"kind": kind_of(resource) + "List", "apiVersion": api_version_of(resource),
                    "metadata": {"resourceVersion": str(rv), **extra}, "items": items})
 
     def watch(self, request: Request, resource: str, ns: str | None,

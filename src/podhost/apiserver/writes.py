@@ -11,6 +11,7 @@ from podhost.api.types import Obj
 from podhost.apiserver import objects
 from podhost.apiserver.common import (
     NAMESPACED,
+    api_version_of,
     check_namespace,
     decode_body,
     dry_run,
@@ -48,12 +49,12 @@ def check_patch_options(request: Request, apply: bool) -> None:
                                                      "may not be specified for non-apply patch"))
 
 
-def check_apply_config(kind: str, body: Any) -> Obj:
+def check_apply_config(kind: str, body: Any, api_version: str = "v1") -> Obj:
     """The applied configuration must be an object of this kind, without managedFields."""
     if not isinstance(body, dict):
         raise errors.BadRequestError("the apply patch must be an object")
     group, _, version = str(body.get("apiVersion") or "").rpartition("/")
-    if (body.get("apiVersion"), body.get("kind")) != ("v1", kind):
+    if (body.get("apiVersion"), body.get("kind")) != (api_version, kind):
         raise errors.BadRequestError(f"invalid object type: {group}/{version}, "
                                      f"Kind={body.get('kind') or ''}")
     if not isinstance(body.get("metadata") or {}, dict):
@@ -171,7 +172,7 @@ class Writes:
     def _apply(self, request: Request, resource: str, ns: str, name: str, body: Any,
                current: Obj | None, status_only: bool) -> Response:
         """Server-side apply: merge, take ownership (409 on conflicts unless force), write."""
-        config = check_apply_config(kind_of(resource), body)
+        config = check_apply_config(kind_of(resource), body, api_version_of(resource))
         config.setdefault("metadata", {})["name"] = name
         if NAMESPACED[resource]:
             config["metadata"].setdefault("namespace", ns)
@@ -212,11 +213,12 @@ class Writes:
         if not isinstance(obj, dict):
             raise errors.BadRequestError(f'{kind} in version "v1" cannot be handled as a {kind}: '
                                          "the body must be an object")
-        if obj.get("kind") not in (None, kind) or obj.get("apiVersion") not in (None, "v1"):
+        api_version = api_version_of(resource)
+        if obj.get("kind") not in (None, kind) or obj.get("apiVersion") not in (None, api_version):
             raise errors.BadRequestError(
                 f'{kind} in version "v1" cannot be handled as a {kind}: the kind or apiVersion '
                 f'of the object ("{obj.get("apiVersion")}, {obj.get("kind")}") does not match')
-        obj["kind"], obj["apiVersion"] = kind, "v1"
+        obj["kind"], obj["apiVersion"] = kind, api_version
         validation.check_decodable(resource, obj)
         return obj
 

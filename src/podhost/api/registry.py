@@ -1,0 +1,171 @@
+"""Every resource podhost serves, in one table: its group and version, kind, scope, verbs,
+short names, categories, field selectors, subresources and OpenAPI definition.
+
+Discovery (`/api/v1`, `/apis`, `/apis/GROUP/VERSION`, aggregated discovery), routing
+(`/api/v1/...` and `/apis/GROUP/VERSION/...`), the wire `apiVersion` and `kind` of stored
+objects and lists, schemas (decoding, pruning, server-side apply) and OpenAPI all read it.
+
+To serve a new resource, add one `ResourceType` to the table of its group below (`CORE` for
+core/v1; a named group gets a tuple of its own, listed in `GROUPS`), keeping plural names unique
+across groups (the store keys objects by them); then give it validation (`api/validation.py`),
+defaults and strategy where it has any, and table columns (`api/table.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+VERBS_ALL = ("create", "delete", "deletecollection", "get", "list", "patch", "update",
+             "watch")
+VERBS_NO_COLLECTION_DELETE = ("create", "delete", "get", "list", "patch", "update", "watch")
+META_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
+
+
+@dataclass(frozen=True)
+class Subresource:
+    name: str  # "status", "log", "scale", ...
+    kind: str  # the kind the subresource takes and returns
+    verbs: tuple[str, ...]
+    group: str = ""  # the kind's group when it is not the resource's (autoscaling for scale)
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    name: str  # plural, also the store's key
+    singular: str
+    kind: str
+    group: str = ""  # "" is the core (legacy) group
+    version: str = "v1"
+    namespaced: bool = True
+    verbs: tuple[str, ...] = VERBS_ALL
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    field_selectors: frozenset[str] = META_FIELDS
+    subresources: tuple[Subresource, ...] = ()
+    definition_package: str = ""  # OpenAPI name prefix, e.g. "io.k8s.api.apps.v1."
+
+    @property
+    def api_version(self) -> str:
+        """The `apiVersion` of its objects: `v1`, `apps/v1`, ..."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def definition(self) -> str:
+        """Its OpenAPI definition name, e.g. `io.k8s.api.core.v1.Pod`."""
+        package = self.definition_package or _default_package(self.group, self.version)
+        return package + self.kind
+
+    def subresource(self, name: str) -> Subresource | None:
+        return next((s for s in self.subresources if s.name == name), None)
+
+
+def _default_package(group: str, version: str) -> str:
+    """`io.k8s.api.<first label of the group>.<version>.` as the OpenAPI names go (core for
+    the legacy group: `apps` for apps, `rbac` for rbac.authorization.k8s.io)."""
+    return f"io.k8s.api.{group.split('.')[0] if group else 'core'}.{version}."
+
+
+POD_FIELDS = frozenset({"metadata.name", "metadata.namespace", "spec.nodeName",
+                        "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+                        "status.phase", "status.podIP", "status.nominatedNodeName",
+                        "spec.hostNetwork"})
+EVENT_FIELDS = frozenset({"metadata.name", "metadata.namespace", "involvedObject.kind",
+                          "involvedObject.namespace", "involvedObject.name",
+                          "involvedObject.uid", "involvedObject.apiVersion",
+                          "involvedObject.resourceVersion", "involvedObject.fieldPath",
+                          "reason", "reportingComponent", "source", "type"})
+STATUS_VERBS = ("get", "patch", "update")
+
+CORE: tuple[ResourceType, ...] = (
+    ResourceType("pods", "pod", "Pod", short_names=("po",), categories=("all",),
+                 field_selectors=POD_FIELDS, subresources=(
+                     Subresource("status", "Pod", STATUS_VERBS),
+                     Subresource("log", "Pod", ("get",)),
+                     Subresource("attach", "PodAttachOptions", ("create", "get")),
+                     Subresource("exec", "PodExecOptions", ("create", "get")),
+                     Subresource("portforward", "PodPortForwardOptions", ("create", "get")))),
+    ResourceType("namespaces", "namespace", "Namespace", namespaced=False,
+                 verbs=VERBS_NO_COLLECTION_DELETE, short_names=("ns",),
+                 field_selectors=frozenset({"metadata.name", "status.phase"}),
+                 subresources=(Subresource("status", "Namespace", STATUS_VERBS),)),
+    ResourceType("events", "event", "Event", short_names=("ev",), field_selectors=EVENT_FIELDS),
+    ResourceType("configmaps", "configmap", "ConfigMap", short_names=("cm",)),
+    ResourceType("secrets", "secret", "Secret", field_selectors=META_FIELDS | {"type"}),
+    ResourceType("serviceaccounts", "serviceaccount", "ServiceAccount", short_names=("sa",)),
+    ResourceType("nodes", "node", "Node", namespaced=False, short_names=("no",),
+                 field_selectors=frozenset({"metadata.name", "spec.unschedulable"}),
+                 subresources=(Subresource("status", "Node", STATUS_VERBS),)),
+)
+
+# the named groups' tables, in the order discovery lists them
+GROUPS: tuple[tuple[ResourceType, ...], ...] = ()
+
+_BY_NAME = {r.name: r for table in (CORE, *GROUPS) for r in table}
+
+
+def register(*types: ResourceType) -> None:
+    """Add resources at run time (tests)."""
+    for t in types:
+        if t.name in _BY_NAME and _BY_NAME[t.name] != t:
+            raise ValueError(f"resource {t.name} is already registered")
+        _BY_NAME[t.name] = t
+
+
+def resources() -> tuple[ResourceType, ...]:
+    """Every served resource, in registration order."""
+    return tuple(_BY_NAME.values())
+
+
+class NamespacedView(Mapping[str, bool]):
+    """resource -> namespaced, over the resources served now."""
+
+    def __getitem__(self, name: str) -> bool:
+        return _BY_NAME[name].namespaced
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(_BY_NAME))
+
+    def __len__(self) -> int:
+        return len(_BY_NAME)
+
+
+def get(name: str) -> ResourceType | None:
+    return _BY_NAME.get(name)
+
+
+def by_kind(kind: str, api_version: str | None = None) -> ResourceType | None:
+    return next((r for r in resources() if r.kind == kind and
+                 (api_version is None or r.api_version == api_version)), None)
+
+
+def kind_of(name: str) -> str:
+    r = _BY_NAME.get(name)
+    return r.kind if r else name
+
+
+def api_version_of(name: str) -> str:
+    r = _BY_NAME.get(name)
+    return r.api_version if r else "v1"
+
+
+def served(name: str, group: str, version: str) -> ResourceType | None:
+    """The resource `name` if it is served at this group and version."""
+    r = _BY_NAME.get(name)
+    if r is None or r.group != group or r.version != version:
+        return None
+    return r
+
+
+def group_versions() -> list[tuple[str, str]]:
+    """The named groups and their versions, in the order they were registered."""
+    seen: dict[tuple[str, str], None] = {}
+    for r in resources():
+        if r.group:
+            seen[(r.group, r.version)] = None
+    return list(seen)
+
+
+def in_group_version(group: str, version: str) -> Iterator[ResourceType]:
+    return (r for r in resources() if r.group == group and r.version == version)
