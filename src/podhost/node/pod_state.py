@@ -44,12 +44,7 @@ class ContainerRecord:
         if self.running:
             return {"running": {"startedAt": self.started_at}}
         if self.terminated and not self.waiting_reason:
-            term: Obj = {"exitCode": self.exit_code, "reason": self.reason,
-                         "startedAt": self.started_at, "finishedAt": self.finished_at,
-                         "containerID": f"podhost://{self.id}"}
-            if self.message:
-                term["message"] = self.message
-            return {"terminated": term}
+            return self.terminated_state()
         waiting: Obj = {"reason": self.waiting_reason or "ContainerCreating"}
         if self.waiting_message:
             waiting["message"] = self.waiting_message
