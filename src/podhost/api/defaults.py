@@ -107,6 +107,12 @@ def default_volume(v: Obj) -> None:
         v["emptyDir"]["sizeLimit"] = _canonical(v["emptyDir"]["sizeLimit"])
     if isinstance(v.get("hostPath"), dict):
         v["hostPath"].setdefault("type", "")
+    image = v.get("image")
+    if isinstance(image, dict) and not image.get("pullPolicy"):
+        # SetDefaults_ImageVolumeSource: Always for `latest` (or no tag), else IfNotPresent
+        ref = image.get("reference")
+        latest = isinstance(ref, str) and bool(ref) and image_tag_is_latest(ref)
+        image["pullPolicy"] = "Always" if latest else "IfNotPresent"
 
 
 def default_pod(pod: Obj) -> Obj:

@@ -13,14 +13,20 @@ from podhost.api.errors import FieldError
 from podhost.api.podupdate import pod_spec_update_errors
 from podhost.api.types import Obj
 
+# validateVolumeSource's order in 1.32 (pkg/apis/core/validation/validation.go): the first
+# source found is validated, each later one is "Forbidden: may not specify more than 1 volume
+# type" at the path 1.32 names it by (its spellings "cephFS" and "downwarAPI" kept)
 VOLUME_SOURCES = (
-    "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret",
-    "nfs", "iscsi", "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder",
-    "cephfs", "flocker", "downwardAPI", "fc", "azureFile", "configMap", "vsphereVolume",
-    "quobyte", "azureDisk", "photonPersistentDisk", "projected", "portworxVolume", "scaleIO",
-    "storageos", "csi", "ephemeral", "image")
+    "emptyDir", "hostPath", "gitRepo", "gcePersistentDisk", "awsElasticBlockStore", "secret",
+    "nfs", "iscsi", "glusterfs", "flocker", "persistentVolumeClaim", "rbd", "cinder", "cephfs",
+    "quobyte", "downwardAPI", "fc", "flexVolume", "configMap", "azureFile", "vsphereVolume",
+    "photonPersistentDisk", "portworxVolume", "azureDisk", "storageos", "projected", "scaleIO",
+    "csi", "ephemeral", "image")
+_EXTRA_SOURCE_PATHS = {"cephfs": "cephFS", "downwardAPI": "downwarAPI"}
 # volume sources podhost runs today; the others are refused rather than silently ignored
-SUPPORTED_SOURCES = ("emptyDir", "hostPath", "configMap", "secret", "downwardAPI", "projected")
+SUPPORTED_SOURCES = ("emptyDir", "hostPath", "configMap", "secret", "downwardAPI", "projected",
+                     "image")
+PULL_POLICIES = ["Always", "IfNotPresent", "Never"]
 RESTART_POLICIES = ["Always", "OnFailure", "Never"]
 DNS_POLICIES = ["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]
 
@@ -153,19 +159,35 @@ def _volume_source(vol: Obj, path: str) -> list[FieldError]:
     sources = [k for k in VOLUME_SOURCES if vol.get(k) is not None]
     if not sources:
         return [errors.required(path, "must specify a volume type")]
-    if len(sources) > 1:
-        return [errors.forbidden(f"{path}.{sources[1]}", "may not specify more than 1 volume "
-                                 "type")]
-    source = sources[0]
+    errs = _first_source(vol, sources[0], path)
+    errs += [errors.forbidden(f"{path}.{_EXTRA_SOURCE_PATHS.get(k, k)}",
+                              "may not specify more than 1 volume type") for k in sources[1:]]
+    return errs
+
+
+def _first_source(vol: Obj, source: str, path: str) -> list[FieldError]:
     if source == "emptyDir":
         limit = (vol["emptyDir"] or {}).get("sizeLimit")
         if limit is not None and quantity.parse(str(limit)) < 0:
             return [errors.forbidden(f"{path}.emptyDir.sizeLimit",
                                      "SizeLimit field must be a valid resource quantity")]
+    elif source == "image":
+        return _image_volume_source(_as_dict(vol["image"]), f"{path}.image")
     elif source not in SUPPORTED_SOURCES:
         return [errors.forbidden(f"{path}.{source}",
                                  f"{source} volumes are not supported by podhost yet")]
     return []
+
+
+def _image_volume_source(source: Obj, path: str) -> list[FieldError]:
+    """validateImageVolumeSource: a reference (for Pods), and validatePullPolicy."""
+    errs = [] if source.get("reference") else [errors.required(f"{path}.reference")]
+    policy = source.get("pullPolicy") or ""
+    if not policy:
+        errs.append(errors.required(f"{path}.pullPolicy"))
+    elif policy not in PULL_POLICIES:
+        errs.append(errors.not_supported(f"{path}.pullPolicy", policy, PULL_POLICIES))
+    return errs
 
 
 def _volume_mounts(c: Obj, path: str, volumes: dict[str, Obj]) -> list[FieldError]:
@@ -218,9 +240,8 @@ def _container(c: Obj, path: str, volumes: dict[str, Obj]) -> list[FieldError]:
     errs += containers.validate_container_fields(c, path)
     errs += _volume_mounts(c, path, volumes)
     pull = c.get("imagePullPolicy")
-    if pull not in ("Always", "IfNotPresent", "Never"):
-        errs.append(errors.not_supported(f"{path}.imagePullPolicy", pull,
-                                         ["Always", "IfNotPresent", "Never"]))
+    if pull not in PULL_POLICIES:
+        errs.append(errors.not_supported(f"{path}.imagePullPolicy", pull, PULL_POLICIES))
     errs += containers.validate_container_tail(c, path)
     return errs
 

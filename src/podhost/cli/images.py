@@ -15,7 +15,7 @@ BAR = 30
 
 
 def add_parser(sub: Any, root_arg: Callable[..., None]) -> None:
-    images = sub.add_parser("images", help="manage images: pull, load, ls, rm, prune")
+    images = sub.add_parser("images", help="manage images: pull, push, load, ls, rm, prune")
     root_arg(images)
     isub = images.add_subparsers(dest="images_command", metavar="IMAGES_COMMAND")
     pull = isub.add_parser("pull", help="pull an image from a registry")
@@ -24,15 +24,34 @@ def add_parser(sub: Any, root_arg: Callable[..., None]) -> None:
                       help="registries.conf (default $PODHOST_REGISTRIES_CONF or "
                            "/etc/containers/registries.conf)")
     pull.add_argument("-q", "--quiet", action="store_true", help="print only the image ID")
+    push = isub.add_parser("push", help="push an image to a registry")
+    push.add_argument("image", help="the image in the store (name or ID)")
+    push.add_argument("destination", nargs="?", default=None,
+                      help="where to push, e.g. localhost:5000/app:dev (default: IMAGE)")
+    push.add_argument("--registries-conf", type=Path, default=None,
+                      help="registries.conf (for `insecure` and `blocked`)")
+    for p in (pull, push):
+        p.add_argument("--tls-verify", type=_flag, default=None,
+                       metavar="BOOL", help="require verified HTTPS (default: yes, except for "
+                       "registries on the loopback and those registries.conf marks insecure)")
     load = isub.add_parser("load", help="load images from an OCI or docker archive")
-    load.add_argument("file", help="archive as `podman save` or `docker save` write it")
+    load.add_argument("file", nargs="?", default="-",
+                      help="archive as `podman save` or `docker save` write it, gzipped or "
+                           "not; - or nothing reads it from stdin")
     ls = isub.add_parser("ls", help="list images")
     rm = isub.add_parser("rm", help="remove an image (refused while a container uses it)")
     rm.add_argument("image", nargs="+")
     prune = isub.add_parser("prune", help="remove images no container uses")
     prune.add_argument("--dangling", action="store_true", help="only untagged images")
-    for p in (pull, load, ls, rm, prune):
+    for p in (pull, push, load, ls, rm, prune):
         root_arg(p, nested=True)
+
+
+def _flag(text: str) -> bool:
+    value = {"true": True, "false": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}: true or false")
+    return value
 
 
 def _size(n: float) -> str:
@@ -105,7 +124,7 @@ def pull(args: argparse.Namespace, store: Any) -> int:
     progress = None if args.quiet else _progress(sys.stdout)
     import asyncio  # lazy: keeps `podhost --help` and the verbs' start-up fast
     image = asyncio.run(pull_image(store, args.image, load_registries(args.registries_conf),
-                                   load_auth(), progress))
+                                   load_auth(), progress, tls_verify=args.tls_verify))
     if args.quiet:
         print(image.id)
         return 0
@@ -117,11 +136,50 @@ def pull(args: argparse.Namespace, store: Any) -> int:
 
 def load(args: argparse.Namespace, store: Any) -> int:
     start = time.monotonic()
-    loaded = store.load_archive(args.file)
+    if args.file == "-":
+        loaded = _load_stdin(store)
+    else:
+        loaded = store.load_archive(args.file)
     for image in loaded:
         print(f"Loaded image: {', '.join(image.repo_tags) or image.id}")
     total = sum(i.size for i in loaded)
     print(f"Loaded {len(loaded)} image(s), {_size(total)} in {time.monotonic() - start:.1f}s")
+    return 0
+
+
+def _load_stdin(store: Any) -> list[Any]:
+    """`docker save app | podhost images load -`: the archive is read from stdin into a file
+    next to the store (tar needs random access), loaded, and deleted."""
+    import shutil
+    import tempfile
+
+    from podhost.images.errors import ArchiveError
+
+    if sys.stdin.isatty():
+        raise ArchiveError("requested load from stdin, but stdin is a terminal: "
+                           "pipe an archive in (docker save IMAGE | podhost images load -)")
+    with tempfile.NamedTemporaryFile(prefix="load-", suffix=".tar", dir=store.root) as spool:
+        shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
+        spool.flush()
+        if spool.tell() == 0:
+            raise ArchiveError("requested load from stdin, but stdin is empty")
+        return list(store.load_archive(spool.name))
+
+
+def push(args: argparse.Namespace, store: Any) -> int:
+    import asyncio
+
+    from podhost.images.auth import load_auth
+    from podhost.images.pusher import push_image
+    from podhost.images.registries import load_registries
+
+    start = time.monotonic()
+    result = asyncio.run(push_image(store, args.image, args.destination,
+                                    load_registries(args.registries_conf), load_auth(),
+                                    tls_verify=args.tls_verify, say=print))
+    print(f"Pushed {result.destination}: {result.uploaded} blob(s) sent, {result.skipped} "
+          f"already there, in {time.monotonic() - start:.1f}s")
+    print(f"Digest: {result.digest}")
     return 0
 
 
@@ -154,7 +212,7 @@ def prune(args: argparse.Namespace, store: Any) -> int:
     return 0
 
 
-COMMANDS = {"pull": pull, "load": load, "ls": ls, "rm": rm, "prune": prune}
+COMMANDS = {"pull": pull, "push": push, "load": load, "ls": ls, "rm": rm, "prune": prune}
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -40,7 +40,7 @@ from podhost.images.oci import (
     platform_candidates,
 )
 from podhost.images.reference import Reference, parse_reference
-from podhost.images.registries import Endpoint, Registries
+from podhost.images.registries import Endpoint, Registries, with_tls_verify
 from podhost.images.registry import RegistryClient
 from podhost.images.store import Image, ImageStore
 
@@ -83,8 +83,11 @@ def repo_names(ref: Reference, top_digest: str) -> tuple[list[str], list[str]]:
 
 async def pull_image(store: ImageStore, ref: str, registries: Registries, auth: AuthConfig,
                      progress: PullProgress | None = None,
-                     client: RegistryClient | None = None) -> Image:
-    """Pull ref into store, trying each endpoint in turn; raise ImagePullError."""
+                     client: RegistryClient | None = None, *,
+                     tls_verify: bool | None = None) -> Image:
+    """Pull ref into store, trying each endpoint in turn; raise ImagePullError.
+
+    `tls_verify` is podman's --tls-verify (None: registries.conf and the loopback rule)."""
     try:
         reference = parse_reference(ref)
     except InvalidReferenceError as e:
@@ -93,7 +96,8 @@ async def pull_image(store: ImageStore, ref: str, registries: Registries, auth: 
     owned = client is None
     client = client or RegistryClient(auth)
     try:
-        return await _pull_any(store, reference, registries.sources(reference), client, progress)
+        sources = with_tls_verify(registries.sources(reference), tls_verify)
+        return await _pull_any(store, reference, sources, client, progress)
     finally:
         if owned:
             await client.aclose()

@@ -10,6 +10,8 @@ normalises "nginx" to docker.io/library/nginx as Docker and Kubernetes do, so
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass
@@ -96,11 +98,38 @@ def _rest_of(prefix: str, name: str) -> str:
     return name[len(prefix):]
 
 
+def is_loopback(host: str) -> bool:
+    """Whether host[:port] is on this machine: `localhost`, 127.0.0.0/8 or ::1 (`[::1]:5000`).
+
+    Docker lets such registries answer in plain HTTP without configuration; so does podhost.
+    """
+    name = host
+    if name.startswith("["):
+        name = name[1:].partition("]")[0]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def with_tls_verify(endpoints: list[Endpoint], tls_verify: bool | None) -> list[Endpoint]:
+    """podman's --tls-verify: False allows unverified TLS and plain HTTP everywhere; True
+    requires verified HTTPS even where registries.conf or the loopback rule would not; None
+    (not given) keeps what registries.conf and the loopback rule say."""
+    if tls_verify is None:
+        return endpoints
+    return [dataclasses.replace(ep, insecure=not tls_verify) for ep in endpoints]
+
+
 def _endpoint(location: str, insecure: bool, mirror: bool) -> Endpoint:
     host, _, repository = location.partition("/")
     if host == DEFAULT_REGISTRY:
         host = DOCKER_HUB_HOST
-    return Endpoint(host, repository, insecure, mirror)
+    return Endpoint(host, repository, insecure or is_loopback(host), mirror)
 
 
 def parse_registries(text: str, source: str = "registries.conf") -> Registries:

@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -46,6 +46,7 @@ USER_AGENT = "podhost"
 _PARAM_RE = re.compile(r'([A-Za-z_][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
 Progress = Callable[[int, int], None]  # (bytes done, total)
+Body = Callable[[], "bytes | AsyncIterator[bytes]"]  # a request body, made anew for a retry
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
@@ -137,6 +138,37 @@ class RegistryClient:
                 await asyncio.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")
 
+    # -- uploads (push) --------------------------------------------------------------------
+
+    async def blob_exists(self, ep: Endpoint, digest: str) -> bool:
+        r = await self._request(ep, "HEAD", f"blobs/{digest}", {})
+        await r.aclose()
+        return r.status_code == 200
+
+    async def upload_blob(self, ep: Endpoint, digest: str, body: Body, size: int) -> None:
+        """A monolithic upload: POST blobs/uploads/, then PUT the content to its Location."""
+        r = await self._request(ep, "POST", "blobs/uploads/", {"Content-Length": "0"})
+        async with _closing(r):
+            if r.status_code != 202 or not r.headers.get("location"):
+                raise await _error(r, f"starting an upload of {digest} to {ep}")
+        location = str(r.url.join(r.headers["location"]))
+        location += ("&" if "?" in location else "?") + f"digest={digest}"
+        r = await self._request(ep, "PUT", location, {
+            "Content-Type": "application/octet-stream", "Content-Length": str(size)}, body)
+        async with _closing(r):
+            if r.status_code != 201:
+                raise await _error(r, f"uploading blob {digest} to {ep}")
+
+    async def put_manifest(self, ep: Endpoint, reference: str, data: bytes,
+                           media_type: str) -> str:
+        """PUT a manifest under a tag (or digest); the digest the registry stored it under."""
+        r = await self._request(ep, "PUT", f"manifests/{reference}",
+                                {"Content-Type": media_type}, lambda: data)
+        async with _closing(r):
+            if r.status_code not in (200, 201):
+                raise await _error(r, f"writing manifest {reference} to {ep}")
+        return r.headers.get("docker-content-digest") or sha256_digest(data)
+
     # -- downloads -------------------------------------------------------------------------
 
     async def _download_once(self, ep: Endpoint, digest: str, size: int, final: Path,
@@ -172,26 +204,30 @@ class RegistryClient:
     # -- requests, schemes and authentication ----------------------------------------------
 
     async def _request(self, ep: Endpoint, method: str, path: str,
-                       headers: dict[str, str]) -> httpx.Response:
-        """Send (streamed) with cached authorization; on 401, authenticate and retry once."""
-        r = await self._send(ep, method, path, headers)
+                       headers: dict[str, str], body: Body | None = None) -> httpx.Response:
+        """Send (streamed) with cached authorization; on 401, authenticate and retry once.
+
+        `path` is below /v2/<repository>/, or an absolute URL (an upload's Location)."""
+        r = await self._send(ep, method, path, headers, body)
         if r.status_code != 401:
             return r
         challenge = r.headers.get("www-authenticate", "")
         await r.aclose()
         self._authorization[(ep.host, ep.repository)] = await self._authenticate(ep, challenge)
-        return await self._send(ep, method, path, headers)
+        return await self._send(ep, method, path, headers, body)
 
-    async def _send(self, ep: Endpoint, method: str, path: str,
-                    headers: dict[str, str]) -> httpx.Response:
+    async def _send(self, ep: Endpoint, method: str, path: str, headers: dict[str, str],
+                    body: Body | None = None) -> httpx.Response:
         headers = {"User-Agent": USER_AGENT, **headers}
         authorization = self._authorization.get((ep.host, ep.repository))
         if authorization:
             headers["Authorization"] = authorization
         client = self._client(ep.insecure)
-        for scheme in self._schemes_for(ep):
-            request = client.build_request(method, f"{scheme}://{ep.host}/v2/{ep.repository}/"
-                                                   f"{path}", headers=headers)
+        absolute = path.startswith(("http://", "https://"))
+        for scheme in [path.split(":", 1)[0]] if absolute else self._schemes_for(ep):
+            url = path if absolute else f"{scheme}://{ep.host}/v2/{ep.repository}/{path}"
+            request = client.build_request(method, url, headers=headers,
+                                           content=body() if body else None)
             try:
                 response = await client.send(request, stream=True)
             except (httpx.ConnectError, httpx.RemoteProtocolError) as e:

@@ -4,6 +4,7 @@ pull events and the per-image back-off; the caller sets the container's status f
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
@@ -39,8 +40,13 @@ class ImageManager:
         self.backoff = BackOff()
         self.pull_errors: dict[str, str] = {}
         self.in_use: set[str] | None = None  # as last written to in-use.json
+        self.containers_in_use: set[str] = set()
+        self.volume_images: dict[str, dict[str, Any]] = {}  # uid -> volume name -> Image
+        self.volume_ids: dict[str, set[str]] = {}  # uid -> images its image volumes show
+        self.volume_pulls: dict[tuple[str, str], asyncio.Future[ImageResult]] = {}
 
-    async def ensure_image(self, pod: Obj, container: Obj, field_path: str) -> ImageResult:
+    async def ensure_image(self, pod: Obj, container: Obj, field_path: str | None
+                           ) -> ImageResult:
         """EnsureImageExists: the image, or ErrImagePull / ImagePullBackOff /
         ErrImageNeverPull with kubelet's events."""
         ref = container["image"]
@@ -65,7 +71,7 @@ class ImageManager:
                              field_path)
         return ImageResult(image=image)
 
-    def _failed(self, pod: Obj, ref: str, key: str, e: ImageError, field_path: str
+    def _failed(self, pod: Obj, ref: str, key: str, e: ImageError, field_path: str | None
                 ) -> ImageResult:
         never = isinstance(e, ImageNeverPullError)
         local = None if never else self._present(ref)
@@ -95,15 +101,76 @@ class ImageManager:
     def layer_dirs(self, image: Any) -> Any:
         return self.images.layer_dirs(image)
 
+    async def ensure_volume_images(self, pod: Obj, container: Obj
+                                   ) -> tuple[dict[str, tuple[list[Any], str]], ImageResult]:
+        """The images of the image volumes `container` mounts, pulled under each volume's
+        pullPolicy with the events of a container image (on the Pod, no field path), once per
+        Pod; or the failure (kubelet's toKubeContainerImageVolumes: the last one) to show on
+        the container."""
+        uid = pod["metadata"]["uid"]
+        volumes = {v.get("name"): v for v in (pod.get("spec") or {}).get("volumes") or []
+                   if isinstance(v, dict) and isinstance(v.get("image"), dict)}
+        pulled = self.volume_images.setdefault(uid, {})
+        out: dict[str, tuple[list[Any], str]] = {}
+        failed = ImageResult()
+        for vm in container.get("volumeMounts") or []:
+            volume = volumes.get(vm.get("name"))
+            if volume is None:
+                continue
+            name = volume["name"]
+            if name not in pulled:
+                result = await self._pull_volume(pod, name, volume["image"])
+                if result.image is None:
+                    failed = result
+                    continue
+                pulled[name] = result.image
+                self.volume_ids.setdefault(uid, set()).add(_in_use_id(result.image))
+                self.record_in_use(self.containers_in_use)
+            out[name] = (self.images.layer_dirs(pulled[name]), _in_use_id(pulled[name]))
+        return out, failed
+
+    async def _pull_volume(self, pod: Obj, name: str, source: Obj) -> ImageResult:
+        """One pull of a volume's image for the Pod at a time: containers starting together
+        share its result (kubelet pulls image volumes once per sync)."""
+        key = (pod["metadata"]["uid"], name)
+        task = self.volume_pulls.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self.ensure_image(pod, {
+                "image": source.get("reference") or "",
+                "imagePullPolicy": source.get("pullPolicy") or "IfNotPresent"}, None))
+            self.volume_pulls[key] = task
+            task.add_done_callback(lambda _: self.volume_pulls.pop(key, None))
+        return await asyncio.shield(task)
+
+    def use_volume_images(self, uid: str, image_ids: set[str]) -> None:
+        """After a restart: the images the Pod's mounted image volumes show stay in use."""
+        if image_ids:
+            self.volume_ids[uid] = set(image_ids)
+            self.record_in_use(self.containers_in_use)
+
+    def release_volume_images(self, uid: str) -> None:
+        """The Pod's image volumes are unmounted: their images are no longer in use."""
+        self.volume_images.pop(uid, None)
+        if self.volume_ids.pop(uid, None):
+            self.record_in_use(self.containers_in_use)
+
     def forget(self, uid: str) -> None:
         self.backoff.forget(uid + "/")
         for key in [k for k in self.pull_errors if k.startswith(uid + "/")]:
             del self.pull_errors[key]
+        self.release_volume_images(uid)
 
     def record_in_use(self, image_ids: set[str]) -> None:
         """Tell `podhost images rm|prune` which images the node's containers (running or
-        exited, not yet removed) use: <images root>/in-use.json, rewritten when it changes."""
-        if image_ids != self.in_use:
+        exited, not yet removed) and mounted image volumes use: <images root>/in-use.json,
+        rewritten when it changes."""
+        self.containers_in_use = set(image_ids)
+        ids = self.containers_in_use.union(*self.volume_ids.values())
+        if ids != self.in_use:
             with contextlib.suppress(OSError):
-                write_in_use(self.images.root, image_ids)
-                self.in_use = set(image_ids)
+                write_in_use(self.images.root, ids)
+                self.in_use = ids
+
+
+def _in_use_id(image: Any) -> str:
+    return str(image.repo_digests[0] if image.repo_digests else image.id)

@@ -59,6 +59,9 @@ class Recovery:
                 self.workers[uid] = worker
             await self.adopt(worker, cid, labels)
         await self.remove_strays(set(by_uid))
+        for uid in self.workers:  # image volumes still mounted keep their images in use
+            self.containers.images.use_volume_images(
+                uid, self.containers.volumes.image_volume_ids(uid))
         self.containers.images.record_in_use(self.containers.index.image_ids())
         with contextlib.suppress(NetworkError):
             self.sandboxes.sync_host_ports()

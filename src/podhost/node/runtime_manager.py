@@ -32,12 +32,14 @@ from podhost.node.pod_state import ContainerIndex, ContainerRecord
 from podhost.node.pod_workers import PodWorker
 from podhost.node.prober_manager import ProberManager
 from podhost.node.probes import container_probes
+from podhost.node.proxier import pod_service_env
 from podhost.node.sandboxes import SandboxManager
 from podhost.node.volume_manager import VolumeManager
 from podhost.runtime.errors import ContainerRuntimeError
 from podhost.runtime.runc import Runtime
 from podhost.runtime.types import ContainerConfig
 from podhost.volumes.emptydir import VolumeSetupError
+from podhost.volumes.manager import ImageVolumes
 
 START_RETRY = 1.0  # seconds before a sync after a failed start
 MIN_GRACE_AFTER_PRE_STOP = 2.0  # kubelet's minimum for the stop signal after a preStop hook
@@ -65,7 +67,9 @@ class RuntimeManager:
         if rec.id is not None:
             await self.remove_container(rec.id, keep_exit=True)
         rec.begin_attempt()
-        pulled = await self.images.ensure_image(pod, spec, field_path)
+        volume_images, failed = await self.images.ensure_volume_images(pod, spec)
+        pulled = await self.images.ensure_image(pod, spec, field_path) if not failed.reason \
+            else failed  # kubelet fails late, on the containers that mount the image volume
         if pulled.image is None:
             rec.wait(pulled.reason, pulled.message)
             worker.wake_in(pulled.retry_after)
@@ -74,7 +78,7 @@ class RuntimeManager:
         rec.image_id = image.repo_digests[0] if image.repo_digests else image.id
         cid = secrets.token_hex(32)
         try:
-            cfg = self._config(worker, rec, spec, image, cid)
+            cfg = self._config(worker, rec, spec, image, cid, volume_images)
         except (VolumeSetupError, LookupError, ValueError, OSError) as e:
             await self.remove_container(cid)  # its root filesystem, if it got that far
             return self._failed(worker, rec, "CreateContainerConfigError", str(e), field_path)
@@ -123,18 +127,19 @@ class RuntimeManager:
         worker.wake_in(START_RETRY)
 
     def _config(self, worker: PodWorker, rec: ContainerRecord, spec: Obj, image: object,
-                cid: str) -> ContainerConfig:
+                cid: str, volume_images: ImageVolumes) -> ContainerConfig:
         """Set up what the attempt needs (root filesystem, volumes, /etc files, log) and
         configure it."""
         pod = worker.pod
         image_config = getattr(image, "config", {}).get("config") or {}
         process = containers.process_spec(
-            pod, spec, image_config, node=node_facts(self.host_ip, worker.pod_ip, self.store))
+            pod, spec, image_config, extra_env=pod_service_env(self.store, pod),
+            node=node_facts(self.host_ip, worker.pod_ip, self.store))
         rootfs = snapshots.prepare_rootfs(self.paths.overlay_dir(cid),
                                           self.images.layer_dirs(image))
         uid, gid = containers.resolve_user(process.user, *user_files(rootfs))
         mounts = self.volumes.volume_mounts(pod, spec, dict(e.split("=", 1)
-                                                            for e in process.env))
+                                                            for e in process.env), volume_images)
         mounts += self.volumes.file_mounts(pod, worker.pod_ip, spec, cid,
                                            {m.destination for m in mounts})
         log_path = self.paths.log_path(pod, rec.name, rec.attempt)
@@ -234,6 +239,7 @@ class RuntimeManager:
     async def clean_up_dirs(self, uid: str, pod: Obj | None,
                             worker: PodWorker | None = None) -> None:
         self.volumes.tear_down(uid)
+        self.images.release_volume_images(uid)
         await self.sandboxes.remove(uid, worker)
         shutil.rmtree(self.paths.pod_dir(uid), ignore_errors=True)
         if pod is not None:
@@ -242,6 +248,7 @@ class RuntimeManager:
     async def clean_up_terminal(self, worker: PodWorker) -> None:
         """A finished Pod keeps its record and logs but releases volumes and the sandbox."""
         self.volumes.tear_down(worker.uid)
+        self.images.release_volume_images(worker.uid)
         if worker.sandbox_ready:
             await self.sandboxes.remove(worker.uid, worker)
 

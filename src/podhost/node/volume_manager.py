@@ -32,8 +32,9 @@ def ensure_propagation(host_path: str, propagation: str) -> None:
 
 
 class VolumeManager:
-    def __init__(self, paths: NodePaths, store: ObjectStore) -> None:
+    def __init__(self, paths: NodePaths, store: ObjectStore, cluster_dns: str = "") -> None:
         self.paths, self.store = paths, store
+        self.cluster_dns = cluster_dns  # "" without cluster DNS: ClusterFirst is the host's
 
     def make_pod_dirs(self, uid: str) -> Path:
         pod_dir = self.paths.pod_dir(uid)
@@ -42,17 +43,21 @@ class VolumeManager:
 
     def write_pod_files(self, pod: Obj, pod_ip: str | None) -> dict[str, Path]:
         """/etc/hosts, /etc/hostname, /etc/resolv.conf of the Pod (container path -> file)."""
-        return podfiles.write_pod_files(self.paths.pod_dir(pod["metadata"]["uid"]), pod, pod_ip)
+        return podfiles.write_pod_files(self.paths.pod_dir(pod["metadata"]["uid"]), pod, pod_ip,
+                                        self.cluster_dns)
 
-    def volume_mounts(self, pod: Obj, container: Obj, env: dict[str, str]) -> list[Mount]:
-        """Set up (idempotently) the volumes this container mounts; binds for the runtime."""
+    def volume_mounts(self, pod: Obj, container: Obj, env: dict[str, str],
+                      images: volumes.ImageVolumes | None = None) -> list[Mount]:
+        """Set up (idempotently) the volumes this container mounts; binds for the runtime.
+        `images`: the pulled images of the Pod's image volumes."""
         mounts = []
         for vm in volumes.container_mounts(self.paths.pod_dir(pod["metadata"]["uid"]), pod,
-                                           container, env, self.store):
+                                           container, env, self.store, images):
             ensure_propagation(vm.host_path, vm.propagation)
             options = ["rbind", "rprivate" if vm.propagation == "private" else vm.propagation]
             if vm.read_only:
                 options.append("ro")
+            options += vm.options
             mounts.append(Mount(vm.container_path, vm.host_path, "bind", tuple(options)))
         return mounts
 
@@ -74,6 +79,10 @@ class VolumeManager:
     def refresh(self, pod: Obj) -> None:
         """Bring configMap, secret and downwardAPI volumes up to date."""
         volumes.refresh(self.paths.pod_dir(pod["metadata"]["uid"]), pod, self.store)
+
+    def image_volume_ids(self, uid: str) -> set[str]:
+        """The images the Pod's mounted image volumes show (for the in-use list)."""
+        return volumes.image_volume_ids(self.paths.pod_dir(uid))
 
     def tear_down(self, uid: str) -> None:
         volumes.tear_down_pod(self.paths.pod_dir(uid))

@@ -6,13 +6,17 @@ restart keeps the contents) and `tear_down_pod()` when the Pod is terminal or de
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from podhost.api.types import Obj
-from podhost.volumes import emptydir, hostpath, projection, sizing, subpath
+from podhost.volumes import emptydir, hostpath, image, projection, sizing, subpath
 from podhost.volumes.emptydir import VolumeSetupError
+
+# image volumes the node has pulled: volume name -> (layer dirs top-most first, image ID)
+ImageVolumes = Mapping[str, tuple[Sequence[Path], str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +27,7 @@ class VolumeMount:
     container_path: str
     read_only: bool = False
     propagation: str = "private"  # private | rslave (HostToContainer) | rshared (Bidirectional)
+    options: tuple[str, ...] = ()  # more bind options ("nosuid", "nodev" for image volumes)
 
 
 def _size_limit(source: Obj) -> int | None:
@@ -73,7 +78,14 @@ def set_up_empty_dir(pod_dir: Path, pod: Obj, name: str, source: Obj) -> Path:
     return emptydir.set_up(pod_dir, name, medium, size, fs_group(pod), page)
 
 
-def set_up_volume(pod_dir: Path, pod: Obj, volume: Obj, store: Any = None) -> Path:
+def set_up_volume(pod_dir: Path, pod: Obj, volume: Obj, store: Any = None,
+                  images: ImageVolumes | None = None) -> Path:
+    if volume.get("image") is not None:
+        pulled = (images or {}).get(volume["name"])
+        if pulled is None:
+            raise VolumeSetupError(f'MountVolume.SetUp failed for volume "{volume["name"]}" : '
+                                   "the image was not pulled")
+        return image.set_up(pod_dir, volume["name"], pulled[0], pulled[1])
     if projection.source_of(volume) is not None:
         size = sizing.tmpfs_size(_meminfo()["MemTotal"], sizing.pod_memory_limit(pod), None)
         try:
@@ -102,7 +114,8 @@ def _sub_path(vm: Obj, env: dict[str, str]) -> str:
 
 
 def container_mounts(pod_dir: Path, pod: Obj, container: Obj, env: dict[str, str],
-                     store: Any = None) -> list[VolumeMount]:
+                     store: Any = None, images: ImageVolumes | None = None
+                     ) -> list[VolumeMount]:
     """Set up the volumes this container mounts and return the binds, in volumeMounts order.
 
     Errors are VolumeSetupError with kubelet's text (the container's CreateContainerConfigError).
@@ -110,24 +123,32 @@ def container_mounts(pod_dir: Path, pod: Obj, container: Obj, env: dict[str, str
     volumes = {v["name"]: v for v in pod.get("spec", {}).get("volumes") or []}
     result: list[VolumeMount] = []
     for index, vm in enumerate(container.get("volumeMounts") or []):
-        host = set_up_volume(pod_dir, pod, volumes[vm["name"]], store)
+        volume = volumes[vm["name"]]
+        host = set_up_volume(pod_dir, pod, volume, store, images)
         sub = _sub_path(vm, env)
         if sub:
             host = subpath.prepare(pod_dir, host, vm["name"], container["name"], index, sub)
         propagation = {"HostToContainer": "rslave", "Bidirectional": "rshared"}.get(
             vm.get("mountPropagation") or "None", "private")
-        read_only = bool(vm.get("readOnly")) or \
-            projection.source_of(volumes[vm["name"]]) is not None  # always RO, as kubelet
+        is_image = volume.get("image") is not None
+        read_only = bool(vm.get("readOnly")) or is_image or \
+            projection.source_of(volume) is not None  # always RO, as kubelet
         result.append(VolumeMount(str(host), container_path(vm["mountPath"]), read_only,
-                                  propagation))
+                                  propagation, ("nosuid", "nodev") if is_image else ()))
     return result
 
 
 def tear_down_pod(pod_dir: Path) -> None:
     """Tear down every volume of the Pod (the medium is detected, not taken from the spec)."""
     subpath.clean_up(pod_dir)
+    image.tear_down_all(pod_dir)
     projection.tear_down_all(pod_dir)
     emptydir.tear_down_all(pod_dir)
+
+
+def image_volume_ids(pod_dir: Path) -> set[str]:
+    """The images the Pod's mounted image volumes show."""
+    return image.image_ids(pod_dir)
 
 
 def refresh(pod_dir: Path, pod: Obj, store: Any) -> list[str]:

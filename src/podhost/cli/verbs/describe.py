@@ -96,6 +96,10 @@ def volume_lines(v: Obj) -> list[str]:
         lines += ["    Type:          HostPath (bare host directory volume)",
                   f"    Path:          {v['hostPath'].get('path', '')}",
                   f"    HostPathType:  {v['hostPath'].get('type', '')}".rstrip()]
+    elif "image" in v:
+        lines += ["    Type:        Image (a container image or OCI artifact)",
+                  f"    Reference:   {v['image'].get('reference', '')}",
+                  f"    PullPolicy:  {v['image'].get('pullPolicy', '')}"]
     else:
         kind = next((k for k in v if k != "name"), "")
         lines.append(f"    Type:  {kind}")
