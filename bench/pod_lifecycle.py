@@ -116,33 +116,45 @@ def bare_runc_pair(node: Node, work: Path) -> float:
     return elapsed
 
 
+def baseline_cycle(baseline: Node, name: str, results: dict[str, list[float]]) -> None:
+    """Start and delete on the baseline node, with the node's CPU time for the cycle."""
+    cpu = baseline.cpu_seconds()
+    results["baseline start"].append(podhost_start(baseline, name))
+    results["baseline delete"].append(podhost_delete(baseline, name))
+    results["baseline cpu"].append(baseline.cpu_seconds() - cpu)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-podman", action="store_true")
     parser.add_argument("--baseline", type=Path, help="checkout of an earlier commit")
+    parser.add_argument("--source", type=Path, help="checkout to measure (default: this one)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-"))
-    node = Node()
+    node = Node(source=args.source)
     baseline = Node(source=args.baseline) if args.baseline else None
     results: dict[str, list[float]] = {k: [] for k in (
-        "podhost start", "podhost delete", "baseline start", "baseline delete", "podman start",
+        "podhost start", "podhost delete", "podhost cpu", "baseline start", "baseline delete",
+        "baseline cpu", "podman start",
         "podman delete", "runc pair", "kubectl exec", "podman exec")}
     try:
         use_podman = not args.no_podman and ensure_podman()
         for i in range(args.runs):
             name = f"bench-seed-{i}"
             if baseline is not None and i % 2:  # alternate who goes first
-                results["baseline start"].append(podhost_start(baseline, name))
-                results["baseline delete"].append(podhost_delete(baseline, name))
+                baseline_cycle(baseline, name, results)
+            cpu = node.cpu_seconds()
             results["podhost start"].append(podhost_start(node, name))
+            spent = node.cpu_seconds() - cpu
             results["kubectl exec"].append(timed(
                 ["kubectl", "exec", name, "-c", "app-container-1", "--", "cat",
                  "/usr/share/nginx/html/index.html"], env=node.env()))
+            cpu = node.cpu_seconds()
             results["podhost delete"].append(podhost_delete(node, name))
+            results["podhost cpu"].append(spent + node.cpu_seconds() - cpu)
             if baseline is not None and not i % 2:
-                results["baseline start"].append(podhost_start(baseline, name))
-                results["baseline delete"].append(podhost_delete(baseline, name))
+                baseline_cycle(baseline, name, results)
             results["runc pair"].append(bare_runc_pair(node, work))
             if use_podman:
                 s, d = podman_start_delete(f"pmseed{i}", work)
@@ -189,7 +201,9 @@ def report(results: dict[str, list[float]]) -> None:
         print(f"against the baseline commit: start {med['podhost start']:.3f} vs "
               f"{med['baseline start']:.3f} s ({med['podhost start'] / med['baseline start']:.2f}"
               f"x), delete {med['podhost delete']:.3f} vs {med['baseline delete']:.3f} s "
-              f"({med['podhost delete'] / med['baseline delete']:.2f}x)")
+              f"({med['podhost delete'] / med['baseline delete']:.2f}x), node CPU per start + "
+              f"delete {med['podhost cpu']:.3f} vs {med['baseline cpu']:.3f} s "
+              f"({med['podhost cpu'] / med['baseline cpu']:.2f}x)")
     print(f"seed start: podhost / two bare runc runs = "
           f"{med['podhost start'] / med['runc pair']:.2f} (target ≤ 3)")
 
