@@ -119,7 +119,8 @@ class Node:
         self.proc.terminate()
         self.proc.wait(timeout=20)
         self.log.close()
-        subprocess.run(["umount", "-R", "-l", str(self.root)], capture_output=True)
+        for mount in sorted(mounts_under(self.root), key=len, reverse=True):  # a failed
+            subprocess.run(["umount", "-l", mount], capture_output=True)  # run leaves them
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 DEFAULT_ROOT = "/var/lib/podhost"
 DEFAULT_PORT = 6443
 DEFAULT_POD_CIDR = "10.244.0.0/16"
+DEFAULT_SERVICE_CIDR = "10.96.0.0/12"
 
 
 def default_root() -> Path:
@@ -18,6 +19,10 @@ def default_root() -> Path:
 
 def default_pod_cidr() -> str:
     return os.environ.get("PODHOST_POD_CIDR") or DEFAULT_POD_CIDR
+
+
+def default_service_cidr() -> str:
+    return os.environ.get("PODHOST_SERVICE_CIDR") or DEFAULT_SERVICE_CIDR
 
 
 def default_node_name() -> str:
@@ -35,6 +40,7 @@ class Settings:
     update_user_kubeconfig: bool = True
     registries_conf: Path | None = None  # None: $PODHOST_REGISTRIES_CONF or the default file
     pod_cidr: str = ""  # "" or "none": Pods have loopback only
+    service_cidr: str = DEFAULT_SERVICE_CIDR
 
     @property
     def db_path(self) -> Path:

@@ -274,5 +274,5 @@ def test_doctor_checks_what_the_node_needs(node: Node) -> None:
     out = node.podhost("doctor").stdout.splitlines()
     names = [line.split()[2] for line in out[:-1] if line.startswith("[")]
     assert names == ["overlayfs", "tmpfs", "cgroups", "root", "runc", "conmon", "iproute2",
-                     "nftables", "disk"]
-    assert out[-1] == "9/9 checks passed"
+                     "nftables", "btrfs-progs", "disk"]
+    assert out[-1] == "10/10 checks passed"

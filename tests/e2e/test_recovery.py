@@ -473,3 +473,23 @@ def test_stopping_the_node_right_after_a_delete_leaves_nothing(tmp_path: Path) -
         node.kubectl("delete", "pods", "--all", "--grace-period=0", "--force", "--wait=true",
                      check=False)
         stop_node(node)
+
+
+def test_readiness_is_probed_again_after_a_restart(crash_node: list[Node]) -> None:
+    """An adopted container is not Ready until its readiness probe passes again: a Pod whose
+    probe fails when the node is killed stays NotReady after the restart (and becomes Ready
+    once the probe passes)."""
+    node = crash_node[0]
+    manifest = json.loads(pod("probed", "touch /data/ready; sleep 3600"))
+    manifest["spec"]["containers"][0]["readinessProbe"] = {
+        "exec": {"command": ["test", "-f", "/data/ready"]}, "periodSeconds": 1,
+        "failureThreshold": 1}
+    node.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    wait_for(lambda: app_status(node, "probed").get("ready"), what="ready")
+    node.kubectl("exec", "probed", "--", "rm", "/data/ready")
+    wait_for(lambda: app_status(node, "probed").get("ready") is False, what="not ready")
+    node = crash_node[0] = crash(node, node.root)
+    time.sleep(3)  # the adopted container's status is published and probed meanwhile
+    assert app_status(node, "probed").get("ready") is False
+    node.kubectl("exec", "probed", "--", "touch", "/data/ready")
+    wait_for(lambda: app_status(node, "probed").get("ready"), what="ready again")

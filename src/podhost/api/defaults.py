@@ -124,6 +124,14 @@ def default_pod(pod: Obj) -> Obj:
     for c in spec.get("initContainers") or []:
         if isinstance(c, dict):
             default_container(c)
+    for c in spec.get("ephemeralContainers") or []:
+        if isinstance(c, dict):
+            default_container(c)
+    if spec.get("hostNetwork"):  # defaultHostNetworkPorts
+        for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+            for port in (c.get("ports") or []) if isinstance(c, dict) else []:
+                if isinstance(port, dict) and not port.get("hostPort"):
+                    port["hostPort"] = port.get("containerPort")
     for v in spec.get("volumes") or []:
         if isinstance(v, dict):
             default_volume(v)

@@ -124,8 +124,8 @@ class ApiError(Exception):
                                   "status": "Failure", "message": self.message,
                                   "reason": self.reason}
         details = self.details()
-        if details is not None:
-            status["details"] = details
+        if details is not None or self.code == 404:  # a bare 404 still has `details: {}`
+            status["details"] = details or {}  # (kubectl debug reads its name)
         status["code"] = self.code
         return status
 

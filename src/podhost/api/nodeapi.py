@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +90,19 @@ class NodeBackend(Protocol):
 
     async def metrics_text(self) -> str:
         """The node's own metrics in the Prometheus text format (for `/metrics`)."""
+
+    async def volume_list(self, namespace: str, name: str, volume: str, path: str
+                          ) -> dict[str, Any]:
+        """{"type": the type of `path` inside one of the Pod's volumes, "entries": a
+        directory's entries or the file's own} (ApiError when the path leaves the volume or is
+        missing)."""
+
+    async def volume_read(self, namespace: str, name: str, volume: str, path: str
+                          ) -> AsyncIterator[bytes]:
+        """A regular file's content inside one of the Pod's volumes."""
+
+    async def volume_write(self, namespace: str, name: str, volume: str, path: str,
+                           data: bytes, *, offset: int = 0, directory: bool = False,
+                           mode: int | None = None) -> None:
+        """Write `data` at `offset` of a file (0 truncates), or make a directory, inside one of
+        the Pod's writable volumes."""

@@ -12,4 +12,6 @@ def all_containers(pod: Obj) -> list[Obj]:
 
 
 def container_by_name(pod: Obj, name: str) -> Obj | None:
-    return next((c for c in all_containers(pod) if c.get("name") == name), None)
+    """Init, app or ephemeral container `name` of the Pod."""
+    ephemeral = (pod.get("spec") or {}).get("ephemeralContainers") or []
+    return next((c for c in [*all_containers(pod), *ephemeral] if c.get("name") == name), None)

@@ -82,6 +82,7 @@ CORE: tuple[ResourceType, ...] = (
     ResourceType("pods", "pod", "Pod", short_names=("po",), categories=("all",),
                  field_selectors=POD_FIELDS, subresources=(
                      Subresource("status", "Pod", STATUS_VERBS),
+                     Subresource("ephemeralcontainers", "Pod", STATUS_VERBS),
                      Subresource("log", "Pod", ("get",)),
                      Subresource("attach", "PodAttachOptions", ("create", "get")),
                      Subresource("exec", "PodExecOptions", ("create", "get")),
@@ -93,14 +94,93 @@ CORE: tuple[ResourceType, ...] = (
     ResourceType("events", "event", "Event", short_names=("ev",), field_selectors=EVENT_FIELDS),
     ResourceType("configmaps", "configmap", "ConfigMap", short_names=("cm",)),
     ResourceType("secrets", "secret", "Secret", field_selectors=META_FIELDS | {"type"}),
-    ResourceType("serviceaccounts", "serviceaccount", "ServiceAccount", short_names=("sa",)),
+    ResourceType("serviceaccounts", "serviceaccount", "ServiceAccount", short_names=("sa",),
+                 subresources=(Subresource("token", "TokenRequest", ("create",),
+                                           group="authentication.k8s.io", version="v1"),)),
     ResourceType("nodes", "node", "Node", namespaced=False, short_names=("no",),
                  field_selectors=frozenset({"metadata.name", "spec.unschedulable"}),
                  subresources=(Subresource("status", "Node", STATUS_VERBS),)),
+    ResourceType("services", "service", "Service", short_names=("svc",), categories=("all",),
+                 field_selectors=META_FIELDS | {"spec.clusterIP", "spec.type"},
+                 subresources=(Subresource("status", "Service", STATUS_VERBS),)),
+    ResourceType("endpoints", "endpoints", "Endpoints", short_names=("ep",)),
+    ResourceType("persistentvolumes", "persistentvolume", "PersistentVolume", namespaced=False,
+                 short_names=("pv",),
+                 subresources=(Subresource("status", "PersistentVolume", STATUS_VERBS),)),
+    ResourceType("persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim",
+                 short_names=("pvc",),
+                 subresources=(Subresource("status", "PersistentVolumeClaim", STATUS_VERBS),)),
+)
+DISCOVERY: tuple[ResourceType, ...] = (
+    ResourceType("endpointslices", "endpointslice", "EndpointSlice", group="discovery.k8s.io",
+                 field_selectors=META_FIELDS | {"addressType"}),
 )
 
+STORAGE: tuple[ResourceType, ...] = (
+    ResourceType("storageclasses", "storageclass", "StorageClass", group="storage.k8s.io",
+                 namespaced=False, short_names=("sc",)),
+)
+STORAGE_RESOURCES = frozenset({"persistentvolumes", "persistentvolumeclaims", "storageclasses"})
+
+SCALE = Subresource("scale", "Scale", STATUS_VERBS, group="autoscaling", version="v1")
+
+
+def _workload(name: str, singular: str, kind: str, group: str, short: tuple[str, ...],
+              scale: bool = False) -> ResourceType:
+    """An apps/v1 or batch/v1 workload: in "all", with status (and scale) subresources."""
+    subs = (Subresource("status", kind, STATUS_VERBS), *((SCALE,) if scale else ()))
+    return ResourceType(name, singular, kind, group=group, short_names=short,
+                        categories=("all",), subresources=subs)
+
+
+APPS: tuple[ResourceType, ...] = (
+    ResourceType("controllerrevisions", "controllerrevision", "ControllerRevision",
+                 group="apps"),
+    _workload("daemonsets", "daemonset", "DaemonSet", "apps", ("ds",)),
+    _workload("deployments", "deployment", "Deployment", "apps", ("deploy",), scale=True),
+    _workload("replicasets", "replicaset", "ReplicaSet", "apps", ("rs",), scale=True),
+    _workload("statefulsets", "statefulset", "StatefulSet", "apps", ("sts",), scale=True),
+)
+BATCH: tuple[ResourceType, ...] = (
+    _workload("cronjobs", "cronjob", "CronJob", "batch", ("cj",)),
+    _workload("jobs", "job", "Job", "batch", ()),
+)
+# served empty and read-only: `kubectl apply` of an unknown kind then says "no matches for kind"
+APIEXTENSIONS: tuple[ResourceType, ...] = (
+    ResourceType("customresourcedefinitions", "customresourcedefinition",
+                 "CustomResourceDefinition", group="apiextensions.k8s.io", namespaced=False,
+                 verbs=("get", "list", "watch"), short_names=("crd", "crds"),
+                 categories=("api-extensions",),
+                 definition_package="io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."),
+)
+# identity: RBAC objects, and the create-only reviews (answered, never stored)
+RBAC: tuple[ResourceType, ...] = tuple(
+    ResourceType(name, name[:-1], kind, group="rbac.authorization.k8s.io", namespaced=namespaced)
+    for name, kind, namespaced in (("clusterrolebindings", "ClusterRoleBinding", False),
+                                   ("clusterroles", "ClusterRole", False),
+                                   ("rolebindings", "RoleBinding", True),
+                                   ("roles", "Role", True)))
+RBAC_RESOURCES = frozenset(r.name for r in RBAC)
+AUTHORIZATION: tuple[ResourceType, ...] = tuple(
+    ResourceType(name, name[:-1], kind, group="authorization.k8s.io", namespaced=namespaced,
+                 verbs=("create",), field_selectors=frozenset())
+    for name, kind, namespaced in (
+        ("localsubjectaccessreviews", "LocalSubjectAccessReview", True),
+        ("selfsubjectaccessreviews", "SelfSubjectAccessReview", False),
+        ("selfsubjectrulesreviews", "SelfSubjectRulesReview", False),
+        ("subjectaccessreviews", "SubjectAccessReview", False)))
+AUTHENTICATION: tuple[ResourceType, ...] = (
+    ResourceType("selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview",
+                 group="authentication.k8s.io", namespaced=False, verbs=("create",),
+                 field_selectors=frozenset()),
+)
+WORKLOADS = frozenset({"deployments", "replicasets", "statefulsets", "daemonsets", "jobs",
+                       "cronjobs"})
+
 # the named groups' tables, in the order discovery lists them
-GROUPS: tuple[tuple[ResourceType, ...], ...] = ()
+GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, BATCH, STORAGE,
+                                                APIEXTENSIONS, RBAC, AUTHORIZATION,
+                                                AUTHENTICATION)
 
 _BY_NAME = {r.name: r for table in (CORE, *GROUPS) for r in table}
 

@@ -10,7 +10,17 @@ import copy
 from datetime import timedelta
 from typing import Literal
 
-from podhost.api import defaults, errors, meta, quantity
+from podhost.api import (
+    defaults,
+    ephemeral,
+    errors,
+    meta,
+    quantity,
+    registry,
+    service,
+    volumeclaims,
+    workloads,
+)
 from podhost.api.types import Obj
 
 
@@ -73,6 +83,13 @@ def prepare_for_create(resource: str, obj: Obj, namespace: str | None) -> Obj:
         m.setdefault("labels", {})["kubernetes.io/metadata.name"] = m.get("name", "")
     elif resource == "secrets":
         obj.setdefault("type", "Opaque")
+    elif resource == "services":
+        obj["status"] = {}
+        service.default_service(obj)
+    elif resource in registry.WORKLOADS:
+        workloads.prepare_create(resource, obj)
+    elif resource in registry.STORAGE_RESOURCES:
+        volumeclaims.prepare_create(resource, obj)
     return obj
 
 
@@ -90,8 +107,16 @@ def prepare_for_update(resource: str, new: Obj, old: Obj, *, status_only: bool =
         else:
             m.pop(key, None)
     if resource == "pods":
+        ephemeral.keep_on_update(new, old)
         defaults.default_pod(new)
         new["status"] = old.get("status", {})
+    elif resource == "services":
+        new["status"] = old.get("status", {})
+        service.default_service(new)
+    elif resource in registry.WORKLOADS:
+        workloads.prepare_update(resource, new, old)
+    elif resource in registry.STORAGE_RESOURCES:
+        volumeclaims.prepare_update(resource, new, old)
     return new
 
 

@@ -8,7 +8,16 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from podhost.api import containers, errors, meta, quantity, registry, schema
+from podhost.api import (
+    containers,
+    ephemeral,
+    errors,
+    meta,
+    quantity,
+    registry,
+    schema,
+    volumeclaims,
+)
 from podhost.api.errors import FieldError
 from podhost.api.podupdate import pod_spec_update_errors
 from podhost.api.types import Obj
@@ -25,7 +34,7 @@ VOLUME_SOURCES = (
 _EXTRA_SOURCE_PATHS = {"cephfs": "cephFS", "downwardAPI": "downwarAPI"}
 # volume sources podhost runs today; the others are refused rather than silently ignored
 SUPPORTED_SOURCES = ("emptyDir", "hostPath", "configMap", "secret", "downwardAPI", "projected",
-                     "image")
+                     "image", "persistentVolumeClaim", "ephemeral")
 PULL_POLICIES = ["Always", "IfNotPresent", "Never"]
 RESTART_POLICIES = ["Always", "OnFailure", "Never"]
 DNS_POLICIES = ["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]
@@ -82,6 +91,7 @@ def validate(resource: str, obj: Obj, node_name: str | None = None) -> None:
     """Validate a new object; `node_name` (this node) refuses Pods bound to another node."""
     if resource == "pods":
         errs = validate_pod(obj)
+        errs += ephemeral.create_errors(obj)
         errs += unsupported_pod_fields(obj, node_name)
         if errs:
             raise errors.InvalidError("Pod", obj.get("metadata", {}).get("name", ""), errs)
@@ -93,6 +103,16 @@ def validate_update(resource: str, new: Obj, old: Obj, node_name: str | None = N
     errs = validate_pod(new)
     errs += unsupported_pod_fields(new, node_name)
     errs += pod_spec_update_errors(new.get("spec") or {}, old.get("spec") or {})
+    if errs:
+        raise errors.InvalidError("Pod", new["metadata"].get("name", ""), errs)
+
+
+def validate_ephemeral_update(new: Obj, old: Obj, node_name: str | None = None) -> None:
+    """An update through `pods/ephemeralcontainers` (ValidatePodEphemeralContainersUpdate)."""
+    errs = validate_pod(new)
+    errs += unsupported_pod_fields(new, node_name)
+    errs += ephemeral.update_errors(new, old)
+    errs += ephemeral.terminated_errors(old, new)
     if errs:
         raise errors.InvalidError("Pod", new["metadata"].get("name", ""), errs)
 
@@ -173,6 +193,8 @@ def _first_source(vol: Obj, source: str, path: str) -> list[FieldError]:
                                      "SizeLimit field must be a valid resource quantity")]
     elif source == "image":
         return _image_volume_source(_as_dict(vol["image"]), f"{path}.image")
+    elif source in ("persistentVolumeClaim", "ephemeral"):
+        return volumeclaims.pod_volume_errors(_as_dict(vol[source]), source, f"{path}.{source}")
     elif source not in SUPPORTED_SOURCES:
         return [errors.forbidden(f"{path}.{source}",
                                  f"{source} volumes are not supported by podhost yet")]
@@ -276,6 +298,8 @@ def validate_pod(pod: Obj) -> list[FieldError]:
     names: set[Any] = set()
     errs += _container_list(spec, "containers", volumes, names)
     errs += _container_list(spec, "initContainers", volumes, names)
+    errs += ephemeral.validate(spec, lambda c, path: _container(c, path, volumes))
+    errs += _host_network_ports(spec)
     errs += containers.host_port_conflicts(spec.get("containers") or [], "spec.containers")
     if spec.get("restartPolicy") not in RESTART_POLICIES:
         errs.append(errors.not_supported("spec.restartPolicy", spec.get("restartPolicy"),
@@ -291,8 +315,19 @@ def validate_pod(pod: Obj) -> list[FieldError]:
     return errs
 
 
-HOST_NAMESPACES = {"hostNetwork": "host networking", "hostPID": "the host PID namespace",
-                   "hostIPC": "the host IPC namespace"}
+def _host_network_ports(spec: Obj) -> list[FieldError]:
+    """validateHostNetwork: with hostNetwork, a hostPort must be its containerPort."""
+    if not spec.get("hostNetwork"):
+        return []
+    errs = []
+    for key in ("containers", "initContainers"):
+        for i, c in enumerate(spec.get(key) or []):
+            for j, port in enumerate(c.get("ports") or []):
+                if port.get("hostPort") != port.get("containerPort"):
+                    errs.append(errors.invalid(f"spec.{key}[{i}].ports[{j}].containerPort",
+                                               port.get("containerPort"),
+                                               "must match `hostPort` when `hostNetwork` is true"))
+    return errs
 
 
 def _security_contexts(spec: Obj) -> list[tuple[str, Obj | None]]:
@@ -309,8 +344,7 @@ def unsupported_pod_fields(pod: Obj, node_name: str | None = None) -> list[Field
     `node_name` is this node's name; a Pod bound to another node is refused when it is given.
     """
     spec = pod.get("spec") or {}
-    errs = [errors.forbidden(f"spec.{key}", f"podhost does not support {what} yet")
-            for key, what in HOST_NAMESPACES.items() if spec.get(key)]
+    errs = []
     if spec.get("hostUsers") is False:
         errs.append(errors.forbidden("spec.hostUsers", "podhost does not support user "
                                      "namespaces yet"))

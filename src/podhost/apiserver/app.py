@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import logging
 import re
@@ -12,7 +11,20 @@ from typing import Any
 from podhost import config
 from podhost.api import errors, registry, strategy
 from podhost.api.nodeapi import NodeBackend
-from podhost.apiserver import attach, discovery, logs, metrics, objects, portforward, resources
+from podhost.apiserver import (
+    admission,
+    attach,
+    discovery,
+    identity,
+    logs,
+    metrics,
+    objects,
+    portforward,
+    resources,
+    reviews,
+    tokens,
+    volumes,
+)
 from podhost.apiserver import exec as exec_
 from podhost.apiserver.http import Request, Response, StreamResponse, Upgrade
 from podhost.apiserver.writes import seed_namespace
@@ -47,13 +59,19 @@ class ApiServer:
     def __init__(self, store: Store, node: NodeBackend, *, token: str,
                  server_address: str = "127.0.0.1:6443", node_name: str | None = None,
                  node_facts: objects.NodeFacts | None = None,
-                 node_ip: str = "127.0.0.1", pod_cidr: str = "") -> None:
+                 node_ip: str = "127.0.0.1", pod_cidr: str = "",
+                 token_service: tokens.TokenService | None = None) -> None:
         self.store, self.node = store, node
         self.token = token
         self.server_address = server_address
         self.node_name = node_name or getattr(node, "node_name", None) or \
             config.default_node_name()
+        self.tokens = token_service or tokens.TokenService(
+            store, tokens.ephemeral_key(), f"https://{server_address}")
+        self.identity = identity.Identity(store, token, self.tokens)
         self.resources = resources.Resources(store, self.node_name)
+        self.resources.writes.admission = admission.Admission(store, self.identity)
+        admission.seed_policy(store)
         self.node_ip, self.pod_cidr = node_ip, pod_cidr
         self.seed(node_facts or objects.node_facts(getattr(node, "root", None)))
 
@@ -77,12 +95,16 @@ class ApiServer:
         self.store.update("nodes", node)
 
     def authenticated(self, request: Request) -> bool:
-        if request.peer_cert:
-            return True
-        auth = request.headers.get("authorization", "")
-        if auth.startswith("Bearer ") and self.token:
-            return hmac.compare_digest(auth[7:].strip().encode(), self.token.encode())
-        return False
+        """Authentication, impersonation and authorization: sets request.user; 401 or 403."""
+        user = self.identity.authenticate(request)
+        if user is None:
+            return False
+        if "impersonate-user" in request.headers or "impersonate-group" in request.headers:
+            user = self.identity.impersonate(request, user)
+        request.user = user
+        if not user.is_admin():
+            self.identity.authorize(identity.attributes(request, user))
+        return True
 
     async def handle(self, request: Request) -> Response | StreamResponse | Upgrade:
         try:
@@ -112,6 +134,8 @@ class ApiServer:
                             content_type=discovery.AGGREGATED)
         if path.rstrip("/") == "/openapi/v2" and request.method == "GET":
             return discovery.openapi_v2_response(request.headers.get("accept", ""))
+        if (issuer := self.tokens.discovery(path)) is not None and request.method == "GET":
+            return issuer
         if path == "/metrics" and request.method == "GET":
             return Response(200, (await self.node.metrics_text()).encode(),
                             content_type="text/plain; version=0.0.4; charset=utf-8")
@@ -125,6 +149,10 @@ class ApiServer:
             found = await metrics.handle(self.store, self.node, request, self.node_name)
             if found is not None:
                 return json_response(found)
+        if path.startswith("/api/v1/nodes/") and "/proxy/" in path:
+            proxied = await volumes.handle(self.store, self.node, self.node_name, request)
+            if proxied is not None:
+                return proxied
         m = RESOURCE_PATH.match(path)
         if not m:
             raise errors.NotFoundError("the server could not find the requested resource")
@@ -139,4 +167,11 @@ class ApiServer:
             return await portforward.handle(self.store, self.node, request, ns or "", name)
         if sub == "log" and resource == "pods":
             return await logs.handle(self.store, self.node, request, ns or "", name)
-        return await self.resources.dispatch(request, resource, ns, name, sub)
+        if sub == "token" and resource == "serviceaccounts":
+            return self.tokens.token_request(request, ns or "", name)
+        if resource in reviews.RESOURCES and name is None:
+            return reviews.handle(self.identity, request, resource, ns)
+        answer = await self.resources.dispatch(request, resource, ns, name, sub)
+        if resource == "clusterroles" and request.method != "GET":
+            admission.aggregate(self.store)
+        return answer

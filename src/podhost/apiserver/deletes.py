@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 
-from podhost.api import errors, strategy
+from podhost.api import errors, gc, strategy
 from podhost.api.types import Obj
 from podhost.apiserver import objects
 from podhost.apiserver.common import (
@@ -60,7 +60,8 @@ class Deletes:
         dry = dry_run(request, options)
         if resource == "namespaces":
             return self._delete_namespace(obj, dry)
-        return ok(self.delete_one(resource, obj, requested, dry))
+        policy = gc.propagation_policy(resource, options)
+        return ok(self.delete_one(resource, obj, requested, dry, policy))
 
     def delete_collection(self, request: Request, resource: str, ns: str | None) -> Response:
         if resource == "namespaces":
@@ -68,17 +69,21 @@ class Deletes:
         options, requested = delete_options(request)
         dry = dry_run(request, options)
         items, _ = self.store.list(resource, ns, selector(request, resource))
+        policy = gc.propagation_policy(resource, options)
         deleted = []
         for obj in items:
             with contextlib.suppress(errors.NotFoundError):
-                deleted.append(self.delete_one(resource, obj, requested, dry))
+                deleted.append(self.delete_one(resource, obj, requested, dry, policy))
         return ok({"kind": kind_of(resource) + "List", "apiVersion": api_version_of(resource),
                    "metadata": {"resourceVersion": str(self.store.current_rv())},
                    "items": deleted})
 
-    def delete_one(self, resource: str, obj: Obj, requested: int | None, dry: bool) -> Obj:
+    def delete_one(self, resource: str, obj: Obj, requested: int | None, dry: bool,
+                   policy: str = "Background") -> Obj:
         """Graceful for Pods; held by finalizers (deletionTimestamp set, the object kept until
-        its finalizers are removed); otherwise gone now."""
+        its finalizers are removed; Orphan and Foreground add one for the garbage collector);
+        otherwise gone now."""
+        gc.add_finalizer(obj, policy)
         action = strategy.begin_delete(resource, obj, requested)
         if dry or action == "held":
             return obj

@@ -63,7 +63,8 @@ def check_target(store: Store, ns: str, name: str, container: str | None,
         raise errors.BadRequestError(f"cannot {action} a container in a completed pod; current "
                                      f"phase is {phase}")
     names = [c["name"] for c in pod["spec"].get("containers", [])] + \
-        [c["name"] for c in pod["spec"].get("initContainers", [])]
+        [c["name"] for c in pod["spec"].get("initContainers", [])] + \
+        [c["name"] for c in pod["spec"].get("ephemeralContainers", [])]
     if not container:
         if len(pod["spec"]["containers"]) != 1:
             raise errors.BadRequestError(
@@ -73,7 +74,8 @@ def check_target(store: Store, ns: str, name: str, container: str | None,
     if container not in names:
         raise errors.BadRequestError(f"container {container} is not valid for pod {name}")
     running = [s for s in [*pod.get("status", {}).get("containerStatuses", []),
-                           *pod.get("status", {}).get("initContainerStatuses", [])]
+                           *pod.get("status", {}).get("initContainerStatuses", []),
+                           *pod.get("status", {}).get("ephemeralContainerStatuses", [])]
                if s.get("name") == container and "running" in s.get("state", {})]
     if not running:
         raise errors.BadRequestError(f'unable to upgrade connection: container not found '

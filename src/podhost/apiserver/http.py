@@ -35,6 +35,7 @@ class Request:
     body: bytes = b""
     peer_cert: dict[str, Any] | None = None
     raw_target: str = ""
+    user: Any = None  # the authenticated (or impersonated) rbac.User, set by app.py
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)

@@ -54,6 +54,14 @@ class Pki:
     def token_file(self) -> Path:
         return self.dir / "token"
 
+    @property
+    def service_account_key(self) -> Path:
+        return self.dir / "sa.key"
+
+    @property
+    def encryption_keys(self) -> Path:
+        return self.dir / "encryption-keys"
+
     def token(self) -> str:
         return self.token_file.read_text().strip()
 
@@ -114,8 +122,14 @@ def _issue(pki: Pki, ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate], su
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
+# how Pods reach the API server through the `kubernetes` Service (in-cluster clients check them)
+SERVICE_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                 "kubernetes.default.svc.cluster.local")
+
+
 def _server_sans(extra_hosts: list[str]) -> list[x509.GeneralName]:
     names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.DNSName("podhost"),
+                                     *(x509.DNSName(n) for n in SERVICE_NAMES),
                                      x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                                      x509.IPAddress(ipaddress.ip_address("::1"))]
     for host in [socket.gethostname(), *extra_hosts]:
@@ -131,6 +145,17 @@ def ensure_pki(directory: Path, extra_hosts: list[str] | None = None) -> Pki:
     pki = Pki(directory)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     if pki.ca_cert.exists() and pki.server_cert.exists() and pki.token_file.exists():
+        wanted = _server_sans(extra_hosts or [])
+        cert = x509.load_pem_x509_certificate(pki.server_cert.read_bytes())
+        try:
+            have = list(cert.extensions.get_extension_for_class(
+                x509.SubjectAlternativeName).value)
+        except x509.ExtensionNotFound:
+            have = []
+        if pki.ca_key.exists() and not set(wanted) <= set(have):  # new names: issue again
+            _issue(pki, _load_ca(pki), _name("podhost-apiserver"),
+                   ExtendedKeyUsageOID.SERVER_AUTH, list(dict.fromkeys(have + wanted)),
+                   pki.server_cert, pki.server_key)
         return pki
     ca = _make_ca(pki)
     _issue(pki, ca, _name("podhost-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH,
@@ -139,6 +164,43 @@ def ensure_pki(directory: Path, extra_hosts: list[str] | None = None) -> Pki:
            None, pki.client_cert, pki.client_key)
     _write_private(pki.token_file, (secrets.token_urlsafe(32) + "\n").encode())
     return pki
+
+
+def ensure_service_account_key(pki: Pki) -> ec.EllipticCurvePrivateKey:
+    """The ServiceAccount token signing key (made on first use, mode 0600)."""
+    if not pki.service_account_key.exists():
+        _write_private(pki.service_account_key, _key_pem(ec.generate_private_key(ec.SECP256R1())))
+    key = serialization.load_pem_private_key(pki.service_account_key.read_bytes(), None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise OSError(f"{pki.service_account_key}: not an EC private key")
+    return key
+
+
+def _load_ca(pki: Pki) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise OSError(f"{pki.ca_key}: not an EC private key")
+    return key, x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+
+
+def user_credentials(pki: Pki, user: str, groups: list[str],
+                     validity: datetime.timedelta = datetime.timedelta(days=365)
+                     ) -> tuple[bytes, bytes]:
+    """A client certificate of the node's CA for `user` (CN) in `groups` (O), as
+    `kubeadm kubeconfig user` makes one; returns (certificate PEM, key PEM)."""
+    ca_key, ca_cert = _load_ca(pki)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([*(x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups),
+                         x509.NameAttribute(NameOID.COMMON_NAME, user)])
+    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + validity)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
 
 def server_context(pki: Pki) -> ssl.SSLContext:

@@ -48,6 +48,57 @@ SCHEMAS: dict[str, Schema] = {
                        3: ("imagePullSecrets", ("list", {1: ("name", "string")})),
                        4: ("automountServiceAccountToken", "bool")},
 }
+SERVICE_PORT: Schema = {1: ("name", "string"), 2: ("protocol", "string"), 3: ("port", "int"),
+                        4: ("targetPort", "intorstr"), 5: ("nodePort", "int"),
+                        6: ("appProtocol", "string")}
+SCHEMAS["Service"] = {
+    1: ("metadata", OBJECT_META),
+    2: ("spec", {1: ("ports", ("list", SERVICE_PORT)), 2: ("selector", ("map", "string")),
+                 3: ("clusterIP", "string"), 4: ("type", "string"),
+                 5: ("externalIPs", ("list", "string")), 7: ("sessionAffinity", "string"),
+                 10: ("externalName", "string"), 11: ("externalTrafficPolicy", "string"),
+                 13: ("publishNotReadyAddresses", "bool"), 17: ("ipFamilyPolicy", "string"),
+                 18: ("clusterIPs", ("list", "string")), 19: ("ipFamilies", ("list", "string")),
+                 20: ("allocateLoadBalancerNodePorts", "bool"),
+                 22: ("internalTrafficPolicy", "string")}),
+}
+# identity (k8s.io/api rbac/v1, authentication/v1, authorization/v1 generated.proto): what
+# `kubectl create role|rolebinding|…`, `kubectl create token` and `kubectl auth` send
+LABEL_SELECTOR: Schema = {1: ("matchLabels", ("map", "string")), 2: ("matchExpressions", (
+    "list", {1: ("key", "string"), 2: ("operator", "string"), 3: ("values", ("list", "string"))}))}
+POLICY_RULE: Schema = {1: ("verbs", ("list", "string")), 2: ("apiGroups", ("list", "string")),
+                       3: ("resources", ("list", "string")),
+                       4: ("resourceNames", ("list", "string")),
+                       5: ("nonResourceURLs", ("list", "string"))}
+SUBJECT: Schema = {1: ("kind", "string"), 2: ("apiGroup", "string"), 3: ("name", "string"),
+                   4: ("namespace", "string")}
+ROLE_REF: Schema = {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string")}
+RESOURCE_ATTRIBUTES: Schema = {1: ("namespace", "string"), 2: ("verb", "string"),
+                               3: ("group", "string"), 4: ("version", "string"),
+                               5: ("resource", "string"), 6: ("subresource", "string"),
+                               7: ("name", "string")}
+ACCESS_SPEC: Schema = {1: ("resourceAttributes", RESOURCE_ATTRIBUTES),
+                       2: ("nonResourceAttributes", {1: ("path", "string"),
+                                                     2: ("verb", "string")})}
+for _kind in ("Role", "ClusterRole"):
+    SCHEMAS[_kind] = {1: ("metadata", OBJECT_META), 2: ("rules", ("list", POLICY_RULE)),
+                      3: ("aggregationRule", {1: ("clusterRoleSelectors",
+                                                  ("list", LABEL_SELECTOR))})}
+for _kind in ("RoleBinding", "ClusterRoleBinding"):
+    SCHEMAS[_kind] = {1: ("metadata", OBJECT_META), 2: ("subjects", ("list", SUBJECT)),
+                      3: ("roleRef", ROLE_REF)}
+SCHEMAS["TokenRequest"] = {1: ("metadata", OBJECT_META), 2: ("spec", {
+    1: ("audiences", ("list", "string")), 4: ("expirationSeconds", "int"),
+    3: ("boundObjectRef", {1: ("kind", "string"), 2: ("apiVersion", "string"),
+                           3: ("name", "string"), 4: ("uid", "string")})})}
+SCHEMAS["SelfSubjectAccessReview"] = {1: ("metadata", OBJECT_META), 2: ("spec", ACCESS_SPEC)}
+SCHEMAS["SubjectAccessReview"] = SCHEMAS["LocalSubjectAccessReview"] = {
+    1: ("metadata", OBJECT_META), 2: ("spec", {
+        **ACCESS_SPEC, 3: ("user", "string"), 4: ("groups", ("list", "string")),
+        6: ("uid", "string")})}
+SCHEMAS["SelfSubjectRulesReview"] = {1: ("metadata", OBJECT_META),
+                                     2: ("spec", {1: ("namespace", "string")})}
+SCHEMAS["SelfSubjectReview"] = {1: ("metadata", OBJECT_META)}
 UNKNOWN: Schema = {1: ("typeMeta", {1: ("apiVersion", "string"), 2: ("kind", "string")}),
                    2: ("raw", "raw"), 3: ("contentEncoding", "string"),
                    4: ("contentType", "string")}
@@ -66,6 +117,10 @@ def _scalar(kind: Any, value: Any) -> Any:
         return bool(value)
     if isinstance(kind, dict):
         return decodeencode_field(bytes(value), kind)
+    if kind == "intorstr":  # {type 0: intVal, 1: strVal}
+        parts = {n: v for n, _w, v in fields(bytes(value))}
+        return bytes(parts.get(3, b"")).decode("utf-8") if parts.get(1) == 1 else \
+            int(parts.get(2, 0))
     raise DecodeError(f"unknown schema type {kind}")
 
 

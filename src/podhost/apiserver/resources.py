@@ -3,13 +3,16 @@ update, patch, apply, and the status subresource), deletes.py (delete, deletecol
 
 from __future__ import annotations
 
-from podhost.api import errors
+from podhost.api import errors, registry
+from podhost.apiserver import ephemeral, scale
 from podhost.apiserver.common import NAMESPACED, check_namespace, not_allowed
 from podhost.apiserver.deletes import Deletes
 from podhost.apiserver.http import Request, Response, StreamResponse
 from podhost.apiserver.reads import Reads
 from podhost.apiserver.writes import Writes
 from podhost.store.sqlite import Store
+
+_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
 class Resources:
@@ -29,6 +32,10 @@ class Resources:
         if not NAMESPACED[resource]:
             ns = None
         method = request.method
+        served = registry.get(resource)
+        verb = "deletecollection" if method == "DELETE" and name is None else _VERBS.get(method)
+        if served is not None and sub is None and verb and verb not in served.verbs:
+            raise not_allowed()  # read-only resources (customresourcedefinitions)
         if name is None:
             if method == "GET":
                 return await self.reads.list_or_watch(request, resource, ns)
@@ -37,6 +44,10 @@ class Resources:
             if method == "DELETE":
                 return self.deletes.delete_collection(request, resource, ns)
             raise not_allowed()
+        if sub == "scale" and served is not None and served.subresource("scale"):
+            return scale.handle(self.store, request, resource, ns or "", name)
+        if sub == "ephemeralcontainers" and resource == "pods":
+            return ephemeral.handle(self.store, request, ns or "", name, self.writes.node_name)
         if sub not in (None, "status"):
             raise errors.NotFoundError("the server could not find the requested resource")
         handlers = {"GET": self.reads.get, "PUT": self.writes.update, "PATCH": self.writes.patch,

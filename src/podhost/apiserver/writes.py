@@ -5,10 +5,18 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from podhost.api import errors, managedfields, meta, strategy, validation
+from podhost.api import (
+    errors,
+    managedfields,
+    meta,
+    registry,
+    strategy,
+    validation,
+    workloadcheck,
+)
 from podhost.api import patch as patches
 from podhost.api.types import Obj
-from podhost.apiserver import objects
+from podhost.apiserver import objects, services, storage
 from podhost.apiserver.common import (
     NAMESPACED,
     api_version_of,
@@ -94,13 +102,14 @@ class Writes:
     def __init__(self, store: Store, node_name: str | None = None) -> None:
         self.store = store
         self.node_name = node_name  # Pods bound to another node are refused
+        self.admission: Any = None  # admission.Admission (ServiceAccounts, RBAC), set by app.py
 
     def create(self, request: Request, resource: str, ns: str | None) -> Response:
         obj = self._decode_object(request, resource)
         warnings = validation.unknown_fields(resource, obj, request.arg("fieldValidation"))
         obj = strategy.prepare_for_create(resource, obj, ns)
         self._prepare(resource, obj)
-        self._validate(resource, obj)
+        self._admit(request, resource, obj, None)
         self._check_writable_namespace(resource, obj, ns)
         set_managed_fields(obj, managedfields.updated(resource, None, obj, field_manager(request),
                                                       meta.rfc3339()))
@@ -157,6 +166,8 @@ class Writes:
         new = strategy.prepare_for_update(resource, obj, old, status_only=status_only)
         self._prepare(resource, new)
         self._validate(resource, new, old)
+        if self.admission is not None:
+            self.admission.admit(request, resource, new, old)
         if applied is None:
             applied = managedfields.updated(resource, old, new, field_manager(request),
                                             meta.rfc3339(), "status" if status_only else "")
@@ -193,7 +204,7 @@ class Writes:
         target_ns = ns if NAMESPACED[resource] else None
         obj = strategy.prepare_for_create(resource, obj, target_ns)
         self._prepare(resource, obj)
-        self._validate(resource, obj)
+        self._admit(request, resource, obj, None)
         self._check_writable_namespace(resource, obj, target_ns)
         set_managed_fields(obj, managed)
         return self._store_create(request, resource, obj, warnings)
@@ -229,12 +240,31 @@ class Writes:
             objects.prepare_secret(obj)
         return obj
 
+    def _admit(self, request: Request, resource: str, obj: Obj, old: Obj | None) -> None:
+        """Mutating admission, validation, validating admission of a new object."""
+        if self.admission is not None:
+            self.admission.mutate(request, resource, obj)
+        self._validate(resource, obj, old)
+        if self.admission is not None:
+            self.admission.admit(request, resource, obj, old)
+
     def _validate(self, resource: str, obj: Obj, old: Obj | None = None) -> None:
         if resource == "pods":
             if old is None:
                 validation.validate(resource, obj, self.node_name)
             else:
                 validation.validate_update(resource, obj, old, self.node_name)
+        elif resource == "services":
+            services.admit(self.store, obj, old)
+        elif resource == "endpointslices":
+            objects.validate(resource, obj)
+            services.validate_slice(obj)
+        elif resource in registry.WORKLOADS:
+            workloadcheck.validate(resource, obj, old)
+        elif resource in registry.STORAGE_RESOURCES:
+            storage.admit(self.store, resource, obj, old)
+        elif resource in registry.RBAC_RESOURCES:
+            pass  # admission.validate, with the escalation checks
         else:
             objects.validate(resource, obj)
 

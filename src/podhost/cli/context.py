@@ -20,6 +20,12 @@ class Resource:
     namespaced: bool = True
     group_version: str = "v1"
 
+    @property
+    def qualified(self) -> str:
+        """`deployment.apps`, `pod`: how kubectl names the type in its messages."""
+        group = self.group_version.rpartition("/")[0]
+        return f"{self.singular}.{group}" if group else self.singular
+
 
 RESOURCES = [
     Resource("pods", "pod", "Pod"),
@@ -27,14 +33,26 @@ RESOURCES = [
     Resource("secrets", "secret", "Secret"),
     Resource("events", "event", "Event"),
     Resource("services", "service", "Service"),
+    Resource("endpoints", "endpoints", "Endpoints"),
+    Resource("endpointslices", "endpointslice", "EndpointSlice",
+             group_version="discovery.k8s.io/v1"),
     Resource("serviceaccounts", "serviceaccount", "ServiceAccount"),
     Resource("persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim"),
     Resource("namespaces", "namespace", "Namespace", namespaced=False),
     Resource("nodes", "node", "Node", namespaced=False),
+    Resource("deployments", "deployment", "Deployment", group_version="apps/v1"),
+    Resource("replicasets", "replicaset", "ReplicaSet", group_version="apps/v1"),
+    Resource("statefulsets", "statefulset", "StatefulSet", group_version="apps/v1"),
+    Resource("daemonsets", "daemonset", "DaemonSet", group_version="apps/v1"),
+    Resource("controllerrevisions", "controllerrevision", "ControllerRevision",
+             group_version="apps/v1"),
+    Resource("jobs", "job", "Job", group_version="batch/v1"),
+    Resource("cronjobs", "cronjob", "CronJob", group_version="batch/v1"),
 ]
 SHORT = {"po": "pods", "cm": "configmaps", "ev": "events", "svc": "services",
          "sa": "serviceaccounts", "pvc": "persistentvolumeclaims", "ns": "namespaces",
-         "no": "nodes"}
+         "no": "nodes", "deploy": "deployments", "rs": "replicasets", "sts": "statefulsets",
+         "ds": "daemonsets", "cj": "cronjobs", "ep": "endpoints"}
 
 
 def lookup(name: str) -> Resource:

@@ -70,3 +70,32 @@ def merge_into(path: Path, ours: dict[str, Any]) -> None:
         current[key] = items
     current["current-context"] = ours["current-context"]
     write_private(path, current)
+
+
+def for_user(root: Path, admin_config: str, user: str, groups: list[str],
+             validity_days: int = 365) -> str:
+    """A kubeconfig for `user` in `groups` with a new client certificate of the node's CA,
+    as `kubeadm kubeconfig user --client-name` makes one (no token: RBAC decides)."""
+    import datetime
+
+    from podhost.apiserver import pki as pkimod
+    if not user or "/" in user or user.startswith("system:serviceaccount:"):
+        raise ValueError(f"invalid user name {user!r}")
+    if validity_days < 1:
+        raise ValueError("--validity-days must be at least 1")
+    admin = yaml.safe_load(admin_config)
+    cluster = admin["clusters"][0]["cluster"]
+    cert, key = pkimod.user_credentials(pkimod.Pki(root / "pki"), user, groups,
+                                        datetime.timedelta(days=validity_days))
+    name = f"{user}@{CONTEXT}"
+    config = {
+        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "clusters": [{"name": CONTEXT, "cluster": cluster}],
+        "users": [{"name": user, "user": {
+            "client-certificate-data": base64.b64encode(cert).decode(),
+            "client-key-data": base64.b64encode(key).decode()}}],
+        "contexts": [{"name": name, "context": {"cluster": CONTEXT, "user": user,
+                                                "namespace": "default"}}],
+        "current-context": name,
+    }
+    return str(yaml.safe_dump(config, default_flow_style=False, sort_keys=False))

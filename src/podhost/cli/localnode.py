@@ -93,6 +93,8 @@ def serve_argv(root: Path, args: argparse.Namespace | None = None) -> list[str]:
             argv += ["--node-name", args.node_name]
         if getattr(args, "pod_cidr", None):
             argv += ["--pod-cidr", args.pod_cidr]
+        if getattr(args, "service_cidr", None):
+            argv += ["--service-cidr", args.service_cidr]
         if args.no_kubeconfig_update:
             argv.append("--no-kubeconfig-update")
     return argv

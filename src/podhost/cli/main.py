@@ -40,8 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     _pod_cidr_arg(serve)
     serve.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
-    kc = sub.add_parser("kubeconfig", help="print the kubeconfig of the local node")
+    kc = sub.add_parser("kubeconfig", help="print the kubeconfig of the local node (or, with "
+                        "--user, a new one for a user with a certificate of the node's CA)")
     _root_arg(kc)
+    kc.add_argument("--user", default=None,
+                    help="user name (the certificate's CN), as `kubeadm kubeconfig user`")
+    kc.add_argument("--group", action="append", default=[],
+                    help="group of the user (the certificate's O); may be repeated")
+    kc.add_argument("--validity-days", type=int, default=365,
+                    help="how long the user's certificate is valid (default 365)")
 
     from podhost.cli import images as images_cli
     images_cli.add_parser(sub, _root_arg)
@@ -55,6 +62,9 @@ def _pod_cidr_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pod-cidr", default=None,
                         help="IPv4 range of Pod addresses on the bridge podhost0 (default "
                              "$PODHOST_POD_CIDR or 10.244.0.0/16); `none`: loopback-only Pods")
+    parser.add_argument("--service-cidr", default=None,
+                        help="IPv4 range of Service ClusterIPs (default $PODHOST_SERVICE_CIDR or "
+                             "10.96.0.0/12; the cluster DNS is its tenth address)")
 
 
 def add_node_verbs(sub: Any) -> None:

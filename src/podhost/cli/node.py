@@ -20,11 +20,23 @@ from podhost.cli.verbs.objects import wait_gone
 def print_kubeconfig(args: argparse.Namespace) -> int:
     path = root_of(args) / "kubeconfig"
     try:
-        sys.stdout.write(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         print(f"error: {path} does not exist: start the node first with `podhost up`",
               file=sys.stderr)
         return 1
+    except PermissionError:
+        print(f"error: cannot read {path}: run as root", file=sys.stderr)
+        return 1
+    if getattr(args, "user", None):
+        from podhost.cli import kubeconfig
+        try:
+            text = kubeconfig.for_user(root_of(args), text, args.user, args.group,
+                                       args.validity_days)
+        except (OSError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    sys.stdout.write(text)
     return 0
 
 
@@ -188,13 +200,29 @@ def checks(root: Path, settings: config.Settings) -> list[Check]:
         out.append(Check(package, found, tool_version(tool) if found else f"{tool} not found",
                          f"apt-get install {package}"))
     for tool, package, why in (("ip", "iproute2", "the Pod network"),
-                                ("nft", "nftables", "hostPort and masquerading")):
+                                ("nft", "nftables", "hostPort, Services and masquerading"),
+                                ("mkfs.btrfs", "btrfs-progs", "the size limit of claims")):
         path = shutil.which(tool)
         out.append(Check(package, path is not None,
                          f"{path} ({why})" if path else f"{tool} not found (needed for {why})",
                          f"apt-get install {package}"))
     out.append(_disk_check(root))
+    out.append(_state_files_check(root))
     return out
+
+
+def _state_files_check(root: Path) -> Check:
+    """Files holding objects, keys or tokens must be root's only; loose modes are fixed."""
+    from podhost import statefiles
+    loose = statefiles.loose(root)
+    if not loose:
+        return Check("state", True, f"state files under {root} readable by root only", "")
+    if os.geteuid() == 0:
+        fixed = statefiles.fix(root)
+        return Check("state", True, "tightened " + "; ".join(fixed), "")
+    paths = ", ".join(str(p) for p, _, _ in loose)
+    return Check("state", False, f"readable by others: {paths}",
+                 "run `podhost doctor` or `podhost serve` as root (they tighten the modes)")
 
 
 def _disk_check(root: Path) -> Check:

@@ -43,8 +43,8 @@ def _selectors(p: argparse.ArgumentParser) -> None:
 
 
 def add_verbs(sub: Any) -> None:
-    for add in (_apply_create, _get, _describe, _logs, _exec, _cp, _delete, _wait, _events,
-                _top, _port_forward):
+    for add in (_apply_create, _get, _describe, _logs, _exec, _cp, _volume, _delete, _wait,
+                _events, _top, _port_forward, _rollout_scale):
         add(sub)
 
 
@@ -125,6 +125,27 @@ def _cp(sub: Any) -> None:
     p.add_argument("-c", "--container", help="container name (default: the default container)")
 
 
+def _volume(sub: Any) -> None:
+    p = sub.add_parser("volume", help="read and write a pod's volumes from the node (no shell, "
+                       "cat or tar needed in the containers)",
+                       description="read and write a pod's volumes from the node")
+    verbs = p.add_subparsers(dest="volume_verb", metavar="ls|cat|cp", required=True)
+    module = "podhost.cli.verbs.volume"
+    ls = _verb(verbs, "ls", "list the pod's volumes, or a directory of one", module, "ls",
+               usage="podhost volume ls POD [VOLUME[/PATH]]")
+    ls.add_argument("pod", metavar="POD")
+    ls.add_argument("target", nargs="?", metavar="VOLUME[/PATH]")
+    cat = _verb(verbs, "cat", "print a file of a pod's volume", module, "cat",
+                usage="podhost volume cat POD VOLUME/PATH")
+    cat.add_argument("pod", metavar="POD")
+    cat.add_argument("target", metavar="VOLUME/PATH")
+    cp = _verb(verbs, "cp", "copy files and directories to and from a pod's volume "
+               "([ns/]POD:VOLUME/PATH)", module, "cp",
+               usage="podhost volume cp SRC DEST (one of them [ns/]POD:VOLUME/PATH)")
+    cp.add_argument("src", metavar="SRC")
+    cp.add_argument("dest", metavar="DEST")
+
+
 def _delete(sub: Any) -> None:
     p = _verb(sub, "delete", "delete resources by name, file or selector", OBJECTS, "delete")
     p.add_argument("args", nargs="*", metavar="TYPE[/NAME] [NAME...]")
@@ -195,3 +216,18 @@ def _port_forward(sub: Any) -> None:
     p.add_argument("ports", nargs="+", metavar="[LOCAL_PORT:]REMOTE_PORT")
     p.add_argument("--address", action="append",
                    help="addresses to listen on, comma separated (default 127.0.0.1)")
+
+
+def _rollout_scale(sub: Any) -> None:
+    rollout = "podhost.cli.verbs.rollout"
+    p = _verb(sub, "rollout", "manage the rollout of a deployment, statefulset or daemonset",
+              rollout, "rollout")
+    p.add_argument("action", choices=["status", "history", "undo", "restart", "pause",
+                                      "resume"])
+    p.add_argument("target", metavar="TYPE/NAME")
+    p.add_argument("--to-revision", type=int, default=0, help="undo: the revision to go to")
+    p.add_argument("--timeout", type=float, default=0, help="status: seconds to wait (0: ever)")
+    p = _verb(sub, "scale", "set the replicas of a deployment, replicaset or statefulset",
+              rollout, "scale")
+    p.add_argument("target", metavar="TYPE/NAME")
+    p.add_argument("--replicas", type=int, required=True, help="the new number of replicas")

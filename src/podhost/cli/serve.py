@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from podhost import config
@@ -17,7 +18,11 @@ from podhost.cli.localnode import root_of
 
 if TYPE_CHECKING:
     from podhost.apiserver.pki import Pki
+    from podhost.apiserver.tokens import TokenService
     from podhost.network.bridge import PodNetwork
+    from podhost.network.dns import DnsServer
+    from podhost.node.provisioner import LocalProvisioner
+    from podhost.node.proxier import ServiceProxy
     from podhost.store.sqlite import Store
 
 log = logging.getLogger("podhost")
@@ -30,7 +35,9 @@ def settings_from(args: argparse.Namespace) -> config.Settings:
                            node_name=args.node_name or config.default_node_name(),
                            update_user_kubeconfig=not args.no_kubeconfig_update,
                            registries_conf=getattr(args, "registries_conf", None),
-                           pod_cidr=getattr(args, "pod_cidr", None) or config.default_pod_cidr())
+                           pod_cidr=getattr(args, "pod_cidr", None) or config.default_pod_cidr(),
+                           service_cidr=getattr(args, "service_cidr", None)
+                           or config.default_service_cidr())
 
 
 def pod_network(settings: config.Settings) -> PodNetwork | None:
@@ -53,6 +60,17 @@ def seed_namespaces(store: Store) -> None:
             store.create("namespaces", strategy.prepare_for_create("namespaces", ns, None))
 
 
+def local_provisioner(settings: config.Settings, store: Store) -> LocalProvisioner:
+    """The built-in StorageClasses (when missing) and the node's local provisioner."""
+    from podhost.api import errors, strategy, volumeclaims
+    from podhost.node.provisioner import LocalProvisioner
+    from podhost.volumes.localpv import LocalPool
+    for sc in volumeclaims.built_in_classes():
+        with contextlib.suppress(errors.AlreadyExistsError):
+            store.create("storageclasses", strategy.prepare_for_create("storageclasses", sc, None))
+    return LocalProvisioner(store, LocalPool(settings.root), settings.node_name)
+
+
 def write_kubeconfigs(settings: config.Settings, pki: Pki) -> None:
     ours = kubeconfig.build(settings.server_url, pki.ca_cert, pki.token(), pki.client_cert,
                             pki.client_key)
@@ -67,12 +85,91 @@ def write_kubeconfigs(settings: config.Settings, pki: Pki) -> None:
             log.warning("could not update %s: %s", target, e)
 
 
-def start_controllers(store: Store, ca_bundle: str) -> list[asyncio.Task[None]]:
-    """kube-controller-manager's part: the namespace controller and the root CA publisher."""
+def start_controllers(store: Store, ca_bundle: str, node_address: str = ""
+                      ) -> list[asyncio.Task[None]]:
+    """kube-controller-manager's part: the namespace controller, the root CA publisher,
+    the EndpointSlice controller, the workload controllers and the garbage collector."""
+    from podhost.controllers.endpointslice import EndpointSliceController
+    from podhost.controllers.ephemeralvolume import EphemeralVolumeController
     from podhost.controllers.namespace import NamespaceController
+    from podhost.controllers.persistentvolume import PersistentVolumeController
     from podhost.controllers.rootca import RootCAPublisher
-    controllers = (NamespaceController(store), RootCAPublisher(store, ca_bundle))
+    from podhost.controllers.workloads import workload_controllers
+    controllers = (NamespaceController(store), RootCAPublisher(store, ca_bundle),
+                   EndpointSliceController(store, node_address), *workload_controllers(store),
+                   PersistentVolumeController(store), EphemeralVolumeController(store))
     return [asyncio.ensure_future(c.run()) for c in controllers]
+
+
+async def start_services(settings: config.Settings, store: Store, network: PodNetwork | None,
+                         address: str) -> tuple[ServiceProxy, DnsServer | None, str]:
+    """The service range, the `kubernetes` Service, and with a Pod network the cluster DNS
+    (listening on the bridge's gateway, reached through the kube-dns Service) and the nftables
+    Service table; returns the proxy to run and the DNS server."""
+    from podhost.api import endpoints, errors, service
+    from podhost.apiserver.services import SERVICE_CIDRS, service_cidr_object
+    from podhost.controllers import systemservices
+    from podhost.network import dns
+    from podhost.network.services import Layout, ServiceTable, bridge_netfilter, table_name
+    from podhost.node.proxier import ServiceProxy
+    try:
+        cidr = service.parse_cidr(settings.service_cidr)
+    except ValueError as e:
+        raise OSError(f"invalid --service-cidr: {e}") from None
+    with contextlib.suppress(errors.NotFoundError):
+        store.delete(SERVICE_CIDRS, "", "kubernetes")
+    store.create(SERVICE_CIDRS, service_cidr_object(str(cidr)))
+    systems = [(endpoints.kubernetes_service(service.api_service_ip(cidr), settings.port),
+                address, [{"name": "https", "port": settings.port, "protocol": "TCP"}])]
+    server = table = None
+    if network is not None:
+        resolv = Path("/etc/resolv.conf").read_text() if Path("/etc/resolv.conf").exists() \
+            else ""
+        server = dns.DnsServer(network.gateway, 0, dns.host_nameservers(resolv))
+        port = await server.start()
+        log.info("cluster DNS at %s (kube-dns, served on %s:%d)", service.dns_service_ip(cidr),
+                 network.gateway, port)
+        systems.append((endpoints.dns_service(service.dns_service_ip(cidr)), network.gateway,
+                        [{"name": "dns", "port": port, "protocol": "UDP"},
+                         {"name": "dns-tcp", "port": port, "protocol": "TCP"}]))
+        owner = str(settings.root.resolve())
+        table = ServiceTable(Layout(table_name(owner), cidr, network.cidr, network.bridge,
+                                    masquerade_all=not bridge_netfilter()), owner)
+    for svc, backend, ports in systems:
+        try:
+            systemservices.ensure(store, svc, backend, ports)
+        except errors.ApiError as e:
+            log.warning("cannot keep Service %s: %s", svc["metadata"]["name"], e)
+    cluster_dns = service.dns_service_ip(cidr) if server is not None else ""
+    return ServiceProxy(store, table, server), server, cluster_dns
+
+
+def api_service_names(settings: config.Settings) -> list[str]:
+    """Extra names of the serving certificate: the `kubernetes` Service's ClusterIP and the
+    node's address (Pods reach the API server through them)."""
+    from podhost.api import service
+    from podhost.network.bridge import node_ip
+    names = [node_ip()]
+    with contextlib.suppress(ValueError):
+        names.append(service.api_service_ip(service.parse_cidr(settings.service_cidr)))
+    return names
+
+
+def open_store(settings: config.Settings, pki: Pki) -> tuple[Store, TokenService]:
+    """The store (mode 0600, Secrets encrypted at rest) and the ServiceAccount token service;
+    loose modes of the state files are fixed first (docs/security.md)."""
+    from podhost import statefiles
+    from podhost.apiserver import pki as pkimod
+    from podhost.apiserver.tokens import TokenService
+    from podhost.store.encryption import load_or_create
+    from podhost.store.sqlite import Store
+    for line in statefiles.fix(settings.root):
+        log.warning("state path was open to other users, tightened: %s", line)
+    statefiles.create_private(settings.db_path)
+    store = Store(settings.db_path, load_or_create(pki.encryption_keys))
+    statefiles.fix(settings.root)
+    key = pkimod.ensure_service_account_key(pki)
+    return store, TokenService(store, key, settings.server_url)
 
 
 async def stop_tasks(tasks: list[asyncio.Task[None]]) -> None:
@@ -91,11 +188,10 @@ async def serve(settings: config.Settings) -> None:
     from podhost.network.bridge import node_ip
     from podhost.node.kubelet import Kubelet
     from podhost.runtime.runc import Runtime
-    from podhost.store.sqlite import Store
 
     settings.root.mkdir(parents=True, exist_ok=True, mode=0o711)
-    pki = pkimod.ensure_pki(settings.pki_dir)
-    store = Store(settings.db_path)
+    pki = pkimod.ensure_pki(settings.pki_dir, api_service_names(settings))
+    store, tokens = open_store(settings, pki)
     seed_namespaces(store)
     runtime = Runtime(settings.runtime_dir, runc=settings.runc, conmon=settings.conmon)
     network = pod_network(settings)
@@ -105,8 +201,14 @@ async def serve(settings: config.Settings) -> None:
                       network=network, host_ip=address)
     api = apiapp.ApiServer(store, kubelet.streaming, token=pki.token(),
                            server_address=f"{settings.host}:{settings.port}", node_ip=address,
-                           pod_cidr=str(network.cidr) if network else "")
-    controllers = start_controllers(store, pki.ca_cert.read_text())
+                           pod_cidr=str(network.cidr) if network else "", token_service=tokens)
+    kubelet.volumes.tokens = tokens  # projected serviceAccountTokens, minted in-process
+    controllers = start_controllers(store, pki.ca_cert.read_text(), address)
+    proxy, dns_server, kubelet.volumes.cluster_dns = await start_services(settings, store,
+                                                                         network, address)
+    controllers.append(asyncio.ensure_future(proxy.run()))
+    provisioner = local_provisioner(settings, store)
+    controllers.append(asyncio.ensure_future(provisioner.run()))
     server = await http.serve(settings.host, settings.port, api.handle, apiapp.too_large,
                               pkimod.server_context(pki))
     write_kubeconfigs(settings, pki)
@@ -126,6 +228,11 @@ async def serve(settings: config.Settings) -> None:
     with contextlib.suppress(BaseException):
         await node_task
     await stop_tasks(controllers)
+    if dns_server is not None:
+        dns_server.close()
+    if not store.list("pods")[0]:  # `down --delete-pods`: nothing left to serve
+        proxy.remove()
+        provisioner.pool.release()  # the volumes stay in the image, mounted again when used
     failure = node_task.exception() if node_task.done() and not node_task.cancelled() else None
     if failure is not None:
         raise failure

@@ -16,7 +16,10 @@ from podhost.api import errors, strategy
 from podhost.controllers.controller import Controller, Watch
 from podhost.store.watch import Event
 
-CONTENT = ("pods", "configmaps", "secrets", "events", "serviceaccounts")
+# workloads first, so that their controllers make no new Pods meanwhile
+CONTENT = ("cronjobs", "jobs", "deployments", "daemonsets", "statefulsets", "replicasets",
+           "controllerrevisions", "pods", "configmaps", "secrets", "events", "serviceaccounts",
+           "services", "endpoints", "endpointslices", "persistentvolumeclaims")
 POLL = 0.25
 
 

@@ -83,6 +83,8 @@ def attach(runtime: Runtime, worker: PodWorker, container: str, *, stdin: bool,
             f"is not configured with stdin")
     try:
         conn = runtime.attach(rec.id)
+    except (FileNotFoundError, ConnectionRefusedError):  # it has just ended
+        raise errors.BadRequestError(f'container not found ("{container}")') from None
     except (ContainerRuntimeError, OSError) as e:
         raise errors.InternalError(f"Internal error occurred: error attaching to container: "
                                    f"{e}") from None

@@ -12,7 +12,7 @@ from podhost.api.types import Obj
 from podhost.node import containers, podfiles
 from podhost.node.containers import ProcessSpec
 from podhost.node.pod_state import ContainerRecord
-from podhost.runtime.spec import ALL_CAPABILITIES, DEFAULT_CAPABILITIES
+from podhost.runtime.spec import ALL_CAPABILITIES, DEFAULT_CAPABILITIES, HOST_NAMESPACE
 from podhost.runtime.types import ContainerConfig, Mount
 
 LABEL_UID = "io.kubernetes.pod.uid"
@@ -37,6 +37,7 @@ class Prepared:
     log_size_max: int
     sandbox_dir: Path
     stop_signal: str
+    target_pid: int | None = None  # an ephemeral container's target's process
 
 
 def supplemental_groups(pod: Obj) -> tuple[int, ...]:
@@ -48,13 +49,25 @@ def supplemental_groups(pod: Obj) -> tuple[int, ...]:
     return tuple(dict.fromkeys(int(g) for g in groups))
 
 
-def sandbox_namespaces(pod: Obj, sandbox_dir: Path) -> dict[str, str]:
-    """The Pod's namespaces the container joins (PID only with shareProcessNamespace)."""
-    share_pid = bool(pod["spec"].get("shareProcessNamespace"))
-    return {kind: str(sandbox_dir / file)
-            for kind, file in (("network", "net"), ("ipc", "ipc"), ("uts", "uts"),
-                               ("pid", "pid"))
-            if kind != "pid" or share_pid}
+
+
+def sandbox_namespaces(pod: Obj, sandbox_dir: Path, target_pid: int | None = None
+                       ) -> dict[str, str]:
+    """The Pod's namespaces the container joins (PID only with shareProcessNamespace). With
+    hostPID the PID namespace is the host's; an ephemeral container with a target joins the
+    target's (kubelet's NamespaceMode_TARGET). hostNetwork and hostIPC Pods' sandboxes pin the
+    host's own network, UTS and IPC namespaces (node/sandboxes.py), joined like any other."""
+    spec = pod["spec"]
+    share_pid = bool(spec.get("shareProcessNamespace"))
+    out = {kind: str(sandbox_dir / file)
+           for kind, file in (("network", "net"), ("ipc", "ipc"), ("uts", "uts"),
+                              ("pid", "pid"))
+           if kind != "pid" or share_pid}
+    if spec.get("hostPID"):
+        out["pid"] = HOST_NAMESPACE
+    elif target_pid is not None:
+        out["pid"] = f"/proc/{target_pid}/ns/pid"
+    return out
 
 
 def labels(pod: Obj, rec: ContainerRecord) -> dict[str, str]:
@@ -77,7 +90,8 @@ def container_config(pod: Obj, rec: ContainerRecord, spec: Obj, prepared: Prepar
     return ContainerConfig(
         id=p.container_id, name=f"{pod['metadata']['name']}_{rec.name}", rootfs=p.rootfs,
         args=p.process.args, env=p.process.env, cwd=p.process.cwd, uid=p.uid, gid=p.gid,
-        hostname=podfiles.hostname(pod), namespaces=sandbox_namespaces(pod, p.sandbox_dir),
+        hostname="" if pod["spec"].get("hostNetwork") else podfiles.hostname(pod),
+        namespaces=sandbox_namespaces(pod, p.sandbox_dir, p.target_pid),
         mounts=p.mounts, log_path=p.log_path, log_size_max=p.log_size_max,
         tty=bool(spec.get("tty")), stdin=bool(spec.get("stdin")),
         stdin_once=bool(spec.get("stdinOnce")), privileged=privileged,

@@ -241,5 +241,7 @@ class Recorder:
         self.event(pod, "Warning", reason, message, field_path)
 
 
-def container_field_path(name: str, init: bool) -> str:
+def container_field_path(name: str, init: bool, ephemeral: bool = False) -> str:
+    if ephemeral:
+        return f"spec.ephemeralContainers{{{name}}}"
     return f"spec.initContainers{{{name}}}" if init else f"spec.containers{{{name}}}"

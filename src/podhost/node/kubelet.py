@@ -65,7 +65,8 @@ class Kubelet:
         self.status = StatusManager(store, recorder, node_name)
         self.images = ImageManager(images, load_registries(registries_conf), recorder)
         self.volumes = VolumeManager(paths, store)
-        self.sandboxes = SandboxManager(paths, network, self.volumes, self.workers.values)
+        self.sandboxes = SandboxManager(paths, network, self.volumes, self.workers.values,
+                                        host_ip)
         handlers = HandlerRunner(runtime, paths)
         self.probers = ProberManager(handlers, recorder)
         self.exits = ExitHandler(runtime, paths, index, self.workers, self.probers)
@@ -78,7 +79,7 @@ class Kubelet:
                                          self.workers.values, self.syncer.stop_pod)
         self.recovery = Recovery(runtime, paths, self.containers, self.sandboxes, self.exits,
                                  self.workers, self.new_worker)
-        self.streaming = Streaming(runtime, paths, self.workers, self.recovered)
+        self.streaming = Streaming(runtime, paths, self.workers, self.recovered, store)
 
     def new_worker(self, pod: Obj) -> PodWorker:
         return PodWorker(self.syncer, pod)

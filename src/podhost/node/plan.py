@@ -59,6 +59,7 @@ class PodActions:
     init_to_start: ContainerToStart | None = None
     sidecars_to_start: tuple[ContainerToStart, ...] = ()  # restarted one by one, in order
     containers_to_start: tuple[ContainerToStart, ...] = ()  # started together
+    ephemerals_to_start: tuple[ContainerToStart, ...] = ()  # once each, never restarted
     back_off: tuple[BackOffWait, ...] = ()
     keep_terminated: tuple[str, ...] = ()  # ended for good under the restart policy
     stop_sidecars: bool = False  # the app containers are done: sidecars go, in reverse
@@ -108,6 +109,11 @@ def inits_of(pod: Obj, records: Mapping[str, ContainerRecord]) -> list[Container
 
 def apps_of(pod: Obj, records: Mapping[str, ContainerRecord]) -> list[ContainerRecord]:
     return [records[c["name"]] for c in pod.get("spec", {}).get("containers") or []]
+
+
+def ephemerals_of(pod: Obj, records: Mapping[str, ContainerRecord]) -> list[ContainerRecord]:
+    return [records[c["name"]] for c in pod.get("spec", {}).get("ephemeralContainers") or []
+            if c.get("name") in records]
 
 
 def apps_done(pod: Obj, records: Mapping[str, ContainerRecord]) -> bool:
@@ -165,7 +171,8 @@ def termination_order(pod: Obj, records: Mapping[str, ContainerRecord]
                       ) -> tuple[list[ContainerRecord], list[ContainerRecord]]:
     """Who stops first: app containers (and regular init containers) together, then native
     sidecars one by one in reverse order of their start."""
-    first = [r for r in [*inits_of(pod, records), *apps_of(pod, records)]
+    first = [r for r in [*inits_of(pod, records), *apps_of(pod, records),
+                         *ephemerals_of(pod, records)]
              if not r.sidecar and r.running and r.id]
     sidecars = [r for r in reversed(inits_of(pod, records)) if r.sidecar]
     return first, sidecars
@@ -250,6 +257,23 @@ class _Planner:
                 starts.append(start)
         return tuple(starts), tuple(finished)
 
+    def ephemeral_containers(self) -> tuple[ContainerToStart, ...]:
+        """kubelet's EphemeralContainersToStart: each one that never ran, once the sandbox is
+        there (init containers need not be done); one that ended stays ended."""
+        starts = []
+        for rec in ephemerals_of(self.pod, self.seen.records):
+            if rec.id is not None or rec.terminated or rec.started_at:
+                continue
+            if config_error_retry(rec):
+                left = self.seen.config_retry_at.get(rec.name, 0.0) - self.now
+                if left > 0:
+                    self.wakes.append(left)
+                    continue
+                starts.append(ContainerToStart(rec.name, config_retry=True))
+                continue
+            starts.append(ContainerToStart(rec.name))
+        return tuple(starts)
+
 
 def compute_pod_actions(pod: Obj, seen: PodObservation, now: float, backoff: BackOff
                         ) -> PodActions:
@@ -272,6 +296,7 @@ def compute_pod_actions(pod: Obj, seen: PodObservation, now: float, backoff: Bac
     if left != float("inf"):
         planner.wakes.append(left)
     kills = planner.kills()
+    ephemerals = planner.ephemeral_containers()
     initialized, init, sidecars = planner.init_containers()
     starts: tuple[ContainerToStart, ...] = ()
     finished: tuple[str, ...] = ()
@@ -282,7 +307,8 @@ def compute_pod_actions(pod: Obj, seen: PodObservation, now: float, backoff: Bac
             r.running for r in inits_of(pod, records) if r.sidecar)
     return PodActions(
         create_sandbox=not seen.sandbox_ready, containers_to_kill=kills, init_to_start=init,
-        sidecars_to_start=sidecars, containers_to_start=starts, back_off=tuple(planner.waits),
+        sidecars_to_start=sidecars, containers_to_start=starts, ephemerals_to_start=ephemerals,
+        back_off=tuple(planner.waits),
         keep_terminated=finished, stop_sidecars=stop_sidecars, initialized=initialized,
         wake_after=min(planner.wakes) if planner.wakes else None)
 
@@ -293,14 +319,17 @@ def initial_records(pod: Obj, records: Mapping[str, ContainerRecord] | None = No
     out = dict(records or {})
     spec = pod.get("spec", {})
     has_inits = bool(spec.get("initContainers"))
-    groups: Sequence[tuple[bool, list[Obj]]] = ((True, spec.get("initContainers") or []),
-                                                (False, spec.get("containers") or []))
-    for init, containers in groups:
+    groups: Sequence[tuple[str, list[Obj]]] = (("init", spec.get("initContainers") or []),
+                                               ("app", spec.get("containers") or []),
+                                               ("ephemeral", spec.get("ephemeralContainers") or []))
+    for kind, containers in groups:
+        init = kind == "init"
         for c in containers:
             rec = out.get(c["name"])
             if rec is None:
-                rec = ContainerRecord(c["name"], c.get("image", ""), init=init)
-                rec.waiting_reason = "PodInitializing" if not init and has_inits else \
+                rec = ContainerRecord(c["name"], c.get("image", ""), init=init,
+                                      ephemeral=kind == "ephemeral")
+                rec.waiting_reason = "PodInitializing" if kind == "app" and has_inits else \
                     "ContainerCreating"
                 out[c["name"]] = rec
             rec.image = c.get("image", rec.image)

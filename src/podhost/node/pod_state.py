@@ -31,6 +31,7 @@ class ContainerRecord:
     ready: bool = False
     started_ok: bool = True  # the startup probe passed (or there is none)
     sidecar: bool = False  # an init container with restartPolicy Always
+    ephemeral: bool = False  # started once, never restarted (kubectl debug)
 
     @property
     def running(self) -> bool:
@@ -69,9 +70,9 @@ class ContainerRecord:
 
     def to_status(self) -> Obj:
         status: Obj = {"name": self.name, "state": self.state(), "lastState": self.last_state,
-                       "ready": self.ready and self.running, "restartCount": self.attempt,
-                       "image": self.image, "imageID": self.image_id,
-                       "started": self.running and self.started_ok}
+                       "ready": self.ready and self.running and not self.ephemeral,
+                       "restartCount": self.attempt, "image": self.image,
+                       "imageID": self.image_id, "started": self.running and self.started_ok}
         if self.id:
             status["containerID"] = f"podhost://{self.id}"
         return status
@@ -129,6 +130,12 @@ class ContainerRecord:
 
     def restore(self, status: Obj) -> None:
         """After a restart of the node: what the stored status knows that runc does not."""
+        ended = (status.get("state") or {}).get("terminated")
+        if self.ephemeral and self.id is None and ended:  # it ran once: never again
+            self.exit_code, self.reason = int(ended.get("exitCode") or 0), ended.get("reason", "")
+            self.started_at, self.finished_at = ended.get("startedAt"), ended.get("finishedAt")
+            self.id = str(ended.get("containerID") or "").removeprefix("podhost://") or None
+            self.wait("")
         if not self.last_state and status.get("lastState"):
             self.last_state = status["lastState"]
         if self.id is None and status.get("restartCount"):

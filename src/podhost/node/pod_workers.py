@@ -70,7 +70,8 @@ class PodWorker:
         self.start_time = self.start_time or status.get("startTime")
         self.pod_ip = self.pod_ip or status.get("podIP")  # a finished Pod keeps its address
         for cs in [*(status.get("initContainerStatuses") or []),
-                   *(status.get("containerStatuses") or [])]:
+                   *(status.get("containerStatuses") or []),
+                   *(status.get("ephemeralContainerStatuses") or [])]:
             rec = self.records.get(cs.get("name", ""))
             if rec is not None:
                 rec.restore(cs)
@@ -80,6 +81,9 @@ class PodWorker:
 
     def apps(self) -> list[ContainerRecord]:
         return plan.apps_of(self.pod, self.records)
+
+    def ephemerals(self) -> list[ContainerRecord]:
+        return plan.ephemerals_of(self.pod, self.records)
 
     def container_spec(self, name: str) -> Obj:
         container = container_by_name(self.pod, name)

@@ -52,23 +52,67 @@ def hosts_content(pod: Obj, pod_ip: str | None) -> str:
     return text
 
 
-def resolv_content(pod: Obj, host_resolv: str = "/etc/resolv.conf") -> str:
-    """dnsPolicy: without cluster DNS, ClusterFirst falls back to the host's resolv.conf."""
+def parse_resolv(text: str) -> tuple[list[str], list[str], list[str]]:
+    """(nameservers, search domains, options) of a resolv.conf text."""
+    servers: list[str] = []
+    searches: list[str] = []
+    options: list[str] = []
+    for line in text.splitlines():
+        parts = line.split("#", 1)[0].split(";", 1)[0].split()
+        if not parts:
+            continue
+        if parts[0] == "nameserver" and len(parts) > 1:
+            servers.append(parts[1])
+        elif parts[0] in ("search", "domain"):
+            searches = parts[1:]
+        elif parts[0] == "options":
+            options += parts[1:]
+    return servers, searches, options
+
+
+def _merge_options(base: list[str], extra: list[Obj]) -> list[str]:
+    """mergeDNSOptions: dnsConfig options override those of the same name."""
+    merged: dict[str, str] = {}
+    for text in base:
+        merged[text.partition(":")[0]] = text
+    for opt in extra:
+        name = str(opt.get("name") or "")
+        if name:
+            merged[name] = name + (f":{opt['value']}" if opt.get("value") else "")
+    return list(merged.values())
+
+
+def resolv_content(pod: Obj, host_resolv: str = "/etc/resolv.conf",
+                   cluster_dns: str = "") -> str:
+    """kubelet's GetPodDNS for each dnsPolicy: ClusterFirst points at the cluster DNS with the
+    namespace's search path and ndots:5 (the host's file when there is no cluster DNS);
+    Default copies the host's; None uses dnsConfig alone; dnsConfig is merged into the others."""
     spec = pod.get("spec", {})
-    if spec.get("dnsPolicy") == "None":
-        cfg = spec.get("dnsConfig") or {}
-        lines = [f"nameserver {ns}" for ns in cfg.get("nameservers") or []]
-        if cfg.get("searches"):
-            lines.append("search " + " ".join(cfg["searches"]))
-        opts = [o["name"] + (f":{o['value']}" if o.get("value") else "")
-                for o in cfg.get("options") or []]
-        if opts:
-            lines.append("options " + " ".join(opts))
-        return "\n".join(lines) + "\n"
+    policy = spec.get("dnsPolicy") or "ClusterFirst"
     try:
-        return Path(host_resolv).read_text()
+        host = Path(host_resolv).read_text()
     except OSError:
-        return ""
+        host = ""
+    servers, searches, options = parse_resolv(host)
+    if policy == "None":
+        servers, searches, options = [], [], []
+    elif policy in ("ClusterFirst", "ClusterFirstWithHostNet") and cluster_dns:
+        ns = pod["metadata"].get("namespace") or "default"
+        servers = [cluster_dns]
+        searches = [f"{ns}.svc.{CLUSTER_DOMAIN}", f"svc.{CLUSTER_DOMAIN}", CLUSTER_DOMAIN,
+                    *searches]
+        options = ["ndots:5"]
+    cfg = spec.get("dnsConfig") or {}
+    servers += [s for s in cfg.get("nameservers") or [] if s not in servers]
+    searches += [s for s in cfg.get("searches") or [] if s not in searches]
+    options = _merge_options(options, cfg.get("options") or [])
+    lines = []
+    if searches:
+        lines.append("search " + " ".join(dict.fromkeys(searches)))
+    lines += [f"nameserver {s}" for s in servers[:3]]
+    if options:
+        lines.append("options " + " ".join(options))
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def _write(path: Path, text: str) -> None:
@@ -78,11 +122,13 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_pod_files(pod_dir: Path, pod: Obj, pod_ip: str | None) -> dict[str, Path]:
+def write_pod_files(pod_dir: Path, pod: Obj, pod_ip: str | None,
+                    cluster_dns: str = "") -> dict[str, Path]:
     """Write the three files under the Pod's directory; returns container path → host path."""
     files = {"/etc/hosts": (pod_dir / "etc-hosts", hosts_content(pod, pod_ip)),
              "/etc/hostname": (pod_dir / "etc-hostname", hostname(pod) + "\n"),
-             "/etc/resolv.conf": (pod_dir / "resolv.conf", resolv_content(pod))}
+             "/etc/resolv.conf": (pod_dir / "resolv.conf",
+                                  resolv_content(pod, cluster_dns=cluster_dns))}
     for host_path, text in files.values():
         _write(host_path, text)
     return {dest: host_path for dest, (host_path, _text) in files.items()}

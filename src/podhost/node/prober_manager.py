@@ -38,7 +38,7 @@ class Prober:
     async def run(self) -> None:
         try:
             startup = self.probes.get("Startup")
-            if startup is not None and not await self.loop(startup):
+            if startup is not None and not self.rec.started_ok and not await self.loop(startup):
                 return
             loops = [self.loop(p) for kind, p in self.probes.items() if kind != "Startup"]
             if loops:

@@ -23,6 +23,7 @@ from podhost.node.exits import ExitHandler
 from podhost.node.paths import NodePaths
 from podhost.node.pod_state import EXIT_KILLED
 from podhost.node.pod_workers import PodWorker
+from podhost.node.probes import container_probes
 from podhost.node.runtime_manager import RuntimeManager
 from podhost.node.sandboxes import SandboxManager
 from podhost.runtime.errors import ContainerRuntimeError
@@ -55,7 +56,8 @@ class Recovery:
             if worker is None:
                 worker = self.new_worker(by_uid[uid])
                 worker.sandbox_ready = self.sandboxes.exists(uid)
-                worker.pod_ip = self.sandboxes.pod_ip(uid) if worker.sandbox_ready else None
+                worker.pod_ip = self.sandboxes.pod_ip(uid, by_uid[uid]) \
+                    if worker.sandbox_ready else None
                 self.workers[uid] = worker
             await self.adopt(worker, cid, labels)
         await self.remove_strays(set(by_uid))
@@ -124,6 +126,13 @@ class Recovery:
             self.exits.record(worker, rec, code, oom=state.oom_killed, message="",
                               finished_at=_time(state.finished_at) if state.finished_at
                               else None)
+            return
+        spec = worker.container_spec(rec.name)
+        if container_probes(spec):
+            # as kubelet after a restart: not ready until its readiness probe passes again
+            # (the startup probe, if any, passed before: it does not run again)
+            rec.ready = "Readiness" not in container_probes(spec)
+            self.containers.probers.start(worker, rec, spec)
 
 
 def _entries(directory: Path) -> list[Path]:

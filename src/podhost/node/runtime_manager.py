@@ -63,7 +63,7 @@ class RuntimeManager:
         """startContainer: 1 pull the image, 2 configure, 3 create and start, 4 postStart
         hook, 5 probes. A failure leaves rec waiting with kubelet's reason."""
         pod, spec = worker.pod, worker.container_spec(rec.name)
-        field_path = container_field_path(rec.name, rec.init)
+        field_path = container_field_path(rec.name, rec.init, rec.ephemeral)
         if rec.id is not None:
             await self.remove_container(rec.id, keep_exit=True)
         rec.begin_attempt()
@@ -149,7 +149,19 @@ class RuntimeManager:
             mounts=tuple(mounts), log_path=log_path,
             log_size_max=self.log_max_size * self.log_max_files,
             sandbox_dir=self.paths.sandbox_dir(worker.uid),
-            stop_signal=image_config.get("StopSignal") or "SIGTERM"))
+            stop_signal=image_config.get("StopSignal") or "SIGTERM",
+            target_pid=self._target_pid(worker, spec)))
+
+    def _target_pid(self, worker: PodWorker, spec: Obj) -> int | None:
+        """The process of an ephemeral container's target, whose PID namespace it joins."""
+        target = spec.get("targetContainerName")
+        if not target:
+            return None
+        rec = worker.records.get(target)
+        pid = self.runtime.pid(rec.id) if rec is not None and rec.running and rec.id else None
+        if pid is None:
+            raise LookupError(f'target container "{target}" is not running')
+        return pid
 
     # -- stop ----------------------------------------------------------------------------
     async def kill_container(self, worker: PodWorker, rec: ContainerRecord, grace: float,
@@ -161,7 +173,7 @@ class RuntimeManager:
             return
         self.probers.stop(worker.uid, rec.name)
         spec = worker.container_spec(rec.name)
-        field_path = container_field_path(rec.name, rec.init)
+        field_path = container_field_path(rec.name, rec.init, rec.ephemeral)
         if not reason:
             self.recorder.normal(worker.pod, "Killing", f"Stopping container {rec.name}",
                                  field_path)

@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 
+from podhost.api.types import Obj
 from podhost.network import NetworkError
 from podhost.network.bridge import PodNetwork
 from podhost.network.hostports import pod_port_mappings, port_conflict
@@ -24,11 +25,22 @@ log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"  # the Pod IP when the node has no Pod network
 
 
+def host_namespaces(pod: Obj) -> frozenset[str]:
+    """The sandbox namespaces that are the host's: hostNetwork shares the network and UTS
+    namespaces (kubelet gives such Pods the node's host name), hostIPC the IPC namespace."""
+    spec = pod.get("spec") or {}
+    shared = {"net", "uts"} if spec.get("hostNetwork") else set()
+    if spec.get("hostIPC"):
+        shared.add("ipc")
+    return frozenset(shared)
+
+
 class SandboxManager:
     def __init__(self, paths: NodePaths, network: PodNetwork | None, volumes: VolumeManager,
-                 workers: Callable[[], Iterable[PodWorker]]) -> None:
+                 workers: Callable[[], Iterable[PodWorker]], host_ip: str = LOOPBACK) -> None:
         self.paths, self.network, self.volumes = paths, network, volumes
         self.workers = workers  # every Pod the node has a worker for
+        self.host_ip = host_ip  # the address of hostNetwork Pods
 
     def exists(self, uid: str) -> bool:
         return sandbox.sandbox_exists(self.paths.sandbox_dir(uid))
@@ -40,8 +52,9 @@ class SandboxManager:
         if not sandbox.sandbox_exists(ns_dir):
             await self._create(worker)
         else:
-            worker.pod_ip = self.pod_ip(worker.uid)
-        if worker.pod["spec"].get("shareProcessNamespace"):
+            worker.pod_ip = self.pod_ip(worker.uid, worker.pod)
+        if worker.pod["spec"].get("shareProcessNamespace") and \
+                not worker.pod["spec"].get("hostPID"):
             await asyncio.to_thread(sandbox.create_pid_namespace_sync, ns_dir)
         self.volumes.write_pod_files(worker.pod, worker.pod_ip)
         worker.sandbox_ready = True
@@ -52,9 +65,10 @@ class SandboxManager:
         """New namespaces and, with a Pod network, the Pod's address on the node's bridge."""
         ns_dir = self.paths.sandbox_dir(worker.uid)
         hostname = podfiles.hostname(worker.pod)
-        if self.network is None:
-            await sandbox.create_sandbox(ns_dir, hostname)
-            worker.pod_ip = LOOPBACK
+        shared = host_namespaces(worker.pod)
+        if self.network is None or "net" in shared:
+            await sandbox.create_sandbox(ns_dir, hostname, shared=shared)
+            worker.pod_ip = self.host_ip if "net" in shared else LOOPBACK
             return
         try:
             iface = self.network.interface(worker.uid)
@@ -68,8 +82,10 @@ class SandboxManager:
             self.network.release(worker.uid)
             raise
 
-    def pod_ip(self, uid: str) -> str:
+    def pod_ip(self, uid: str, pod: Obj | None = None) -> str:
         """The address of a Pod whose sandbox exists (made before a restart of the node)."""
+        if pod is not None and pod["spec"].get("hostNetwork"):
+            return self.host_ip
         if self.network is None:
             return LOOPBACK
         try:
@@ -103,6 +119,8 @@ class SandboxManager:
             workers.append(include)
         mappings, taken = [], set()
         for w in workers:  # a clash (Pods bound by hand) maps the port to the older Pod
+            if w.pod["spec"].get("hostNetwork"):
+                continue  # its processes listen on the node's ports themselves
             for m in pod_port_mappings(w.pod, w.pod_ip or ""):
                 if (m.protocol, m.host_ip, m.host_port) not in taken:
                     taken.add((m.protocol, m.host_ip, m.host_port))

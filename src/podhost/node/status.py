@@ -78,7 +78,8 @@ def conditions(pod: Obj, inits: list[ContainerRecord], apps: list[ContainerRecor
 
 def pod_status(pod: Obj, inits: list[ContainerRecord], apps: list[ContainerRecord],
                sandbox_ready: bool, host_ip: str, start_time: str | None,
-               failure: tuple[str, str] | None = None, pod_ip: str | None = None) -> Obj:
+               failure: tuple[str, str] | None = None, pod_ip: str | None = None,
+               ephemerals: list[ContainerRecord] | None = None) -> Obj:
     """The Pod's status; `failure` (reason, message) forces phase Failed (DeadlineExceeded)."""
     pod_phase = "Failed" if failure else phase(pod, inits, apps, sandbox_ready)
     status: Obj = {"phase": pod_phase,
@@ -94,4 +95,6 @@ def pod_status(pod: Obj, inits: list[ContainerRecord], apps: list[ContainerRecor
     if inits:
         status["initContainerStatuses"] = [c.to_status() for c in inits]
     status["containerStatuses"] = [c.to_status() for c in apps]
+    if ephemerals:
+        status["ephemeralContainerStatuses"] = [c.to_status() for c in ephemerals]
     return status

@@ -19,11 +19,12 @@ from podhost.node import probes, stats
 from podhost.node.execs import ExecProcess
 from podhost.node.paths import NodePaths
 from podhost.node.pod_workers import PodWorker
+from podhost.node.volume_access import VolumeAccess
 from podhost.runtime.errors import ContainerRuntimeError, ExecStartError
 from podhost.runtime.runc import Runtime
 from podhost.runtime.spec import cgroups_path
 from podhost.runtime.types import ContainerConfig
-from podhost.volumes import eviction
+from podhost.volumes import claims, eviction
 
 RECOVERY_WAIT = 60.0  # seconds exec, logs and port-forward wait for a restart's adoption
 LOOPBACK = "127.0.0.1"
@@ -32,10 +33,13 @@ DIAL_TIMEOUT = 10.0
 
 class Streaming:
     def __init__(self, runtime: Runtime, paths: NodePaths, workers: Mapping[str, PodWorker],
-                 recovered: asyncio.Event) -> None:
+                 recovered: asyncio.Event, store: object = None) -> None:
         self.runtime, self.paths, self.workers = runtime, paths, workers
         self.recovered = recovered  # set once containers that outlived a restart are adopted
         self.sampler = stats.Sampler()  # CPU usage needs the previous sample
+        self.volumes = VolumeAccess(paths, self._find, store)
+        self.volume_list, self.volume_read = self.volumes.list, self.volumes.read
+        self.volume_write = self.volumes.write
 
     async def _find(self, namespace: str, name: str) -> PodWorker:
         """The Pod's worker, once containers that outlived a restart have been adopted."""
@@ -120,9 +124,11 @@ class Streaming:
         return await self.sampler.usage(pods)
 
     async def metrics_text(self) -> str:
-        """`/metrics`: each emptyDir's usage and limit, and the Pods the node runs."""
+        """`/metrics`: each emptyDir's usage and limit, each mounted claim's
+        `kubelet_volume_stats_*`, and the Pods the node runs."""
         pods = [(self.paths.pod_dir(w.uid), w.pod) for w in list(self.workers.values())]
         text = await asyncio.to_thread(eviction.metrics_text, pods)
+        text += await asyncio.to_thread(claims.stats_text, pods, self.volumes.store)
         return text + ("# HELP podhost_running_pods Pods the node has workers for.\n"
                        "# TYPE podhost_running_pods gauge\n"
                        f"podhost_running_pods {len(pods)}\n")

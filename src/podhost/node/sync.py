@@ -8,7 +8,9 @@
      killed and fails;
   4. kill the containers whose liveness or startup probe failed;
   5. make the sandbox (namespaces, address, volumes' directories, /etc files);
-  6. start the next init container, or restart sidecars, then start app containers;
+  6. start ephemeral containers that never ran (kubectl debug; before init containers, so a
+     Pod stuck in its init can be debugged), the next init container, or restart sidecars,
+     then start app containers;
   7. stop sidecars once the app containers are done;
   8. write the status when it changed.
 """
@@ -23,7 +25,7 @@ from collections.abc import MutableMapping
 from podhost.api import errors, meta
 from podhost.network import NetworkError
 from podhost.network.hostports import UNSCHEDULABLE_PORTS
-from podhost.node import plan
+from podhost.node import claims, plan
 from podhost.node import status as podstatus
 from podhost.node.backoff import BackOff
 from podhost.node.events import Recorder, container_field_path
@@ -90,6 +92,14 @@ class Syncer:
             worker.pod = self.status.mark_unschedulable(worker.pod, UNSCHEDULABLE_PORTS)
             worker.wake_in(SCHEDULE_RETRY)
             return False
+        others = [w.pod for w in self.sandboxes.workers() if w is not worker
+                  and w.pod["spec"].get("nodeName") and not w.terminated]
+        found = claims.verdict(self.status.store, worker.pod, others, self.status.node_name)
+        if found.action != claims.BIND:  # the scheduler's volume plugins: wait for claims
+            if found.action == claims.UNSCHEDULABLE:
+                worker.pod = self.status.mark_unschedulable(worker.pod, found.message)
+            worker.wake_in(found.retry)
+            return False
         worker.pod = self.status.bind(worker.pod)
         return True
 
@@ -112,6 +122,9 @@ class Syncer:
             self._enter_backoff(worker, wait)
         for name in actions.keep_terminated:
             worker.records[name].wait("")
+        if actions.ephemerals_to_start:
+            await asyncio.gather(*(self._start_one(worker, s)
+                                   for s in actions.ephemerals_to_start))
         if actions.init_to_start is not None:
             await self._start_one(worker, actions.init_to_start)
         for sidecar in actions.sidecars_to_start:
@@ -158,7 +171,8 @@ class Syncer:
             return
         status = podstatus.pod_status(worker.pod, worker.inits(), worker.apps(),
                                       worker.sandbox_ready, self.host_ip, worker.start_time,
-                                      worker.failure, pod_ip=worker.pod_ip)
+                                      worker.failure, pod_ip=worker.pod_ip,
+                                      ephemerals=worker.ephemerals())
         worker.pod = self.status.set_status(worker.pod, status)
 
     async def sync_terminating_pod(self, worker: PodWorker) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from podhost.api.serviceaccount import TokenProvider
 from podhost.api.storage import ObjectStore
 from podhost.api.types import Obj
 from podhost.host.mount import propagation_of
@@ -35,6 +36,7 @@ class VolumeManager:
     def __init__(self, paths: NodePaths, store: ObjectStore, cluster_dns: str = "") -> None:
         self.paths, self.store = paths, store
         self.cluster_dns = cluster_dns  # "" without cluster DNS: ClusterFirst is the host's
+        self.tokens: TokenProvider | None = None  # projected ServiceAccount tokens (serve.py)
 
     def make_pod_dirs(self, uid: str) -> Path:
         pod_dir = self.paths.pod_dir(uid)
@@ -52,7 +54,8 @@ class VolumeManager:
         `images`: the pulled images of the Pod's image volumes."""
         mounts = []
         for vm in volumes.container_mounts(self.paths.pod_dir(pod["metadata"]["uid"]), pod,
-                                           container, env, self.store, images):
+                                           container, env, self.store, images,
+                                           self.tokens):
             ensure_propagation(vm.host_path, vm.propagation)
             options = ["rbind", "rprivate" if vm.propagation == "private" else vm.propagation]
             if vm.read_only:
@@ -78,7 +81,8 @@ class VolumeManager:
 
     def refresh(self, pod: Obj) -> None:
         """Bring configMap, secret and downwardAPI volumes up to date."""
-        volumes.refresh(self.paths.pod_dir(pod["metadata"]["uid"]), pod, self.store)
+        volumes.refresh(self.paths.pod_dir(pod["metadata"]["uid"]), pod, self.store,
+                        self.tokens)
 
     def image_volume_ids(self, uid: str) -> set[str]:
         """The images the Pod's mounted image volumes show (for the in-use list)."""

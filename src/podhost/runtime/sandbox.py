@@ -83,15 +83,23 @@ def _configure_interface(iface: PodInterface) -> None:
         raise SandboxError(f"cannot configure the Pod's network: {text}")
 
 
-def _pin_new_namespaces(ns_dir: Path, hostname: str, iface: PodInterface | None) -> None:
-    """Body of the dedicated thread: new namespaces, set up, then bind-mounted onto files."""
-    _check(_libc.unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
-    if hostname:
+def _pin_new_namespaces(ns_dir: Path, hostname: str, iface: PodInterface | None,
+                        shared: frozenset[str] = frozenset()) -> None:
+    """Body of the dedicated thread: new namespaces, set up, then bind-mounted onto files.
+    Those named in `shared` (hostNetwork, hostIPC) are the host's own, pinned as they are:
+    never renamed, never reconfigured."""
+    flags = 0
+    for name, flag in (("net", CLONE_NEWNET), ("ipc", CLONE_NEWIPC), ("uts", CLONE_NEWUTS)):
+        flags |= 0 if name in shared else flag
+    if flags:
+        _check(_libc.unshare(flags), "unshare")
+    if hostname and "uts" not in shared:
         encoded = hostname.encode()
         _check(_libc.sethostname(encoded, len(encoded)), "sethostname")
-    _loopback_up()
-    if iface is not None:
-        _configure_interface(iface)
+    if "net" not in shared:
+        _loopback_up()
+        if iface is not None:
+            _configure_interface(iface)
     for name in NAMESPACE_FILES.values():
         bind(f"/proc/thread-self/ns/{name}", ns_dir / name, recursive=False)
 
@@ -105,10 +113,11 @@ def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
 
 
 def _run_in_fresh_thread(ns_dir: Path, hostname: str, iface: PodInterface | None,
-                         done: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
+                         done: asyncio.Future[None], loop: asyncio.AbstractEventLoop,
+                         shared: frozenset[str] = frozenset()) -> None:
     def body() -> None:
         try:
-            _pin_new_namespaces(ns_dir, hostname, iface)
+            _pin_new_namespaces(ns_dir, hostname, iface, shared)
         except BaseException as e:  # reported to the awaiting coroutine
             loop.call_soon_threadsafe(_settle, done, e)
         else:
@@ -117,9 +126,10 @@ def _run_in_fresh_thread(ns_dir: Path, hostname: str, iface: PodInterface | None
     threading.Thread(target=body, name="podhost-sandbox", daemon=True).start()
 
 
-async def create_sandbox(ns_dir: Path, hostname: str,
-                         iface: PodInterface | None = None) -> dict[str, str]:
+async def create_sandbox(ns_dir: Path, hostname: str, iface: PodInterface | None = None,
+                         shared: frozenset[str] = frozenset()) -> dict[str, str]:
     """Make and pin a Pod's network, IPC and UTS namespaces; returns `namespace_paths(ns_dir)`.
+    `shared` names those ("net", "ipc", "uts") that are the host's (hostNetwork, hostIPC).
 
     Loopback is up and the hostname set; with `iface`, the Pod's eth0 is made and addressed
     (its host end is left for the caller to attach to the bridge). ns_dir must not hold a
@@ -134,7 +144,7 @@ async def create_sandbox(ns_dir: Path, hostname: str,
         target.touch()
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
-    _run_in_fresh_thread(ns_dir, hostname, iface, done, loop)
+    _run_in_fresh_thread(ns_dir, hostname, iface, done, loop, shared)
     try:
         await asyncio.shield(done)
     except asyncio.CancelledError:

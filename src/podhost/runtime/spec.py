@@ -123,14 +123,20 @@ def build_mounts(cfg: ContainerConfig) -> list[dict[str, Any]]:
     return defaults + user
 
 
+HOST_NAMESPACE = "host"  # a requested "path" meaning: stay in the host's namespace (hostPID)
+
+
 def build_namespaces(requested: dict[str, str]) -> list[dict[str, str]]:
-    """New namespaces for every type, except those to join by path (never `mount`)."""
+    """New namespaces for every type, except those to join by path (never `mount`) and those
+    requested as HOST_NAMESPACE, which the container shares with the host (no entry)."""
     unknown = set(requested) - (set(NAMESPACE_TYPES) - {"mount"})
     if unknown:
         raise ValueError(f"cannot join namespaces of type {sorted(unknown)}")
     result = []
     for ns_type in NAMESPACE_TYPES:
         path = requested.get(ns_type)
+        if path == HOST_NAMESPACE:
+            continue
         result.append({"type": ns_type, "path": path} if path else {"type": ns_type})
     return result
 

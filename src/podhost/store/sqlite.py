@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from podhost.api import errors
+from podhost.store.encryption import ENCRYPTED, SecretCipher
 from podhost.store.watch import Broadcaster, Event, Watcher
 
 _SCHEMA = """
@@ -36,13 +37,41 @@ def _key(obj: Object) -> tuple[str, str]:
 class Store:
     """get/list/create/update/delete/watch over API objects, keyed by resource, namespace, name."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, cipher: SecretCipher | None = None) -> None:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA secure_delete=ON")  # freed pages are zeroed, not left readable
         self.db.executescript(_SCHEMA)
+        self.cipher = cipher  # Secrets are encrypted at rest with it
         self.events = Broadcaster()
         self.events.oldest_rv = self.current_rv()
+        if cipher is not None:
+            self._reencrypt()
+
+    def _reencrypt(self) -> None:
+        """Write every Secret not sealed with the primary key again (plain or an older key)."""
+        assert self.cipher is not None
+        for resource in ENCRYPTED:
+            rows = self.db.execute("SELECT namespace, name, data FROM objects WHERE resource=?",
+                                   (resource,)).fetchall()
+            for ns, name, data in rows:
+                if not self.cipher.current(data):
+                    aad = f"{resource}/{ns}/{name}"
+                    self.db.execute("UPDATE objects SET data=? WHERE resource=? AND namespace=? "
+                                    "AND name=?", (self.cipher.encrypt(
+                                        aad, self.cipher.decrypt(aad, data)), resource, ns, name))
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _seal(self, resource: str, ns: str, name: str, data: str) -> str:
+        if self.cipher is None or resource not in ENCRYPTED:
+            return data
+        return self.cipher.encrypt(f"{resource}/{ns}/{name}", data)
+
+    def _open(self, resource: str, ns: str, name: str, data: str) -> str:
+        if self.cipher is None or resource not in ENCRYPTED:
+            return data
+        return self.cipher.decrypt(f"{resource}/{ns}/{name}", data)
 
     def close(self) -> None:
         self.db.close()
@@ -60,8 +89,24 @@ class Store:
             (resource, namespace or "", name)).fetchone()
         if row is None:
             raise errors.NotFoundError.of(resource, name)
-        obj: Object = json.loads(row[0])
+        obj: Object = json.loads(self._open(resource, namespace or "", name, row[0]))
         return obj
+
+    def uid_of(self, resource: str, namespace: str, name: str) -> tuple[str, str] | None:
+        """(uid, deletionTimestamp or "") of an object, without decoding it; None when it does
+        not exist (what token authentication checks on every request)."""
+        if resource in ENCRYPTED:
+            try:
+                m = self.get(resource, namespace, name)["metadata"]
+            except errors.NotFoundError:
+                return None
+            return m.get("uid", ""), m.get("deletionTimestamp") or ""
+        row = self.db.execute(
+            "SELECT json_extract(data, '$.metadata.uid'), "
+            "json_extract(data, '$.metadata.deletionTimestamp') FROM objects "
+            "WHERE resource=? AND namespace=? AND name=?",
+            (resource, namespace or "", name)).fetchone()
+        return None if row is None else (row[0] or "", row[1] or "")
 
     def _rows(self, resource: str, namespace: str | None
               ) -> tuple[list[tuple[str, str, str]], int]:
@@ -80,6 +125,8 @@ class Store:
             rv = self.current_rv()
         finally:
             self.db.execute("COMMIT")
+        if self.cipher is not None and resource in ENCRYPTED:
+            rows = [(ns, name, self._open(resource, ns, name, data)) for ns, name, data in rows]
         return rows, rv
 
     def list(self, resource: str, namespace: str | None = None,
@@ -106,7 +153,7 @@ class Store:
         obj["metadata"]["resourceVersion"] = str(rv)
         data = json.dumps(obj, separators=(",", ":"))
         self.db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?)",
-                        (resource, ns, name, rv, data))
+                        (resource, ns, name, rv, self._seal(resource, ns, name, data)))
         return Event("", resource, json.loads(data), rv), data
 
     def create(self, resource: str, obj: Object) -> Object:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from podhost.api.serviceaccount import TokenProvider
 from podhost.api.types import Obj
-from podhost.volumes import emptydir, hostpath, image, projection, sizing, subpath
+from podhost.volumes import claims, emptydir, hostpath, image, projection, sizing, subpath
 from podhost.volumes.emptydir import VolumeSetupError
 
 # image volumes the node has pulled: volume name -> (layer dirs top-most first, image ID)
@@ -79,7 +80,8 @@ def set_up_empty_dir(pod_dir: Path, pod: Obj, name: str, source: Obj) -> Path:
 
 
 def set_up_volume(pod_dir: Path, pod: Obj, volume: Obj, store: Any = None,
-                  images: ImageVolumes | None = None) -> Path:
+                  images: ImageVolumes | None = None, tokens: TokenProvider | None = None
+                  ) -> Path:
     if volume.get("image") is not None:
         pulled = (images or {}).get(volume["name"])
         if pulled is None:
@@ -89,12 +91,14 @@ def set_up_volume(pod_dir: Path, pod: Obj, volume: Obj, store: Any = None,
     if projection.source_of(volume) is not None:
         size = sizing.tmpfs_size(_meminfo()["MemTotal"], sizing.pod_memory_limit(pod), None)
         try:
-            return projection.set_up(pod_dir, pod, volume, store, size, fs_group(pod))
+            return projection.set_up(pod_dir, pod, volume, store, size, fs_group(pod), tokens)
         except VolumeSetupError as e:
             raise VolumeSetupError(
                 f'MountVolume.SetUp failed for volume "{volume["name"]}" : {e}') from None
     if volume.get("hostPath") is not None:
         return hostpath.set_up(volume["name"], volume["hostPath"])
+    if claims.is_claim(volume):
+        return claims.set_up(pod_dir, pod, volume, store)
     source = volume.get("emptyDir")
     if source is None:
         raise VolumeSetupError(f"volume {volume['name']} has an unsupported source")
@@ -114,8 +118,8 @@ def _sub_path(vm: Obj, env: dict[str, str]) -> str:
 
 
 def container_mounts(pod_dir: Path, pod: Obj, container: Obj, env: dict[str, str],
-                     store: Any = None, images: ImageVolumes | None = None
-                     ) -> list[VolumeMount]:
+                     store: Any = None, images: ImageVolumes | None = None,
+                     tokens: TokenProvider | None = None) -> list[VolumeMount]:
     """Set up the volumes this container mounts and return the binds, in volumeMounts order.
 
     Errors are VolumeSetupError with kubelet's text (the container's CreateContainerConfigError).
@@ -124,7 +128,7 @@ def container_mounts(pod_dir: Path, pod: Obj, container: Obj, env: dict[str, str
     result: list[VolumeMount] = []
     for index, vm in enumerate(container.get("volumeMounts") or []):
         volume = volumes[vm["name"]]
-        host = set_up_volume(pod_dir, pod, volume, store, images)
+        host = set_up_volume(pod_dir, pod, volume, store, images, tokens)
         sub = _sub_path(vm, env)
         if sub:
             host = subpath.prepare(pod_dir, host, vm["name"], container["name"], index, sub)
@@ -132,7 +136,8 @@ def container_mounts(pod_dir: Path, pod: Obj, container: Obj, env: dict[str, str
             vm.get("mountPropagation") or "None", "private")
         is_image = volume.get("image") is not None
         read_only = bool(vm.get("readOnly")) or is_image or \
-            projection.source_of(volume) is not None  # always RO, as kubelet
+            projection.source_of(volume) is not None or \
+            (claims.is_claim(volume) and claims.read_only(pod, volume, store))  # RO, as kubelet
         result.append(VolumeMount(str(host), container_path(vm["mountPath"]), read_only,
                                   propagation, ("nosuid", "nodev") if is_image else ()))
     return result
@@ -141,6 +146,7 @@ def container_mounts(pod_dir: Path, pod: Obj, container: Obj, env: dict[str, str
 def tear_down_pod(pod_dir: Path) -> None:
     """Tear down every volume of the Pod (the medium is detected, not taken from the spec)."""
     subpath.clean_up(pod_dir)
+    claims.tear_down_all(pod_dir)  # first: the Pod directory is removed after this
     image.tear_down_all(pod_dir)
     projection.tear_down_all(pod_dir)
     emptydir.tear_down_all(pod_dir)
@@ -151,7 +157,8 @@ def image_volume_ids(pod_dir: Path) -> set[str]:
     return image.image_ids(pod_dir)
 
 
-def refresh(pod_dir: Path, pod: Obj, store: Any) -> list[str]:
+def refresh(pod_dir: Path, pod: Obj, store: Any, tokens: TokenProvider | None = None
+            ) -> list[str]:
     """Bring configMap/secret/downwardAPI/projected volumes of a running Pod up to date (the
     node calls this periodically); returns the names of the volumes that changed."""
-    return projection.refresh(pod_dir, pod, store)
+    return projection.refresh(pod_dir, pod, store, tokens)

@@ -1,6 +1,7 @@
 """configMap, secret, downwardAPI and projected volumes: a payload (pure) shown by the atomic
-writer in `<pod dir>/volumes/kubernetes.io~<plugin>/<name>`. Secrets live on a tmpfs, as the
-kubelet's memory-backed wrapper puts them. `refresh` re-renders the payloads of a running Pod so
+writer in `<pod dir>/volumes/kubernetes.io~<plugin>/<name>`. Secrets and projections (which may hold
+Secrets and ServiceAccount tokens) live on a tmpfs, as the kubelet's memory-backed wrapper puts
+them. `refresh` re-renders the payloads of a running Pod so
 updates of ConfigMaps, Secrets and labels reach it (subPath mounts keep their file, as on kubelet).
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from podhost.api import quantity
+from podhost.api.serviceaccount import TokenProvider
 from podhost.api.types import Obj
 from podhost.host import mount as mounts
 from podhost.volumes import atomic, ownership
@@ -117,8 +119,23 @@ def _downward_payload(source: Obj, pod: Obj, mode: int, node: tuple[int, int]) -
     return out
 
 
-def payload(volume: Obj, pod: Obj, get: Getter, node: tuple[int, int]) -> atomic.Payload:
-    """The files a configMap/secret/downwardAPI/projected volume shows (pure given `get`)."""
+def _token_payload(source: Obj, pod: Obj, mode: int, tokens: TokenProvider | None
+                   ) -> atomic.Payload:
+    """A serviceAccountToken projection: the Pod's bound token, from the token provider."""
+    if tokens is None:
+        raise VolumeSetupError("serviceAccountToken projection needs the node's token provider")
+    try:
+        token = tokens.pod_token(pod, str(source.get("audience") or ""),
+                                 int(source.get("expirationSeconds") or 3607))
+    except LookupError as e:
+        raise VolumeSetupError(f"failed to fetch token: {e}") from None
+    return {source.get("path") or "token": (token.encode(), mode)}
+
+
+def payload(volume: Obj, pod: Obj, get: Getter, node: tuple[int, int],
+            tokens: TokenProvider | None = None) -> atomic.Payload:
+    """The files a configMap/secret/downwardAPI/projected volume shows (pure given `get` and
+    `tokens`)."""
     for key, kind in (("configMap", "configmap"), ("secret", "secret")):
         if volume.get(key) is not None:
             src = volume[key]
@@ -136,6 +153,8 @@ def payload(volume: Obj, pod: Obj, get: Getter, node: tuple[int, int]) -> atomic
             out.update(_object_payload(source["secret"], "secret", get, mode))
         elif source.get("downwardAPI") is not None:
             out.update(_downward_payload(source["downwardAPI"], pod, mode, node))
+        elif source.get("serviceAccountToken") is not None:
+            out.update(_token_payload(source["serviceAccountToken"], pod, mode, tokens))
         else:
             raise VolumeSetupError("projected source is not supported by podhost: "
                                    f"{', '.join(source)}")
@@ -173,21 +192,22 @@ def _node() -> tuple[int, int]:
 
 
 def set_up(pod_dir: Path, pod: Obj, volume: Obj, store: Any, tmpfs_size: int | None = None,
-           fs_group: int | None = None) -> Path:
+           fs_group: int | None = None, tokens: TokenProvider | None = None) -> Path:
     """SetUpAt: the wrapper directory (a tmpfs for secrets), then the payload; idempotent."""
     path = volume_path(pod_dir, volume)
     namespace = (pod.get("metadata") or {}).get("namespace", "default")
-    files = payload(volume, pod, store_getter(store, namespace), _node())
+    files = payload(volume, pod, store_getter(store, namespace), _node(), tokens)
     path.mkdir(mode=0o777, parents=True, exist_ok=True)
     os.chmod(path, 0o777)
-    if source_of(volume) == "secret" and not mounts.is_mount_point(path):
+    if source_of(volume) in ("secret", "projected") and not mounts.is_mount_point(path):
         mounts.mount("tmpfs", path, "tmpfs", 0, f"size={tmpfs_size}" if tmpfs_size else None)
     if atomic.write(path, files) and fs_group is not None:
         ownership.apply_fs_group(path, fs_group, readonly=True)
     return path
 
 
-def refresh(pod_dir: Path, pod: Obj, store: Any) -> list[str]:
+def refresh(pod_dir: Path, pod: Obj, store: Any, tokens: TokenProvider | None = None
+            ) -> list[str]:
     """Re-render every set-up projected volume of a running Pod; names of those that changed."""
     changed = []
     group = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
@@ -196,7 +216,7 @@ def refresh(pod_dir: Path, pod: Obj, store: Any) -> list[str]:
             continue
         try:
             namespace = (pod.get("metadata") or {}).get("namespace", "default")
-            files = payload(volume, pod, store_getter(store, namespace), _node())
+            files = payload(volume, pod, store_getter(store, namespace), _node(), tokens)
         except VolumeSetupError:
             continue  # kubelet keeps the last good contents
         path = volume_path(pod_dir, volume)

@@ -171,16 +171,18 @@ def test_init_container_rules() -> None:
         "spec.initContainers[0].readinessProbe: Forbidden: may not be set for init containers"]
 
 
-def test_unsupported_host_namespaces_and_node() -> None:
+def test_host_namespaces_allowed_and_other_node_refused() -> None:
     p = pod()
-    p["spec"].update(hostNetwork=True, hostPID=True, nodeName="elsewhere")
+    p["spec"].update(hostNetwork=True, hostPID=True, hostIPC=True, nodeName="elsewhere")
     assert [str(e) for e in validation.unsupported_pod_fields(p, "here")] == [
-        "spec.hostNetwork: Forbidden: podhost does not support host networking yet",
-        "spec.hostPID: Forbidden: podhost does not support the host PID namespace yet",
         'spec.nodeName: Forbidden: podhost runs only the Pods of its own node "here", not of '
         'node "elsewhere"']
-    with pytest.raises(errors.InvalidError):
-        validation.validate("pods", p)
+    p["spec"].pop("nodeName")
+    validation.validate("pods", p)
+    p["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 81,
+                                            "protocol": "TCP"}]
+    assert texts(p) == ["spec.containers[0].ports[0].containerPort: Invalid value: 80: must "
+                        "match `hostPort` when `hostNetwork` is true"]
 
 
 def test_host_ports_used_twice_in_a_pod() -> None:

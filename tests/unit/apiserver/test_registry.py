@@ -38,15 +38,15 @@ def test_core_discovery_lists_every_core_resource() -> None:
 
 
 def test_named_group_discovery(widgets: None) -> None:
-    groups = discovery.api_group_list()["groups"]
-    assert groups[0] == {"name": "example.podhost.io", "versions": [
+    groups = {g["name"]: g for g in discovery.api_group_list()["groups"]}
+    assert groups["example.podhost.io"] == {"name": "example.podhost.io", "versions": [
         {"groupVersion": "example.podhost.io/v1", "version": "v1"}],
         "preferredVersion": {"groupVersion": "example.podhost.io/v1", "version": "v1"}}
     listed = discovery.group_document("/apis/example.podhost.io/v1")
     assert listed is not None and listed["groupVersion"] == "example.podhost.io/v1"
     assert listed["resources"][0]["shortNames"] == ["wd"]
-    aggregated = discovery.api_group_discovery_list()["items"][0]
-    assert aggregated["metadata"]["name"] == "example.podhost.io"
+    [aggregated] = [i for i in discovery.api_group_discovery_list()["items"]
+                    if i["metadata"]["name"] == "example.podhost.io"]
     assert aggregated["versions"][0]["resources"][0]["responseKind"] == {
         "group": "example.podhost.io", "version": "v1", "kind": "ConfigMap"}
     root = discovery.openapi_v3_root()["paths"]

@@ -270,6 +270,33 @@ CASES = [
     Case("no sandbox yet: made first",
          pod(["app"]), [], {"create_sandbox": True, "containers_to_start": (start("app"),)},
          seen={"sandbox_ready": False}),
+    # -- ephemeral containers (kubectl debug) --------------------------------------------------
+    Case("a new ephemeral container is started beside running app containers",
+         pod(["app"], spec={"ephemeralContainers": [{"name": "dbg", "image": "b"}]}),
+         [running("app")],
+         {"ephemerals_to_start": (start("dbg"),), "containers_to_start": ()}),
+    Case("a running ephemeral container is left alone",
+         pod(["app"], spec={"ephemeralContainers": [{"name": "dbg", "image": "b"}]}),
+         [running("app"), running("dbg", ephemeral=True)],
+         {"ephemerals_to_start": ()}),
+    Case("an ephemeral container that ended is never restarted, whatever the policy",
+         pod(["app"], spec={"ephemeralContainers": [{"name": "dbg", "image": "b"}]}),
+         [running("app"), exited("dbg", 1, ephemeral=True)],
+         {"ephemerals_to_start": (), "back_off": (), "containers_to_start": ()}),
+    Case("an ephemeral container starts while an init container still runs",
+         pod(["app"], ["i1"], spec={"ephemeralContainers": [{"name": "dbg", "image": "b"}]}),
+         [init("i1", running("i1"))],
+         {"ephemerals_to_start": (start("dbg"),), "init_to_start": None,
+          "containers_to_start": ()}),
+    Case("an ephemeral container whose config failed waits for the retry time",
+         pod(["app"], spec={"ephemeralContainers": [{"name": "dbg", "image": "b"}]}),
+         [running("app"), waiting("dbg", "CreateContainerConfigError", ephemeral=True)],
+         {"ephemerals_to_start": (), "wake_after": 4.0},
+         seen={"config_retry_at": {"dbg": NOW + 4.0}}),
+    Case("a finished Pod starts no ephemeral container",
+         pod(["app"], policy="Never", phase="Succeeded",
+             spec={"ephemeralContainers": [{"name": "dbg", "image": "b"}]}),
+         [exited("app", 0)], {"clean_up_terminal": True, "ephemerals_to_start": ()}),
 ]
 
 
@@ -329,3 +356,17 @@ def test_the_plan_does_not_change_its_inputs() -> None:
     plan.compute_pod_actions(case.pod, plan.PodObservation(uid=UID, records=records), NOW,
                              BackOff())
     assert {n: (r.waiting_reason, r.attempt, r.id) for n, r in records.items()} == before
+
+
+def test_ephemeral_records_and_termination() -> None:
+    p = pod(["a"], spec={"ephemeralContainers": [{"name": "dbg", "image": "b"}]})
+    records = plan.initial_records(p)
+    assert records["dbg"].ephemeral and not records["dbg"].init
+    assert records["dbg"].waiting_reason == "ContainerCreating"
+    for name in ("a", "dbg"):
+        rec = records[name]
+        rec.id, rec.started_at, rec.waiting_reason = f"id-{name}", "t", ""
+    first, _ = plan.termination_order(p, records)
+    assert [r.name for r in first] == ["a", "dbg"]
+    assert [r.name for r in plan.ephemerals_of(p, records)] == ["dbg"]
+    assert [r.name for r in plan.apps_of(p, records)] == ["a"]

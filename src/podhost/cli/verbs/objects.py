@@ -84,7 +84,7 @@ def apply_one(client: clientmod.Client, obj: Obj, ns: str) -> str:
     if not name:
         raise CliError("error: resource name may not be empty")
     desired = manifests.with_last_applied(obj)
-    label = f"{resource.singular}/{name}"
+    label = f"{resource.qualified}/{name}"
     try:
         live = client.get(path_of(resource, ns, name, None))
     except StatusError as e:
@@ -139,7 +139,7 @@ def server_side_apply_one(client: clientmod.Client, obj: Obj, ns: str,
         if e.code_http == 409 and e.reason == "Conflict":
             raise CliError(f"error: {e.status.get('message', '')}\n{SSA_CONFLICT_HELP}") from e
         raise
-    return f"{resource.singular}/{name} serverside-applied"
+    return f"{resource.qualified}/{name} serverside-applied"
 
 
 def apply(args: argparse.Namespace) -> int:
@@ -169,7 +169,7 @@ def create_one(client: clientmod.Client, obj: Obj, ns: str) -> str:
     query = {"fieldManager": "kubectl-create", "fieldValidation": "Strict"}
     created = client.request("POST", clientmod.with_query(_collection(resource, ns, obj), query),
                              obj)
-    return f"{resource.singular}/{created['metadata']['name']} created"
+    return f"{resource.qualified}/{created['metadata']['name']} created"
 
 
 def create(args: argparse.Namespace) -> int:
@@ -363,7 +363,7 @@ def delete(args: argparse.Namespace) -> int:
             errors.append(e.render())
             continue
         verb = "force deleted" if args.force and args.grace_period in (None, 0) else "deleted"
-        print(f"{resource.singular} \"{name}\" {verb}", flush=True)
+        print(f"{resource.qualified} \"{name}\" {verb}", flush=True)
         deleted.append((resource, name, obj_ns))
     if args.wait:
         timeout = parse_duration(args.timeout) if args.timeout else 0
@@ -429,7 +429,7 @@ def wait(args: argparse.Namespace) -> int:
             raise CliError("error: resource name may not be empty")
         if not wait_one(client, resource, ns, name, mode, key, value, deadline, errors):
             continue
-        print(f"{resource.singular}/{name} condition met", flush=True)
+        print(f"{resource.qualified}/{name} condition met", flush=True)
     return report(errors)
 
 

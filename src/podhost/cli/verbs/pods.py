@@ -1,4 +1,5 @@
-"""Verbs on running Pods: logs, exec, cp (tar over exec)."""
+"""Verbs on running Pods: logs, exec, cp (tar over exec; through the node's volume access when
+the container has no tar)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from podhost.api.types import Obj
 from podhost.cli import client as clientmod
 from podhost.cli.context import client_for, lookup
 from podhost.cli.errors import CliError, StatusError
+from podhost.cli.verbs import volume
 
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 
@@ -193,7 +195,31 @@ def copy_to_pod(client: clientmod.Client, args: argparse.Namespace, local: str,
     pod, container = _pod_container(client, args, ns, name)
     directory, base = os.path.split(path.rstrip("/")) if not path.endswith("/") else \
         (path.rstrip("/"), os.path.basename(local.rstrip("/")))
-    return _send_tar(client, ns, pod, container, directory, tar_of(local, base))
+    try:
+        return _send_tar(client, ns, pod, container, directory, tar_of(local, base))
+    except CliError as e:
+        if not no_tar(e):
+            raise
+    vol, inside = _volume_path(pod, container, path)
+    volume.upload(client, pod, vol, inside, local)
+    return 0
+
+
+def no_tar(e: CliError) -> bool:
+    """The container has no `tar` (distroless, static binaries: kubernetes #58512)."""
+    return 'exec: "tar": executable file not found' in str(e)
+
+
+def _volume_path(pod: Obj, container: str, path: str) -> tuple[str, str]:
+    """Where a container path is in the Pod's volumes, for the copy without `tar`."""
+    found = volume.volume_of(pod, container, path)
+    if found is None:
+        raise CliError(f'error: container "{container}" has no tar, and {path} is not in one of '
+                       "its volumes: without tar podhost copies only into and out of volumes "
+                       "(podhost volume cp)")
+    print(f'container "{container}" has no tar: copying through volume "{found[0]}"',
+          file=sys.stderr)
+    return found
 
 
 def _send_tar(client: clientmod.Client, ns: str, pod: Obj, container: str, directory: str,
@@ -222,8 +248,14 @@ def copy_from_pod(client: clientmod.Client, args: argparse.Namespace,
     pod, container = _pod_container(client, args, ns, name)
     directory, base = os.path.split(path.rstrip("/") or "/")
     out, err = io.BytesIO(), io.BytesIO()
-    code = run_exec(client, ns, pod, container, ["tar", "cf", "-", "-C", directory or "/", base],
-                    None, out, err)
+    try:
+        code = run_exec(client, ns, pod, container,
+                        ["tar", "cf", "-", "-C", directory or "/", base], None, out, err)
+    except CliError as e:
+        if not no_tar(e):
+            raise
+        volume.download(client, pod, *_volume_path(pod, container, path), local)
+        return 0
     if code:
         return _tar_result(code, err.getvalue())
     target = local
