@@ -5,7 +5,11 @@ read) against a ServiceAccount token bound to `view` (ES256 signature checked, i
 and Pod looked up, the RBAC policy evaluated) and a user certificate bound to `view`.
 
 The three run interleaved, round after round, so a busy machine weighs on them alike.
+`--baseline DIR` runs the admin token alone against another `src/` too, interleaved with this
+one: docs/benchmarks.md used a copy of this tree whose `ApiServer.authenticated` was put back to
+the admin-token-or-any-certificate check of before RBAC.
 Usage: .venv/bin/python bench/authz_latency.py [--pods 20] [--rounds 10] [--requests 50]
+       [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -63,12 +67,15 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--baseline", type=Path, default=None)
     args = parser.parse_args()
-    node = Node()
+    node = Node(("--pod-cidr", "none"))  # loopback-only Pods: no bridge shared with others
+    base = Node(("--pod-cidr", "none"), source=args.baseline) if args.baseline else None
     try:
         for i in range(args.pods):
             POD["metadata"]["name"] = f"bench-{i}"  # type: ignore[index]
-            node.request("POST", "/api/v1/namespaces/default/pods", POD)
+            for n in (node, base) if base else (node,):
+                n.request("POST", "/api/v1/namespaces/default/pods", POD)
         node.request("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
                      {"metadata": {"name": "bench-view"}, "roleRef": {
                          "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
@@ -83,6 +90,8 @@ def main() -> None:
             clients = {"admin token": Client(node, node.token),
                        "ServiceAccount token (RBAC)": Client(node, token["status"]["token"]),
                        "user certificate (RBAC)": Client(node, cert=user_cert(node, Path(tmp)))}
+            if base is not None:
+                clients["admin token, before RBAC"] = Client(base, base.token)
             results: dict[tuple[str, str], list[float]] = {}
             paths = {"LIST pods": "/api/v1/namespaces/default/pods",
                      "GET pod": "/api/v1/namespaces/default/pods/bench-0"}
@@ -94,15 +103,18 @@ def main() -> None:
         print("| request | credentials | n | p50 | p99 | p50 / admin |")
         print("|---|---|---|---|---|---|")
         for (what, who), times in results.items():
-            base = percentile(results[(what, "admin token")], 50)
+            admin = percentile(results[(what, "admin token")], 50)
             print(f"| {what} | {who} | {len(times)} | {percentile(times, 50):.2f} ms | "
-                  f"{percentile(times, 99):.2f} ms | {percentile(times, 50) / base:.2f}× |")
+                  f"{percentile(times, 99):.2f} ms | {percentile(times, 50) / admin:.2f}× |")
         print(json.dumps({f"{w}/{c}": round(percentile(t, 50), 3)
                           for (w, c), t in results.items()}))
     finally:
-        node.request("DELETE", "/api/v1/namespaces/default/pods")
+        for n in (node, base) if base else (node,):
+            n.request("DELETE", "/api/v1/namespaces/default/pods")
         time.sleep(2)
         node.close()
+        if base is not None:
+            base.close()
 
 
 if __name__ == "__main__":

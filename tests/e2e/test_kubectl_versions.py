@@ -42,6 +42,7 @@ metadata:
     round: {round}
 spec:
   terminationGracePeriodSeconds: 0
+  automountServiceAccountToken: false  # so that a second apply is `unchanged` (see test_seed)
   containers:
   - name: main
     image: busybox

@@ -91,6 +91,11 @@ class NodeBackend(Protocol):
     async def metrics_text(self) -> str:
         """The node's own metrics in the Prometheus text format (for `/metrics`)."""
 
+    async def node_endpoint(self, path: str) -> tuple[str, bytes] | None:
+        """(content type, body) of one of the node's own read-only endpoints, reached through
+        the API server's node proxy: `metrics`, `metrics/cadvisor`, `metrics/resource`,
+        `metrics/probes`, `stats/summary`, `healthz`, `pods`; None for any other path."""
+
     async def volume_list(self, namespace: str, name: str, volume: str, path: str
                           ) -> dict[str, Any]:
         """{"type": the type of `path` inside one of the Pod's volumes, "entries": a

@@ -107,6 +107,10 @@ def cluster_roles() -> list[Obj]:
         _role("system:aggregate-to-admin", _admin_rules(), {f"{AGGREGATE}admin": "true"}),
         _role("system:aggregate-to-edit", _edit_rules(), {f"{AGGREGATE}edit": "true"}),
         _role("system:aggregate-to-view", _view_rules(), {f"{AGGREGATE}view": "true"}),
+        # what metrics-server installs; podhost serves metrics.k8s.io itself (`kubectl top`)
+        _role("system:aggregated-metrics-reader",
+              [rule(READ, ["metrics.k8s.io"], ["pods", "nodes"])],
+              {f"{AGGREGATE}{r}": "true" for r in ("view", "edit", "admin")}),
         _role("system:discovery", [url_rule(["get"], DISCOVERY_URLS)]),
         _role("system:public-info-viewer", [url_rule(["get"], PUBLIC_URLS)]),
         _role("system:basic-user", [

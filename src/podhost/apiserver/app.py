@@ -18,6 +18,7 @@ from podhost.apiserver import (
     identity,
     logs,
     metrics,
+    nodeproxy,
     objects,
     portforward,
     resources,
@@ -103,7 +104,9 @@ class ApiServer:
             user = self.identity.impersonate(request, user)
         request.user = user
         if not user.is_admin():
-            self.identity.authorize(identity.attributes(request, user))
+            kubelet = nodeproxy.kubelet_attributes(request, user)  # nodes/metrics, nodes/stats
+            if kubelet is None or not self.identity.allowed(kubelet):
+                self.identity.authorize(identity.attributes(request, user))
         return True
 
     async def handle(self, request: Request) -> Response | StreamResponse | Upgrade:
@@ -150,6 +153,9 @@ class ApiServer:
             if found is not None:
                 return json_response(found)
         if path.startswith("/api/v1/nodes/") and "/proxy/" in path:
+            endpoint = await nodeproxy.handle(self.node, self.node_name, request)
+            if endpoint is not None:
+                return endpoint
             proxied = await volumes.handle(self.store, self.node, self.node_name, request)
             if proxied is not None:
                 return proxied
@@ -167,11 +173,16 @@ class ApiServer:
             return await portforward.handle(self.store, self.node, request, ns or "", name)
         if sub == "log" and resource == "pods":
             return await logs.handle(self.store, self.node, request, ns or "", name)
+        return await self.dispatch(request, resource, ns, name, sub)
+
+    async def dispatch(self, request: Request, resource: str, ns: str | None, name: str | None,
+                       sub: str | None) -> Response | StreamResponse:
+        """The identity endpoints (TokenRequest, the reviews), then the CRUD verbs."""
         if sub == "token" and resource == "serviceaccounts":
-            return self.tokens.token_request(request, ns or "", name)
+            return self.tokens.token_request(request, ns or "", name or "")
         if resource in reviews.RESOURCES and name is None:
             return reviews.handle(self.identity, request, resource, ns)
         answer = await self.resources.dispatch(request, resource, ns, name, sub)
         if resource == "clusterroles" and request.method != "GET":
-            admission.aggregate(self.store)
+            admission.aggregate(self.store)  # the clusterrole-aggregation controller
         return answer

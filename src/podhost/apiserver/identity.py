@@ -70,7 +70,8 @@ def attributes(request: Request, user: User) -> Attributes:
 class Identity:
     def __init__(self, store: Store, admin_token: str, tokens: TokenService) -> None:
         self.store, self.admin_token, self.tokens = store, admin_token, tokens
-        self._policy: tuple[int, rbac.Policy] | None = None
+        # the policy, the version of the RBAC objects it was built from, its decisions so far
+        self._policy: tuple[tuple[int, int], rbac.Policy, dict[Attributes, bool]] | None = None
         self._lock = threading.Lock()
 
     # -- authentication ---------------------------------------------------------------------
@@ -88,19 +89,33 @@ class Identity:
         return None
 
     # -- authorization ----------------------------------------------------------------------
-    def policy(self) -> rbac.Policy:
-        rv = self.store.current_rv()
+    def _current(self) -> tuple[rbac.Policy, dict[Attributes, bool]]:
+        """Roles and bindings as of now, read again only after one of them changed."""
+        version = self.store.version_of(RBAC_RESOURCES)
         with self._lock:
-            if self._policy is not None and self._policy[0] == rv:
-                return self._policy[1]
+            if self._policy is not None and self._policy[0] == version:
+                return self._policy[1], self._policy[2]
         policy = rbac.build_policy(*(self.store.list(r)[0] for r in (
             "clusterroles", "roles", "clusterrolebindings", "rolebindings")))
+        decisions: dict[Attributes, bool] = {}
         with self._lock:
-            self._policy = (rv, policy)
-        return policy
+            self._policy = (version, policy, decisions)
+        return policy, decisions
+
+    def policy(self) -> rbac.Policy:
+        return self._current()[0]
 
     def allowed(self, a: Attributes) -> bool:
-        return a.user.is_admin() or rbac.authorize(self.policy(), a)
+        if a.user.is_admin():
+            return True
+        policy, decisions = self._current()
+        found = decisions.get(a)
+        if found is None:
+            found = rbac.authorize(policy, a)
+            if len(decisions) >= 10000:
+                decisions.clear()
+            decisions[a] = found
+        return found
 
     def authorize(self, a: Attributes) -> None:
         if not self.allowed(a):

@@ -109,10 +109,13 @@ class Writes:
         warnings = validation.unknown_fields(resource, obj, request.arg("fieldValidation"))
         obj = strategy.prepare_for_create(resource, obj, ns)
         self._prepare(resource, obj)
+        # managed fields before mutating admission, as the API server's create handler does:
+        # what an admission plugin adds (the ServiceAccount token volume) belongs to no manager
+        managed = managedfields.updated(resource, None, obj, field_manager(request),
+                                        meta.rfc3339())
         self._admit(request, resource, obj, None)
         self._check_writable_namespace(resource, obj, ns)
-        set_managed_fields(obj, managedfields.updated(resource, None, obj, field_manager(request),
-                                                      meta.rfc3339()))
+        set_managed_fields(obj, managed)
         return self._store_create(request, resource, obj, warnings)
 
     def update(self, request: Request, resource: str, ns: str, name: str,

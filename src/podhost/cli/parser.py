@@ -44,7 +44,7 @@ def _selectors(p: argparse.ArgumentParser) -> None:
 
 def add_verbs(sub: Any) -> None:
     for add in (_apply_create, _get, _describe, _logs, _exec, _cp, _volume, _delete, _wait,
-                _events, _top, _port_forward, _rollout_scale):
+                _events, _top, _port_forward, _rollout_scale, _dashboard):
         add(sub)
 
 
@@ -216,6 +216,16 @@ def _port_forward(sub: Any) -> None:
     p.add_argument("ports", nargs="+", metavar="[LOCAL_PORT:]REMOTE_PORT")
     p.add_argument("--address", action="append",
                    help="addresses to listen on, comma separated (default 127.0.0.1)")
+
+
+def _dashboard(sub: Any) -> None:
+    p = _verb(sub, "dashboard", "serve a live page of the pods, their containers and the "
+              "volumes they share (a local read-only proxy)", "podhost.cli.dashboard", "run")
+    p.add_argument("--port", type=int, default=8001,
+                   help="local port to serve on (default 8001; 0: any free port)")
+    p.add_argument("--address", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
 
 
 def _rollout_scale(sub: Any) -> None:

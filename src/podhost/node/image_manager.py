@@ -18,6 +18,7 @@ from podhost.images.inuse import write_in_use
 from podhost.images.store import ImageStore
 from podhost.node.backoff import BackOff
 from podhost.node.events import Recorder
+from podhost.node.metrics import DETACHED, NodeMetrics
 
 NEVER_PULL_RETRY = 10.0  # seconds; kubelet re-syncs a Pod with an error after its back-off
 PULL_RETRY = 1.0  # the worker syncs again soon to report ImagePullBackOff
@@ -35,6 +36,8 @@ class ImageResult:
 
 
 class ImageManager:
+    metrics: NodeMetrics = DETACHED
+
     def __init__(self, images: ImageStore, registries: Any, recorder: Recorder) -> None:
         self.images, self.registries, self.recorder = images, registries, recorder
         self.backoff = BackOff()
@@ -67,6 +70,9 @@ class ImageManager:
         except ImageError as e:
             return self._failed(pod, ref, key, e, field_path)
         self.backoff.forget(key)
+        if pulled:
+            self.metrics.image_pulled(pod["metadata"]["uid"], seconds,
+                                      int(getattr(image, "size", 0) or 0))
         self.recorder.normal(pod, "Pulled", puller.pulled_message(ref, image, pulled, seconds),
                              field_path)
         return ImageResult(image=image)

@@ -15,6 +15,7 @@ import logging
 from podhost.api.types import Obj
 from podhost.node.events import Recorder, container_field_path
 from podhost.node.hooks import HandlerRunner
+from podhost.node.metrics import DETACHED, NodeMetrics
 from podhost.node.pod_state import ContainerRecord
 from podhost.node.pod_workers import PodWorker
 from podhost.node.probes import ProbeCounter, ProbeError, ProbeSpec, container_probes
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 class Prober:
     """The probes of one attempt of one container."""
+
+    metrics: NodeMetrics = DETACHED
 
     def __init__(self, handlers: HandlerRunner, recorder: Recorder, worker: PodWorker,
                  rec: ContainerRecord, container: Obj) -> None:
@@ -57,6 +60,7 @@ class Prober:
             ok, message = await self.probe_once(spec)
             if not self.alive():
                 return False
+            self.metrics.probed(spec.kind, ok, self.rec.name, self.worker.pod)
             if not ok:
                 self.recorder.warning(self.worker.pod, "Unhealthy",
                                       f"{spec.kind} probe failed: {message}",
@@ -82,6 +86,8 @@ class Prober:
 
 
 class ProberManager:
+    metrics: NodeMetrics = DETACHED
+
     def __init__(self, handlers: HandlerRunner, recorder: Recorder) -> None:
         self.handlers, self.recorder = handlers, recorder
         self.tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
@@ -92,6 +98,7 @@ class ProberManager:
         if not container_probes(container):
             return
         prober = Prober(self.handlers, self.recorder, worker, rec, container)
+        prober.metrics = self.metrics
         self.tasks[(worker.uid, rec.name)] = asyncio.ensure_future(prober.run())
 
     def stop(self, uid: str, name: str) -> None:

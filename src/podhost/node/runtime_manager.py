@@ -27,6 +27,7 @@ from podhost.node.events import Recorder, container_field_path
 from podhost.node.exits import ExitHandler
 from podhost.node.hooks import HandlerRunner
 from podhost.node.image_manager import ImageManager
+from podhost.node.metrics import DETACHED, NodeMetrics
 from podhost.node.paths import NodePaths
 from podhost.node.pod_state import ContainerIndex, ContainerRecord
 from podhost.node.pod_workers import PodWorker
@@ -46,6 +47,8 @@ MIN_GRACE_AFTER_PRE_STOP = 2.0  # kubelet's minimum for the stop signal after a 
 
 
 class RuntimeManager:
+    metrics: NodeMetrics = DETACHED
+
     def __init__(self, runtime: Runtime, paths: NodePaths, store: ObjectStore,
                  recorder: Recorder, index: ContainerIndex, exits: ExitHandler,
                  images: ImageManager, volumes: VolumeManager, sandboxes: SandboxManager,
@@ -77,6 +80,7 @@ class RuntimeManager:
         image = pulled.image
         rec.image_id = image.repo_digests[0] if image.repo_digests else image.id
         cid = secrets.token_hex(32)
+        self.metrics.container_started(rec.init, rec.ephemeral)
         try:
             cfg = self._config(worker, rec, spec, image, cid, volume_images)
         except (VolumeSetupError, LookupError, ValueError, OSError) as e:
@@ -123,6 +127,7 @@ class RuntimeManager:
     def _failed(self, worker: PodWorker, rec: ContainerRecord, reason: str, message: str,
                 field_path: str) -> None:
         rec.fail_to_start(reason, message)
+        self.metrics.container_failed(rec.init, rec.ephemeral, reason)
         self.recorder.warning(worker.pod, "Failed", f"Error: {message}", field_path)
         worker.wake_in(START_RETRY)
 

@@ -16,7 +16,9 @@ from podhost.api.nodeapi import LogOptions, NodeUsage
 from podhost.node import attach as attaching
 from podhost.node import logs as logfiles
 from podhost.node import probes, stats
+from podhost.node.endpoints import NodeEndpoints
 from podhost.node.execs import ExecProcess
+from podhost.node.metrics import DETACHED, NodeMetrics
 from podhost.node.paths import NodePaths
 from podhost.node.pod_workers import PodWorker
 from podhost.node.volume_access import VolumeAccess
@@ -33,13 +35,15 @@ DIAL_TIMEOUT = 10.0
 
 class Streaming:
     def __init__(self, runtime: Runtime, paths: NodePaths, workers: Mapping[str, PodWorker],
-                 recovered: asyncio.Event, store: object = None) -> None:
+                 recovered: asyncio.Event, store: object = None, *, node_name: str = "",
+                 metrics: NodeMetrics = DETACHED) -> None:
         self.runtime, self.paths, self.workers = runtime, paths, workers
         self.recovered = recovered  # set once containers that outlived a restart are adopted
         self.sampler = stats.Sampler()  # CPU usage needs the previous sample
         self.volumes = VolumeAccess(paths, self._find, store)
         self.volume_list, self.volume_read = self.volumes.list, self.volumes.read
         self.volume_write = self.volumes.write
+        self.endpoints = NodeEndpoints(node_name, paths, workers, store, self.usage, metrics)
 
     async def _find(self, namespace: str, name: str) -> PodWorker:
         """The Pod's worker, once containers that outlived a restart have been adopted."""
@@ -132,6 +136,10 @@ class Streaming:
         return text + ("# HELP podhost_running_pods Pods the node has workers for.\n"
                        "# TYPE podhost_running_pods gauge\n"
                        f"podhost_running_pods {len(pods)}\n")
+
+    async def node_endpoint(self, path: str) -> tuple[str, bytes] | None:
+        """The kubelet's read-only endpoints (metrics, stats/summary, healthz, pods)."""
+        return await self.endpoints.get(path)
 
 
 def _only_container(pod: dict[str, object], name: str) -> str:

@@ -30,6 +30,7 @@ from podhost.node import status as podstatus
 from podhost.node.backoff import BackOff
 from podhost.node.events import Recorder, container_field_path
 from podhost.node.image_manager import ImageManager
+from podhost.node.metrics import DETACHED, NodeMetrics
 from podhost.node.plan import ContainerToStart, PodActions
 from podhost.node.pod_state import ContainerIndex
 from podhost.node.pod_workers import PodWorker
@@ -44,6 +45,8 @@ SANDBOX_RETRY = 5.0  # seconds before a failed sandbox is made again
 
 
 class Syncer:
+    metrics: NodeMetrics = DETACHED
+
     def __init__(self, status: StatusManager, sandboxes: SandboxManager,
                  containers: RuntimeManager, images: ImageManager, probers: ProberManager,
                  index: ContainerIndex, recorder: Recorder, host_ip: str,
@@ -54,6 +57,8 @@ class Syncer:
         self.backoff = BackOff()  # crash-loop back-off, per container
 
     async def sync_pod(self, worker: PodWorker) -> None:
+        self.metrics.pod_seen(worker.uid, (worker.pod.get("status") or {}).get("phase") ==
+                              "Running")
         if not worker.pod["spec"].get("nodeName") and not self._schedule(worker):
             return
         actions = plan.compute_pod_actions(worker.pod, worker.observation(), time.monotonic(),
@@ -109,8 +114,10 @@ class Syncer:
         except (ContainerRuntimeError, NetworkError) as e:
             self.recorder.warning(worker.pod, "FailedCreatePodSandBox",
                                   f"Failed to create pod sandbox: {e}")
+            self.metrics.sandbox_started(False)
             worker.wake_in(SANDBOX_RETRY)
             return False
+        self.metrics.sandbox_started(True)
         worker.start_time = worker.start_time or meta.rfc3339()
         deadline = plan.deadline_left(worker.pod, 0.0)
         if deadline != float("inf"):
@@ -174,6 +181,10 @@ class Syncer:
                                       worker.failure, pod_ip=worker.pod_ip,
                                       ephemerals=worker.ephemerals())
         worker.pod = self.status.set_status(worker.pod, status)
+        if status.get("phase") == "Running":
+            created = worker.pod["metadata"].get("creationTimestamp")
+            self.metrics.pod_running(worker.uid, meta.parse_time(created).timestamp()
+                                     if created else None)
 
     async def sync_terminating_pod(self, worker: PodWorker) -> None:
         """SyncTerminatingPod then SyncTerminatedPod: stop, clean up, then remove the Pod."""
@@ -191,3 +202,4 @@ class Syncer:
         self.index.forget_pod(worker.uid)
         self.backoff.forget(worker.uid + "/")
         self.images.forget(worker.uid)
+        self.metrics.forget(worker.uid)

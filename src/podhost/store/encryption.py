@@ -51,6 +51,11 @@ class SecretCipher:
         except InvalidTag:
             raise CipherError(f"cannot decrypt {aad} with key {name!r}") from None
 
+    def readable(self, stored: str) -> bool:
+        """Plain, or sealed with a key we still have."""
+        return not stored.startswith(PREFIX) or \
+            stored[len(PREFIX):].partition(":")[0] in self.keys
+
     def current(self, stored: str) -> bool:
         """Encrypted with the primary key."""
         return stored.startswith(f"{PREFIX}{self.primary}:")

@@ -56,7 +56,7 @@ class Store:
             rows = self.db.execute("SELECT namespace, name, data FROM objects WHERE resource=?",
                                    (resource,)).fetchall()
             for ns, name, data in rows:
-                if not self.cipher.current(data):
+                if not self.cipher.current(data) and self.cipher.readable(data):
                     aad = f"{resource}/{ns}/{name}"
                     self.db.execute("UPDATE objects SET data=? WHERE resource=? AND namespace=? "
                                     "AND name=?", (self.cipher.encrypt(
@@ -91,6 +91,14 @@ class Store:
             raise errors.NotFoundError.of(resource, name)
         obj: Object = json.loads(self._open(resource, namespace or "", name, row[0]))
         return obj
+
+    def version_of(self, resources: tuple[str, ...]) -> tuple[int, int]:
+        """(number of objects, highest resourceVersion) of some resources: it changes with every
+        create, update or delete of one of them (a cache key for what is derived from them)."""
+        marks = ",".join("?" * len(resources))
+        row = self.db.execute(f"SELECT count(*), max(rv) FROM objects WHERE resource IN "
+                              f"({marks})", resources).fetchone()
+        return int(row[0]), int(row[1] or 0)
 
     def uid_of(self, resource: str, namespace: str, name: str) -> tuple[str, str] | None:
         """(uid, deletionTimestamp or "") of an object, without decoding it; None when it does

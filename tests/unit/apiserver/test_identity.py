@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,30 +47,42 @@ def binding(name: str, role: str, kind: str, subject: str) -> dict[str, Any]:
 RB = "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings"
 
 
-def test_unknown_credentials_get_401(tmp_path: Path) -> None:
-    api = make_api(tmp_path)
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[ApiServer]:
+    server = make_api(tmp_path)
+    yield server
+    server.store.close()  # no sqlite file descriptors left for the garbage collector
+
+
+def test_unknown_credentials_get_401(api: ApiServer) -> None:
     for token in ("wrong", "a.b.c"):
         code, status = run(api, "GET", "/api/v1/namespaces/default/pods", token=token)
         assert (code, status["reason"], status["message"]) == (401, "Unauthorized",
                                                                "Unauthorized")
 
 
-def test_certificate_user_needs_a_binding(tmp_path: Path) -> None:
-    api = make_api(tmp_path)
+def test_certificate_user_needs_a_binding(api: ApiServer) -> None:
     code, status = as_alice(api, "GET", "/api/v1/namespaces/default/pods")
     assert code == 403 and status["message"] == (
         'pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the '
         'namespace "default"')
     assert run(api, "POST", RB, binding("dev-view", "view", "Group", "dev"))[0] == 201
     assert as_alice(api, "GET", "/api/v1/namespaces/default/pods")[0] == 200
+    who = {"Impersonate-User": "bob", "Impersonate-Group": "dev"}  # kubectl --as --as-group
+    assert run(api, "GET", "/api/v1/namespaces/default/pods", headers=who)[0] == 200
+    code, answer = run(api, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", {},
+                       headers=who)
+    assert answer["status"]["userInfo"] == {"username": "bob", "groups": [
+        "dev", "system:authenticated"]}
+    assert run(api, "GET", "/api/v1/namespaces/default/pods",
+               headers={"Impersonate-User": "bob"})[0] == 403
     code, status = as_alice(api, "GET", "/api/v1/namespaces/default/secrets/x")
     assert code == 403 and status["details"] == {"name": "x", "kind": "secrets"}
     code, status = as_alice(api, "POST", RB, binding("mine", "cluster-admin", "User", "alice"))
     assert code == 403 and "forbidden" in status["message"]
 
 
-def test_impersonation_and_access_reviews(tmp_path: Path) -> None:
-    api = make_api(tmp_path)
+def test_impersonation_and_access_reviews(api: ApiServer) -> None:
     review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
               "spec": {"resourceAttributes": {"namespace": "default", "verb": "list",
                                               "resource": "pods"}}}
@@ -96,8 +109,7 @@ def test_impersonation_and_access_reviews(tmp_path: Path) -> None:
     assert who["status"]["userInfo"]["groups"] == ["system:masters", "system:authenticated"]
 
 
-def test_token_request_and_bound_pod(tmp_path: Path) -> None:
-    api = make_api(tmp_path)
+def test_token_request_and_bound_pod(api: ApiServer) -> None:
     sa = "/api/v1/namespaces/default/serviceaccounts/default/token"
     code, tr = run(api, "POST", sa, {"spec": {"expirationSeconds": 100}})
     assert code == 422 and tr["message"].endswith(
@@ -122,8 +134,7 @@ def test_token_request_and_bound_pod(tmp_path: Path) -> None:
     assert run(api, "GET", "/openid/v1/jwks", token=token)[0] == 200  # system:serviceaccounts
 
 
-def test_missing_service_account_refused(tmp_path: Path) -> None:
-    api = make_api(tmp_path)
+def test_missing_service_account_refused(api: ApiServer) -> None:
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
            "spec": {"serviceAccountName": "robot", "containers": [{"name": "c",
                                                                    "image": "busybox"}]}}
@@ -131,8 +142,7 @@ def test_missing_service_account_refused(tmp_path: Path) -> None:
     assert (code, status["reason"]) == (403, "Forbidden")
 
 
-def test_rbac_validation(tmp_path: Path) -> None:
-    api = make_api(tmp_path)
+def test_rbac_validation(api: ApiServer) -> None:
     bad = {**binding("x/y", "view", "Group", "dev")}
     bad["roleRef"] = {**bad["roleRef"], "kind": "Nope"}
     code, status = run(api, "POST", RB, bad)
@@ -164,6 +174,7 @@ def test_secrets_encrypted_at_rest(tmp_path: Path) -> None:
     rows = rotated.db.execute("SELECT data FROM objects WHERE resource='secrets'").fetchall()
     assert all(r[0].startswith(PREFIX + "key2:") for r in rows)
     assert rotated.get("secrets", "default", "old")["data"] == {"k": "b2xk"}
+    rotated.close()
 
 
 def test_state_file_modes(tmp_path: Path) -> None:
@@ -184,3 +195,21 @@ def test_bad_key_files_are_refused(tmp_path: Path, line: str) -> None:
     (tmp_path / "keys").write_text(line + "\n")
     with pytest.raises(OSError, match="expected NAME:BASE64"):
         load_or_create(tmp_path / "keys")
+
+
+def test_projected_token_kept_until_80_percent(api: ApiServer) -> None:
+    now = [1_000_000.0]
+    api.tokens.clock = lambda: now[0]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    _, created = run(api, "POST", "/api/v1/namespaces/default/pods", pod)
+    first = api.tokens.pod_token(created, "", 3607)
+    now[0] += 2800  # < 80% of 3607 s
+    assert api.tokens.pod_token(created, "", 3607) == first
+    now[0] += 200  # > 80%: a new token
+    second = api.tokens.pod_token(created, "", 3607)
+    assert second != first
+    assert api.tokens.authenticate(second) is not None
+    with pytest.raises(LookupError):
+        api.tokens.pod_token({**created, "spec": {"serviceAccountName": "gone"},
+                              "metadata": {**created["metadata"], "uid": "other"}}, "", 3607)

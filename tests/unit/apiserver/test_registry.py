@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,5 +76,24 @@ def test_named_group_crud_and_wrong_group(widgets: None, tmp_path: Path) -> None
         status, _ = await call(api, "GET", "/apis/example.podhost.io/v2/namespaces/default/"
                                            "widgets/w1")
         assert status == 404
+
+    asyncio.run(run())
+
+
+def test_fields_added_by_admission_belong_to_no_manager(tmp_path: Path) -> None:
+    """As the API server's create handler: managedFields are computed before mutating admission,
+    so the ServiceAccount token volume it adds is owned by nobody (a later server-side apply
+    without it does not remove it)."""
+    api = make_api(tmp_path)
+
+    async def run() -> None:
+        body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+        status, created = await call(api, "POST", "/api/v1/namespaces/default/pods", body)
+        assert status == 201, created
+        names = [v["name"] for v in created["spec"].get("volumes", [])]
+        assert any(n.startswith("kube-api-access-") for n in names)
+        owned = json.dumps(created["metadata"]["managedFields"])
+        assert "kube-api-access" not in owned and "f:volumes" not in owned
 
     asyncio.run(run())

@@ -58,3 +58,29 @@ def test_secret_and_downward_and_projected() -> None:
     assert payload({"projected": {"defaultMode": 0o440, "sources": [
         {"configMap": {"name": "cm", "items": [{"key": "k1", "path": "k1"}]}},
         {"secret": {"name": "s"}}]}}) == {"k1": (b"v1", 0o440), "pw": (b"hunter2", 0o440)}
+
+
+class Tokens:
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str, int]] = []
+
+    def pod_token(self, pod: dict, audience: str, expiration_seconds: int) -> str:
+        self.asked.append((pod["metadata"]["uid"], audience, expiration_seconds))
+        if audience == "nobody":
+            raise LookupError('serviceaccounts "default" not found')
+        return "jwt"
+
+
+def test_kube_api_access_volume() -> None:
+    from podhost.api.serviceaccount import api_access_volume
+    tokens = Tokens()
+    volume = api_access_volume("abcde")
+    files = projection.payload(volume, POD, lambda r, n: {"data": {"ca.crt": "CA"}}
+                               if (r, n) == ("configmaps", "kube-root-ca.crt") else None,
+                               (1 << 30, 2), tokens)
+    assert files == {"token": (b"jwt", 0o644), "ca.crt": (b"CA", 0o644),
+                     "namespace": (b"ns", 0o644)}
+    assert tokens.asked == [("u", "", 3607)]
+    with pytest.raises(VolumeSetupError, match="failed to fetch token"):
+        projection.payload({"projected": {"sources": [{"serviceAccountToken": {
+            "audience": "nobody", "path": "t"}}]}}, POD, get, (1 << 30, 2), tokens)

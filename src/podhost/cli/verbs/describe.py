@@ -96,6 +96,18 @@ def volume_lines(v: Obj) -> list[str]:
         lines += ["    Type:          HostPath (bare host directory volume)",
                   f"    Path:          {v['hostPath'].get('path', '')}",
                   f"    HostPathType:  {v['hostPath'].get('type', '')}".rstrip()]
+    elif "projected" in v:
+        lines.append("    Type:                    Projected (a volume that contains injected data "
+                     "from multiple sources)")
+        for source in v["projected"].get("sources") or []:
+            if "serviceAccountToken" in source:
+                lines.append("    TokenExpirationSeconds:  "
+                             f"{source['serviceAccountToken'].get('expirationSeconds', 3607)}")
+            elif "configMap" in source:
+                lines += [f"    ConfigMapName:           {source['configMap'].get('name', '')}",
+                          "    ConfigMapOptional:       <nil>"]
+            elif "downwardAPI" in source:
+                lines.append("    DownwardAPI:             true")
     elif "image" in v:
         lines += ["    Type:        Image (a container image or OCI artifact)",
                   f"    Reference:   {v['image'].get('reference', '')}",

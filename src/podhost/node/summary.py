@@ -1,0 +1,340 @@
+"""What the node measures of its Pods, and the three shapes kubelet serves it in: the Summary
+API (`/stats/summary`, pkg/kubelet/apis/stats/v1alpha1/types.go), cAdvisor's metrics
+(`/metrics/cadvisor`) and the resource metrics (`/metrics/resource`).
+
+`measure` is synchronous file reading (cgroups, the Pods' volume directories, the containers'
+upper directories and logs), run on a thread; the CPU rate comes from `stats.Sampler`, as for
+metrics.k8s.io. Volumes are measured as kubelet's volume metrics do: used bytes and inodes as
+`du` counts them (one device, hard links once), capacity and free space of the filesystem that
+holds them (statvfs), a claim's capacity its quota. hostPath and image volumes have no metrics
+(as upstream).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from podhost.api import meta
+from podhost.api.nodeapi import NodeUsage
+from podhost.api.types import Obj
+from podhost.images.snapshots import rootfs_paths
+from podhost.node import stats
+from podhost.node.paths import NodePaths
+from podhost.runtime.spec import cgroups_path
+from podhost.runtime.types import ContainerConfig
+from podhost.volumes import claims, emptydir, projection
+
+
+@dataclass
+class VolumeStats:
+    name: str
+    used: int
+    inodes_used: int
+    capacity: int
+    available: int
+    inodes: int
+    inodes_free: int
+    claim: tuple[str, str] | None = None  # (namespace, claim name)
+
+
+@dataclass
+class ContainerStats:
+    name: str
+    id: str
+    image: str
+    start_time: str
+    cpu_ns: int | None
+    memory_working_set: int | None
+    memory_usage: int | None
+    rootfs_used: int
+    logs_used: int
+    nanocores: int = 0
+
+
+@dataclass
+class PodStats:
+    namespace: str
+    name: str
+    uid: str
+    start_time: str
+    containers: list[ContainerStats] = field(default_factory=list)
+    volumes: list[VolumeStats] = field(default_factory=list)
+
+
+def usage_and_inodes(path: Path) -> tuple[int, int]:
+    """(allocated bytes, inodes) under path, one device, hard links counted once (`du`)."""
+    top = os.lstat(path)
+    seen: set[tuple[int, int]] = set()
+    total, inodes, stack = top.st_blocks * 512, 1, [str(path)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if st.st_dev != top.st_dev:
+                continue
+            if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+                if (st.st_dev, st.st_ino) in seen:
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+            total, inodes = total + st.st_blocks * 512, inodes + 1
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(entry.path)
+    return total, inodes
+
+
+def _volume_path(pod_dir: Path, volume: Obj) -> Path | None:
+    if volume.get("hostPath") is not None or volume.get("image") is not None:
+        return None
+    if projection.source_of(volume) is not None:
+        return projection.volume_path(pod_dir, volume)
+    if claims.is_claim(volume):
+        return None  # measured by _claim
+    if volume.get("emptyDir") is not None:
+        return emptydir.volume_path(pod_dir, volume.get("name", ""))
+    return None
+
+
+def volume_stats(pod_dir: Path, pod: Obj, store: Any) -> list[VolumeStats]:
+    out = []
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        with contextlib.suppress(Exception):  # a volume going away while measured
+            found = _one_volume(pod_dir, pod, volume, store)
+            if found is not None:
+                out.append(found)
+    return out
+
+
+def _one_volume(pod_dir: Path, pod: Obj, volume: Obj, store: Any) -> VolumeStats | None:
+    name = volume.get("name", "")
+    if claims.is_claim(volume):
+        return _claim(pod_dir, pod, volume, store)
+    path = _volume_path(pod_dir, volume)
+    if path is None or not path.is_dir():
+        return None
+    used, inodes_used = usage_and_inodes(path)
+    vfs = os.statvfs(path)
+    return VolumeStats(name, used, inodes_used, vfs.f_blocks * vfs.f_frsize,
+                       vfs.f_bavail * vfs.f_frsize, vfs.f_files, vfs.f_ffree)
+
+
+def _claim(pod_dir: Path, pod: Obj, volume: Obj, store: Any) -> VolumeStats | None:
+    """A mounted local claim: used as `du`, capacity its PV's (the quota)."""
+    from podhost.api import volumeclaims
+    from podhost.host import mount as mounts
+    pv = claims._volume(claims._claim(pod, volume, store), store)
+    target = pod_dir / "volumes" / claims.LOCAL_PLUGIN / str(pv["metadata"]["name"])
+    if not (pv.get("spec") or {}).get("local") or not mounts.is_mount_point(target):
+        return None
+    capacity = volumeclaims.capacity(pv)
+    used, inodes_used = usage_and_inodes(target)
+    vfs = os.statvfs(target)
+    return VolumeStats(volume.get("name", ""), used, inodes_used, capacity,
+                       max(capacity - used, 0), vfs.f_files, vfs.f_ffree,
+                       (pod["metadata"].get("namespace") or "default",
+                        claims.claim_name(pod, volume)))
+
+
+def _container(paths: NodePaths, pod: Obj, rec: Any, cgroup_root: Path) -> ContainerStats:
+    cid = rec.id or ""
+    cgroup = stats.locate(cgroups_path(ContainerConfig.cgroup_parent, cid), cgroup_root)
+    upper = rootfs_paths(paths.overlay_dir(cid))[0]
+    rootfs = 0
+    with contextlib.suppress(OSError):
+        rootfs = usage_and_inodes(upper)[0]
+    logs = 0
+    with contextlib.suppress(OSError):
+        logs = paths.log_path(pod, rec.name, rec.attempt).stat().st_size
+    spec: Obj = next((c for c in (pod.get("spec") or {}).get("containers") or []
+                 if c.get("name") == rec.name), {})
+    usage = None
+    if cgroup is not None:
+        usage = stats._read_int(cgroup.memory / ("memory.usage_in_bytes" if cgroup.version == 1
+                                                 else "memory.current"))
+    return ContainerStats(rec.name, cid, str(spec.get("image") or ""),
+                          str(rec.started_at or ""),
+                          cgroup.cpu_usage_ns() if cgroup else None,
+                          cgroup.memory_working_set() if cgroup else None, usage, rootfs, logs)
+
+
+def measure(workers: Iterable[Any], paths: NodePaths, store: Any,
+            cgroup_root: Path = stats.CGROUP_ROOT) -> list[PodStats]:
+    """Every Pod the node has a sandbox for: its running containers and its volumes."""
+    out = []
+    for w in list(workers):
+        if not getattr(w, "sandbox_ready", False):
+            continue
+        m = w.pod["metadata"]
+        pod = PodStats(m.get("namespace") or "default", m["name"], w.uid,
+                       w.start_time or m.get("creationTimestamp") or "")
+        pod.containers = [_container(paths, w.pod, rec, cgroup_root)
+                          for rec in w.records.values() if rec.running and rec.id]
+        pod.volumes = volume_stats(paths.pod_dir(w.uid), w.pod, store)
+        out.append(pod)
+    return out
+
+
+def add_rates(pods: list[PodStats], usage: NodeUsage) -> None:
+    """The CPU rates (nanocores) of the sampler onto the measured containers."""
+    rates = {(p.namespace, p.name, c.name): c.cpu_nanocores for p in usage.pods
+             for c in p.containers}
+    for pod in pods:
+        for c in pod.containers:
+            c.nanocores = rates.get((pod.namespace, pod.name, c.name), 0)
+
+
+# -- the Summary API ---------------------------------------------------------------------------
+def _fs(capacity: int, available: int, used: int, inodes: int | None = None,
+        inodes_free: int | None = None, inodes_used: int | None = None, now: str = "") -> Obj:
+    out: Obj = {"time": now, "availableBytes": available, "capacityBytes": capacity,
+                "usedBytes": used}
+    if inodes is not None:
+        out.update(inodesFree=inodes_free, inodes=inodes, inodesUsed=inodes_used)
+    return out
+
+
+def _cpu_memory(now: str, nanocores: int, cpu_ns: int | None, working_set: int | None,
+                usage: int | None) -> tuple[Obj, Obj]:
+    cpu: Obj = {"time": now, "usageNanoCores": nanocores}
+    if cpu_ns is not None:
+        cpu["usageCoreNanoSeconds"] = cpu_ns
+    memory: Obj = {"time": now, "workingSetBytes": working_set or 0}
+    if usage is not None:
+        memory["usageBytes"] = usage
+    return cpu, memory
+
+
+def _volume(v: VolumeStats, now: str) -> Obj:
+    out = {**_fs(v.capacity, v.available, v.used, v.inodes, v.inodes_free, v.inodes_used, now),
+           "name": v.name}
+    if v.claim is not None:
+        out["pvcRef"] = {"name": v.claim[1], "namespace": v.claim[0]}
+    return out
+
+
+def _pod(p: PodStats, now: str, fs: os.statvfs_result) -> Obj:
+    capacity, available = fs.f_blocks * fs.f_frsize, fs.f_bavail * fs.f_frsize
+    containers = []
+    for c in p.containers:
+        cpu, memory = _cpu_memory(now, c.nanocores, c.cpu_ns, c.memory_working_set,
+                                  c.memory_usage)
+        containers.append({"name": c.name, "startTime": c.start_time, "cpu": cpu,
+                           "memory": memory,
+                           "rootfs": _fs(capacity, available, c.rootfs_used, now=now),
+                           "logs": _fs(capacity, available, c.logs_used, now=now)})
+    cpu, memory = _cpu_memory(now, sum(c.nanocores for c in p.containers),
+                              sum(c.cpu_ns or 0 for c in p.containers),
+                              sum(c.memory_working_set or 0 for c in p.containers),
+                              sum(c.memory_usage or 0 for c in p.containers))
+    ephemeral = sum(c.rootfs_used + c.logs_used for c in p.containers) + \
+        sum(v.used for v in p.volumes if v.claim is None)
+    return {"podRef": {"name": p.name, "namespace": p.namespace, "uid": p.uid},
+            "startTime": p.start_time, "containers": containers, "cpu": cpu, "memory": memory,
+            "volume": [_volume(v, now) for v in p.volumes],
+            "ephemeral-storage": _fs(capacity, available, ephemeral, now=now)}
+
+
+def summary(node_name: str, start_time: str, root: Path, usage: NodeUsage,
+            pods: list[PodStats]) -> Obj:
+    """statsapi.Summary: the node, then one PodStats per Pod."""
+    now = meta.rfc3339(datetime.fromtimestamp(usage.timestamp, timezone.utc))
+    fs = os.statvfs(root)
+    cpu, memory = _cpu_memory(now, usage.cpu_nanocores, stats.node_cpu_usage_ns(),
+                              usage.memory_bytes, None)
+    node_fs = _fs(fs.f_blocks * fs.f_frsize, fs.f_bavail * fs.f_frsize,
+                  (fs.f_blocks - fs.f_bfree) * fs.f_frsize, fs.f_files, fs.f_ffree,
+                  fs.f_files - fs.f_ffree, now)
+    return {"node": {"nodeName": node_name, "startTime": start_time, "cpu": cpu,
+                     "memory": memory, "fs": node_fs,
+                     "runtime": {"imageFs": node_fs, "containerFs": node_fs}},
+            "pods": [_pod(p, now, fs) for p in pods]}
+
+
+# -- cAdvisor and resource metrics -------------------------------------------------------------
+class _Families(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+
+
+def exposition(families: list[Metric]) -> str:
+    registry = CollectorRegistry(auto_describe=False)  # private, per scrape
+    registry.register(_Families(families))
+    return generate_latest(registry).decode()
+
+
+def cadvisor_text(pods: list[PodStats]) -> str:
+    """`/metrics/cadvisor`: per container, labelled as cAdvisor labels them for kubelet."""
+    labels = ["container", "id", "image", "name", "namespace", "pod"]
+    cpu = CounterMetricFamily("container_cpu_usage_seconds_total",
+                              "Cumulative cpu time consumed in seconds.", labels=labels)
+    ws = GaugeMetricFamily("container_memory_working_set_bytes",
+                           "Current working set in bytes.", labels=labels)
+    mem = GaugeMetricFamily("container_memory_usage_bytes", "Current memory usage in bytes, "
+                            "including all memory regardless of when it was accessed",
+                            labels=labels)
+    fs = GaugeMetricFamily("container_fs_usage_bytes", "Number of bytes that are consumed by "
+                           "the container on this filesystem.", labels=[*labels, "device"])
+    for p in pods:
+        for c in p.containers:
+            values = [c.name, f"/podhost/{c.id}", c.image, c.id, p.namespace, p.name]
+            if c.cpu_ns is not None:
+                cpu.add_metric(values, c.cpu_ns / 1e9)
+            if c.memory_working_set is not None:
+                ws.add_metric(values, c.memory_working_set)
+            if c.memory_usage is not None:
+                mem.add_metric(values, c.memory_usage)
+            fs.add_metric([*values, "rootfs"], c.rootfs_used + c.logs_used)
+    return exposition([cpu, mem, ws, fs])
+
+
+def resource_text(pods: list[PodStats], usage: NodeUsage) -> str:
+    """`/metrics/resource`: what metrics-server scrapes (node, Pod and container CPU and
+    memory)."""
+    labels = ["container", "namespace", "pod"]
+    c_cpu = CounterMetricFamily("container_cpu_usage_seconds_total", "[STABLE] Cumulative cpu "
+                                "time consumed by the container in core-seconds",
+                                labels=labels)
+    c_mem = GaugeMetricFamily("container_memory_working_set_bytes", "[STABLE] Current working "
+                              "set of the container in bytes", labels=labels)
+    p_cpu = CounterMetricFamily("pod_cpu_usage_seconds_total", "[STABLE] Cumulative cpu time "
+                                "consumed by the pod in core-seconds", labels=["namespace", "pod"])
+    p_mem = GaugeMetricFamily("pod_memory_working_set_bytes", "[STABLE] Current working set "
+                              "of the pod in bytes", labels=["namespace", "pod"])
+    for p in pods:
+        for c in p.containers:
+            if c.cpu_ns is not None:
+                c_cpu.add_metric([c.name, p.namespace, p.name], c.cpu_ns / 1e9)
+            if c.memory_working_set is not None:
+                c_mem.add_metric([c.name, p.namespace, p.name], c.memory_working_set)
+        p_cpu.add_metric([p.namespace, p.name], sum(c.cpu_ns or 0 for c in p.containers) / 1e9)
+        p_mem.add_metric([p.namespace, p.name],
+                         sum(c.memory_working_set or 0 for c in p.containers))
+    n_cpu = CounterMetricFamily("node_cpu_usage_seconds_total", "[STABLE] Cumulative cpu time "
+                                "consumed by the node in core-seconds")
+    n_cpu.add_metric([], (stats.node_cpu_usage_ns() or 0) / 1e9)
+    n_mem = GaugeMetricFamily("node_memory_working_set_bytes", "[STABLE] Current working set "
+                              "of the node in bytes")
+    n_mem.add_metric([], usage.memory_bytes)
+    scrape = GaugeMetricFamily("resource_scrape_error", "[STABLE] 1 if there was an error "
+                               "while getting container metrics, 0 otherwise")
+    scrape.add_metric([], 0)
+    return exposition([c_cpu, c_mem, n_cpu, n_mem, p_cpu, p_mem, scrape])
