@@ -188,6 +188,14 @@ def test_dashboard_refuses_foreign_hosts_and_writes(node: Node, seed: str,
         assert status == (404 if name.startswith("..") else 200), name
         assert token.encode() not in body and b"Bearer" not in body
 
+def _playwright() -> Any:
+    """Playwright and Debian's chromium: `make install` puts both here, so a missing one is a
+    failure, not a skip."""
+    import playwright.sync_api
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: run make install"
+    return playwright.sync_api
+
+
 def _browser(p: Any, tmp_path: Path) -> Any:
     return p.chromium.launch_persistent_context(  # a fresh --user-data-dir
         str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
@@ -196,7 +204,7 @@ def _browser(p: Any, tmp_path: Path) -> Any:
 
 def test_dashboard_of_a_namespaced_user(node: Node, seed: str, tmp_path: Path) -> None:
     """A user who may only view one namespace (`--kubeconfig` of their own) sees its Pods."""
-    playwright = pytest.importorskip("playwright.sync_api")
+    playwright = _playwright()
     config = tmp_path / "viewer.kubeconfig"
     config.write_text(node.podhost("kubeconfig", "--user", "viewer").stdout)
     node.kubectl("create", "rolebinding", "viewer", "-n", NS, "--clusterrole=view",
@@ -227,9 +235,7 @@ def test_dashboard_of_a_namespaced_user(node: Node, seed: str, tmp_path: Path) -
 
 def test_dashboard_page_in_chromium(node: Node, seed: str, dashboard: int,
                                     tmp_path: Path) -> None:
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed")
+    playwright = _playwright()
     with playwright.sync_playwright() as p:
         browser = _browser(p, tmp_path)
         try:
