@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,6 +33,7 @@ from podhost.node.paths import NodePaths
 from podhost.runtime.spec import cgroups_path
 from podhost.runtime.types import ContainerConfig
 from podhost.volumes import claims, emptydir, projection
+from podhost.volumes.eviction import usage_and_inodes
 
 
 @dataclass
@@ -70,33 +70,6 @@ class PodStats:
     start_time: str
     containers: list[ContainerStats] = field(default_factory=list)
     volumes: list[VolumeStats] = field(default_factory=list)
-
-
-def usage_and_inodes(path: Path) -> tuple[int, int]:
-    """(allocated bytes, inodes) under path, one device, hard links counted once (`du`)."""
-    top = os.lstat(path)
-    seen: set[tuple[int, int]] = set()
-    total, inodes, stack = top.st_blocks * 512, 1, [str(path)]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if st.st_dev != top.st_dev:
-                continue
-            if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
-                if (st.st_dev, st.st_ino) in seen:
-                    continue
-                seen.add((st.st_dev, st.st_ino))
-            total, inodes = total + st.st_blocks * 512, inodes + 1
-            if stat.S_ISDIR(st.st_mode):
-                stack.append(entry.path)
-    return total, inodes
 
 
 def _volume_path(pod_dir: Path, volume: Obj) -> Path | None:

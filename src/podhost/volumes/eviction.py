@@ -20,12 +20,12 @@ REASON = "Evicted"
 MESSAGE = 'Usage of EmptyDir volume "{name}" exceeds the limit "{limit}". '
 
 
-def disk_usage(path: Path) -> int:
-    """Allocated bytes under path (the root included), one device, hard links once."""
+def usage_and_inodes(path: Path) -> tuple[int, int]:
+    """(allocated bytes, inodes) under path, the root included, one device, hard links counted
+    once (`du`)."""
     top = os.lstat(path)
     seen: set[tuple[int, int]] = set()
-    total, stack = 0, [str(path)]
-    total += top.st_blocks * 512
+    total, inodes, stack = top.st_blocks * 512, 1, [str(path)]
     while stack:
         try:
             entries = list(os.scandir(stack.pop()))
@@ -42,10 +42,15 @@ def disk_usage(path: Path) -> int:
                 if (st.st_dev, st.st_ino) in seen:
                     continue
                 seen.add((st.st_dev, st.st_ino))
-            total += st.st_blocks * 512
+            total, inodes = total + st.st_blocks * 512, inodes + 1
             if stat.S_ISDIR(st.st_mode):
                 stack.append(entry.path)
-    return total
+    return total, inodes
+
+
+def disk_usage(path: Path) -> int:
+    """Allocated bytes under path (the root included), one device, hard links once."""
+    return usage_and_inodes(path)[0]
 
 
 def _limit(source: Obj) -> int | None:
