@@ -116,7 +116,7 @@ def _scalar(kind: Any, value: Any) -> Any:
     if kind == "bool":
         return bool(value)
     if isinstance(kind, dict):
-        return decodeencode_field(bytes(value), kind)
+        return decode_message(bytes(value), kind)
     if kind == "intorstr":  # {type 0: intVal, 1: strVal}
         parts = {n: v for n, _w, v in fields(bytes(value))}
         return bytes(parts.get(3, b"")).decode("utf-8") if parts.get(1) == 1 else \
@@ -124,7 +124,7 @@ def _scalar(kind: Any, value: Any) -> Any:
     raise DecodeError(f"unknown schema type {kind}")
 
 
-def decodeencode_field(data: bytes, schema: Schema) -> dict[str, Any]:
+def decode_message(data: bytes, schema: Schema) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for number, _wire, value in fields(data):
         if number not in schema:
@@ -154,12 +154,12 @@ def decode(body: bytes, expected_kind: str) -> dict[str, Any]:
         if not body.startswith(MAGIC):
             raise DecodeError("provided data does not appear to be a protobuf message, "
                               "expected prefix [107 56 115 0]")
-        unknown = decodeencode_field(body[len(MAGIC):], UNKNOWN)
+        unknown = decode_message(body[len(MAGIC):], UNKNOWN)
         type_meta = unknown.get("typeMeta", {})
         kind = type_meta.get("kind", "")
         if kind != expected_kind:
             raise DecodeError(f'the kind "{kind}" does not match')
-        obj = decodeencode_field(unknown.get("raw", b""), SCHEMAS[kind])
+        obj = decode_message(unknown.get("raw", b""), SCHEMAS[kind])
     except (DecodeError, UnicodeDecodeError) as e:
         raise errors.BadRequestError(f'{expected_kind} in version "v1" cannot be handled as a '
                                      f'{expected_kind}: {e}') from None

@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Any
 
 from podhost.api import errors, registry
-from podhost.apiserver.protobuf import MAGIC, UNKNOWN, decodeencode_field
+from podhost.apiserver.protobuf import MAGIC, UNKNOWN, decode_message
 from podhost.protowire import DecodeError, fields
 
 KINDS = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob",
@@ -100,7 +100,7 @@ def decode(body: bytes, expected_kind: str) -> dict[str, Any]:
         if not body.startswith(MAGIC):
             raise DecodeError("provided data does not appear to be a protobuf message, "
                               "expected prefix [107 56 115 0]")
-        unknown = decodeencode_field(body[len(MAGIC):], UNKNOWN)
+        unknown = decode_message(body[len(MAGIC):], UNKNOWN)
         type_meta = unknown.get("typeMeta", {})
         if type_meta.get("kind") != expected_kind:
             raise DecodeError(f'the kind "{type_meta.get("kind", "")}" does not match')
