@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import select
+import signal
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -294,6 +295,9 @@ def check_running(pod: Obj) -> None:
 def port_forward(args: argparse.Namespace) -> int:
     from podhost.cli import wsexec
     from podhost.cli.verbs.pods import get_pod, pod_name
+    # Ctrl-C ends the forward even when started with SIGINT ignored (a background job of a
+    # non-interactive shell), as kubectl's signal.Notify does
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     client = client_for(args)
     ns, name = client.namespace, pod_name(args.pod)
     pod = get_pod(client, ns, name)
