@@ -44,8 +44,21 @@ def cert_user(cert: dict[str, Any]) -> User | None:
     return User(name, (*groups, AUTHENTICATED))
 
 
+NODE_PROXY_PATH = re.compile(r"^/api/v1/nodes/([^/]+)/proxy(?:/.*)?$")
+VOLUME_PATH = re.compile(r"^/api/v1/nodes/[^/]+/proxy/podhost/volumes/([^/]+)/([^/]+)(?:/.*)?$")
+
+
 def attributes(request: Request, user: User) -> Attributes:
     """RequestInfoFactory: the verb, group, resource, subresource, namespace and name."""
+    volume = VOLUME_PATH.match(request.path)
+    if volume:  # reading a Pod's volume from outside: as much as exec into the Pod
+        return Attributes(user, "create", True, "", "pods", "exec", volume.group(1),
+                          volume.group(2))
+    proxy = NODE_PROXY_PATH.match(request.path)
+    if proxy:  # the node proxy: nodes/proxy whatever follows it, as the API server parses it
+        verb = {"GET": "get", "HEAD": "get", "DELETE": "delete", "PUT": "update",
+                "PATCH": "patch"}.get(request.method, "create")
+        return Attributes(user, verb, True, "", "nodes", "proxy", "", proxy.group(1))
     m = RESOURCE_PATH.match(request.path)
     if not m or request.path.startswith("/apis/") and m.group("group") is None:
         verb = {"HEAD": "get"}.get(request.method, request.method.lower())

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 from podhost.api.types import Obj
 
 HOSTS_HEADER = "# Kubernetes-managed hosts file.\n"
+HOSTS_HEADER_HOST_NETWORK = "# Kubernetes-managed hosts file (host network).\n"
 HOSTS_BASE = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
               "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\n"
               "fe00::2\tip6-allrouters\n")
@@ -31,25 +33,40 @@ def domain(pod: Obj) -> str:
 
 def hostname(pod: Obj) -> str:
     """The sandbox's (UTS) host name: the short name, or with setHostnameAsFQDN the FQDN
-    (kubelet's generatePodSandboxConfig)."""
+    (kubelet's generatePodSandboxConfig); a hostNetwork Pod has the node's."""
+    if pod.get("spec", {}).get("hostNetwork"):
+        return socket.gethostname()
     name = short_hostname(pod)
     if pod.get("spec", {}).get("setHostnameAsFQDN") and domain(pod):
         return f"{name}.{domain(pod)}"
     return name
 
 
-def hosts_content(pod: Obj, pod_ip: str | None) -> str:
-    """managedHostsFileContent: the base entries, the Pod's own name, then hostAliases."""
-    text = HOSTS_HEADER + HOSTS_BASE
+def hosts_content(pod: Obj, pod_ip: str | None, host_hosts: str = "/etc/hosts") -> str:
+    """managedHostsFileContent: the base entries, the Pod's own name, then hostAliases; a
+    hostNetwork Pod gets the node's file instead (nodeHostsFileContent)."""
     spec = pod.get("spec", {})
+    if spec.get("hostNetwork"):
+        try:
+            node_hosts = Path(host_hosts).read_text()
+        except OSError:
+            node_hosts = ""
+        return HOSTS_HEADER_HOST_NETWORK + node_hosts + _host_aliases(spec)
+    text = HOSTS_HEADER + HOSTS_BASE
     name = short_hostname(pod)
     if pod_ip:
         fqdn = f"{name}.{domain(pod)}\t{name}" if domain(pod) else name
         text += f"{pod_ip}\t{fqdn}\n"
-    for alias in spec.get("hostAliases") or []:
-        text += f"\n# Entries added by HostAliases.\n{alias['ip']}\t" \
-                f"{chr(9).join(alias.get('hostnames') or [])}\n"
-    return text
+    return text + _host_aliases(spec)
+
+
+def _host_aliases(spec: Obj) -> str:
+    """hostsEntriesFromHostAliases: one header, then a line per alias."""
+    aliases = spec.get("hostAliases") or []
+    if not aliases:
+        return ""
+    return "\n# Entries added by HostAliases.\n" + "".join(
+        f"{alias['ip']}\t{chr(9).join(alias.get('hostnames') or [])}\n" for alias in aliases)
 
 
 def parse_resolv(text: str) -> tuple[list[str], list[str], list[str]]:
@@ -96,7 +113,9 @@ def resolv_content(pod: Obj, host_resolv: str = "/etc/resolv.conf",
     servers, searches, options = parse_resolv(host)
     if policy == "None":
         servers, searches, options = [], [], []
-    elif policy in ("ClusterFirst", "ClusterFirstWithHostNet") and cluster_dns:
+    elif cluster_dns and (policy == "ClusterFirstWithHostNet" or (
+            policy == "ClusterFirst" and not spec.get("hostNetwork"))):
+        # getPodDNSType: ClusterFirst on the host's network falls back to Default
         ns = pod["metadata"].get("namespace") or "default"
         servers = [cluster_dns]
         searches = [f"{ns}.svc.{CLUSTER_DOMAIN}", f"svc.{CLUSTER_DOMAIN}", CLUSTER_DOMAIN,

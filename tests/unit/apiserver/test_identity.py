@@ -213,3 +213,23 @@ def test_projected_token_kept_until_80_percent(api: ApiServer) -> None:
     with pytest.raises(LookupError):
         api.tokens.pod_token({**created, "spec": {"serviceAccountName": "gone"},
                               "metadata": {**created["metadata"], "uid": "other"}}, "", 3607)
+
+
+def test_node_proxy_paths_are_nodes_proxy() -> None:
+    """RequestInfoFactory: whatever follows /proxy/ is the subresource nodes/proxy of the
+    node (metrics, stats), not a non-resource URL; the volume browser is pods/exec."""
+    from podhost.api.rbac import User
+    from podhost.apiserver import identity
+    from tests.unit.apiserver.helpers import request
+
+    user = User("alice", ("dev",))
+    got = identity.attributes(request("GET", "/api/v1/nodes/n1/proxy/stats/summary"), user)
+    assert (got.verb, got.resource, got.subresource, got.name, got.resource_request) == (
+        "get", "nodes", "proxy", "n1", True)
+    # a Pod's volume read from outside needs what exec into that Pod needs
+    got = identity.attributes(request("GET", "/api/v1/nodes/n1/proxy/podhost/volumes/ns/p/v/f"),
+                              user)
+    assert (got.verb, got.resource, got.subresource, got.namespace, got.name) == (
+        "create", "pods", "exec", "ns", "p")
+    got = identity.attributes(request("POST", "/api/v1/nodes/n1/proxy/metrics"), user)
+    assert (got.verb, got.subresource) == ("create", "proxy")
