@@ -7,8 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from podhost.api import meta
-from podhost.api.servicetable import AGE, NAME, Column
+from podhost.api.columns import AGE, NAME, Column, age
 from podhost.api.types import Obj
 
 ROLE_COLUMNS: list[Column] = [
@@ -39,9 +38,7 @@ def binding_cells(o: Obj, now: datetime) -> list[Any]:
         return ", ".join(
             (f"{s.get('namespace', '')}/{s.get('name', '')}" if kind == "ServiceAccount"
              else str(s.get("name", ""))) for s in subjects if s.get("kind") == kind)
-    ts = o["metadata"].get("creationTimestamp")
-    age = meta.human_age((now - meta.parse_time(ts)).total_seconds()) if ts else "<unknown>"
-    return [o["metadata"]["name"], f"{ref.get('kind', '')}/{ref.get('name', '')}", age,
+    return [o["metadata"]["name"], f"{ref.get('kind', '')}/{ref.get('name', '')}", age(o, now),
             names("User"), names("Group"), names("ServiceAccount")]
 
 

@@ -6,18 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from podhost.api import meta
+from podhost.api.columns import AGE, NAME, Column, age
 from podhost.api.types import Obj
 
-Column = tuple[str, str, str, int, str]
-NAME: Column = ("Name", "string", "name", 0, "Name must be unique within a namespace. Is "
-                "required when creating resources, although some resources may allow a client "
-                "to request the generation of an appropriate name automatically. Name is "
-                "primarily intended for creation idempotence and configuration definition. "
-                "Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/"
-                "working-with-objects/names#names")
-AGE: Column = ("Age", "string", "", 0, "CreationTimestamp is a timestamp representing the "
-               "server time when this object was created.")
 SERVICE_COLUMNS: list[Column] = [
     NAME,
     ("Type", "string", "", 0, "type determines how the Service is exposed."),
@@ -45,11 +36,6 @@ ENDPOINTSLICE_COLUMNS: list[Column] = [
 ]
 
 
-def _age(obj: Obj, now: datetime) -> str:
-    ts = obj.get("metadata", {}).get("creationTimestamp")
-    if not ts:
-        return "<unknown>"
-    return meta.human_age((now - meta.parse_time(ts)).total_seconds())
 
 
 def _external_ip(svc: Obj) -> str:
@@ -81,7 +67,7 @@ def service_cells(svc: Obj, now: datetime) -> list[Any]:
     spec = svc.get("spec") or {}
     selector = spec.get("selector") or {}
     return [svc["metadata"]["name"], spec.get("type") or "ClusterIP",
-            spec.get("clusterIP") or "<none>", _external_ip(svc), _ports(svc), _age(svc, now),
+            spec.get("clusterIP") or "<none>", _external_ip(svc), _ports(svc), age(svc, now),
             ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>"]
 
 
@@ -99,7 +85,7 @@ def endpoints_cells(ep: Obj, now: datetime) -> list[Any]:
     for subset in ep.get("subsets") or []:
         addresses += [a.get("ip", "") for a in subset.get("addresses") or []]
         ports += [p.get("port") for p in subset.get("ports") or []]
-    return [ep["metadata"]["name"], _addresses(addresses, sorted(set(ports))), _age(ep, now)]
+    return [ep["metadata"]["name"], _addresses(addresses, sorted(set(ports))), age(ep, now)]
 
 
 def endpointslice_cells(es: Obj, now: datetime) -> list[Any]:
@@ -109,4 +95,4 @@ def endpointslice_cells(es: Obj, now: datetime) -> list[Any]:
     more = f" + {len(addresses) - 3} more..." if len(addresses) > 3 else ""
     endpoints = ",".join(addresses[:3]) + more if addresses else "<unset>"
     return [es["metadata"]["name"], es.get("addressType", ""), port_text, endpoints,
-            _age(es, now)]
+            age(es, now)]

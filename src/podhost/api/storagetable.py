@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from podhost.api import meta, volumeclaims
-from podhost.api.servicetable import AGE, NAME, Column
+from podhost.api import volumeclaims
+from podhost.api.columns import AGE, NAME, Column, age
 from podhost.api.types import Obj
 
 _MODES = (("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"),
@@ -67,9 +67,6 @@ SC_COLUMNS: list[Column] = [
 ]
 
 
-def _age(obj: Obj, now: datetime) -> str:
-    ts = (obj.get("metadata") or {}).get("creationTimestamp")
-    return meta.human_age((now - meta.parse_time(ts)).total_seconds()) if ts else "<unknown>"
 
 
 def modes_text(modes: list[str]) -> str:
@@ -91,7 +88,7 @@ def pv_cells(pv: Obj, now: datetime) -> list[Any]:
             modes_text(spec.get("accessModes") or []),
             spec.get("persistentVolumeReclaimPolicy", ""), _phase(pv), claim,
             spec.get("storageClassName", ""), spec.get("volumeAttributesClassName") or "<unset>",
-            status.get("reason", ""), _age(pv, now), spec.get("volumeMode") or "<unset>"]
+            status.get("reason", ""), age(pv, now), spec.get("volumeMode") or "<unset>"]
 
 
 def pvc_cells(pvc: Obj, now: datetime) -> list[Any]:
@@ -101,7 +98,7 @@ def pvc_cells(pvc: Obj, now: datetime) -> list[Any]:
     modes = modes_text(status.get("accessModes") or []) if bound else ""
     return [pvc["metadata"]["name"], _phase(pvc), spec.get("volumeName", ""), cap, modes,
             spec.get("storageClassName", ""),
-            spec.get("volumeAttributesClassName") or "<unset>", _age(pvc, now),
+            spec.get("volumeAttributesClassName") or "<unset>", age(pvc, now),
             spec.get("volumeMode") or "<unset>"]
 
 
@@ -111,7 +108,7 @@ def sc_cells(sc: Obj, now: datetime) -> list[Any]:
         name += " (default)"
     return [name, sc.get("provisioner", ""), sc.get("reclaimPolicy") or "Delete",
             sc.get("volumeBindingMode") or "Immediate",
-            "true" if sc.get("allowVolumeExpansion") else "false", _age(sc, now)]
+            "true" if sc.get("allowVolumeExpansion") else "false", age(sc, now)]
 
 
 TABLES = {"persistentvolumes": (PV_COLUMNS, pv_cells),

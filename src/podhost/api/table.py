@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from podhost.api import meta, rbactable, servicetable, storagetable, workloadtable
+from podhost.api.columns import age, since
 from podhost.api.types import Obj
 
 POD_COLUMNS = [
@@ -38,11 +39,6 @@ def column_definitions(columns: list[tuple[str, str, str, int, str]]) -> list[Ob
             for n, t, f, p, d in columns]
 
 
-def _age(obj: Obj, now: datetime) -> str:
-    ts = obj.get("metadata", {}).get("creationTimestamp")
-    if not ts:
-        return "<unknown>"
-    return meta.human_age((now - meta.parse_time(ts)).total_seconds())
 
 
 def _partial(obj: Obj) -> Obj:
@@ -124,7 +120,7 @@ def pod_cells(pod: Obj, now: datetime) -> list[Any]:
     ips = status.get("podIPs") or []
     ip = ips[0].get("ip") if ips else status.get("podIP")
     return [pod["metadata"]["name"], f"{ready}/{total}", reason,
-            _restarts_text(restarts, last_restart, now), _age(pod, now), ip or "<none>",
+            _restarts_text(restarts, last_restart, now), age(pod, now), ip or "<none>",
             spec.get("nodeName") or "<none>", status.get("nominatedNodeName") or "<none>",
             _readiness_gates(spec, status)]
 
@@ -230,10 +226,6 @@ EVENT_COLUMNS = [  # eventColumnDefinitions; the descriptions are v1.Event's swa
 ]
 
 
-def _since(ts: str | None, now: datetime) -> str:
-    if not ts:
-        return "<unknown>"
-    return meta.human_age((now - meta.parse_time(ts)).total_seconds())
 
 
 def node_cells(node: Obj, now: datetime) -> list[Any]:
@@ -261,19 +253,19 @@ def node_cells(node: Obj, now: datetime) -> list[Any]:
     kernel = info.get("kernelVersion") or "<unknown>"
     runtime = info.get("containerRuntimeVersion") or "<unknown>"
     return [node["metadata"]["name"], ",".join(states), ",".join(sorted(roles)) or "<none>",
-            _age(node, now), info.get("kubeletVersion", ""), address("InternalIP"),
+            age(node, now), info.get("kubeletVersion", ""), address("InternalIP"),
             address("ExternalIP"), os_image, kernel, runtime]
 
 
 def event_cells(ev: Obj, now: datetime) -> list[Any]:
     """printEvent (wide, as the server always renders it)."""
-    first = _since(ev.get("firstTimestamp"), now) if ev.get("firstTimestamp") \
-        else _since(ev.get("eventTime"), now)
-    last = _since(ev.get("lastTimestamp"), now) if ev.get("lastTimestamp") else first
+    first = since(ev.get("firstTimestamp"), now) if ev.get("firstTimestamp") \
+        else since(ev.get("eventTime"), now)
+    last = since(ev.get("lastTimestamp"), now) if ev.get("lastTimestamp") else first
     count = ev.get("count") or 0
     series = ev.get("series")
     if series:
-        last = _since(series.get("lastObservedTime"), now)
+        last = since(series.get("lastObservedTime"), now)
         count = series.get("count", 0)
     elif count == 0:
         count = 1
@@ -291,16 +283,16 @@ def event_cells(ev: Obj, now: datetime) -> list[Any]:
 
 
 def _simple_cells(resource: str, o: Obj, now: datetime) -> list[Any]:
-    name, age = o["metadata"]["name"], _age(o, now)
+    name, created = o["metadata"]["name"], age(o, now)
     if resource == "configmaps":
-        return [name, len(o.get("data") or {}) + len(o.get("binaryData") or {}), age]
+        return [name, len(o.get("data") or {}) + len(o.get("binaryData") or {}), created]
     if resource == "secrets":
-        return [name, o.get("type", ""), len(o.get("data") or {}), age]
+        return [name, o.get("type", ""), len(o.get("data") or {}), created]
     if resource == "namespaces":
-        return [name, o.get("status", {}).get("phase", ""), age]
+        return [name, o.get("status", {}).get("phase", ""), created]
     if resource == "serviceaccounts":
-        return [name, len(o.get("secrets") or []), age]
-    return [name, age]
+        return [name, len(o.get("secrets") or []), created]
+    return [name, created]
 
 
 TABLES = {"pods": (POD_COLUMNS, pod_cells), "nodes": (NODE_COLUMNS, node_cells),

@@ -8,18 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from podhost.api import meta
+from podhost.api.columns import AGE, NAME, Column, since
 from podhost.api.types import Obj
 from podhost.api.workloads import selector_string
 
-Column = tuple[str, str, str, int, str]
-NAME: Column = ("Name", "string", "name", 0, "Name must be unique within a namespace. Is "
-                "required when creating resources, although some resources may allow a client "
-                "to request the generation of an appropriate name automatically. Name is "
-                "primarily intended for creation idempotence and configuration definition. "
-                "Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/"
-                "working-with-objects/names#names")
-AGE: Column = ("Age", "string", "", 0, "CreationTimestamp is a timestamp representing the "
-               "server time when this object was created.")
 CONTAINERS: Column = ("Containers", "string", "", 1, "Names of each container in the template.")
 IMAGES: Column = ("Images", "string", "", 1, "Images referenced by each container in the "
                   "template.")
@@ -81,10 +73,10 @@ def _d(value: Any) -> Obj:
     return value if isinstance(value, dict) else {}
 
 
-def _since(ts: Any, now: datetime) -> str:
-    if not ts:
-        return "<none>"
-    return meta.human_age((now - meta.parse_time(str(ts))).total_seconds())
+
+
+def _created(o: Obj, now: datetime) -> str:
+    return since(o["metadata"].get("creationTimestamp"), now, "<none>")
 
 
 def _template(o: Obj, job: bool = False) -> tuple[str, str]:
@@ -104,21 +96,21 @@ def deployment_cells(o: Obj, now: datetime) -> list[Any]:
     spec, st = _d(o.get("spec")), _d(o.get("status"))
     return [o["metadata"]["name"], f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
             st.get("updatedReplicas", 0), st.get("availableReplicas", 0),
-            _since(o["metadata"].get("creationTimestamp"), now), *_template(o),
+            _created(o, now), *_template(o),
             _selector(spec)]
 
 
 def replicaset_cells(o: Obj, now: datetime) -> list[Any]:
     spec, st = _d(o.get("spec")), _d(o.get("status"))
     return [o["metadata"]["name"], spec.get("replicas", 0), st.get("replicas", 0),
-            st.get("readyReplicas", 0), _since(o["metadata"].get("creationTimestamp"), now),
+            st.get("readyReplicas", 0), _created(o, now),
             *_template(o), _selector(spec)]
 
 
 def statefulset_cells(o: Obj, now: datetime) -> list[Any]:
     spec, st = _d(o.get("spec")), _d(o.get("status"))
     return [o["metadata"]["name"], f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
-            _since(o["metadata"].get("creationTimestamp"), now), *_template(o)]
+            _created(o, now), *_template(o)]
 
 
 def daemonset_cells(o: Obj, now: datetime) -> list[Any]:
@@ -128,7 +120,7 @@ def daemonset_cells(o: Obj, now: datetime) -> list[Any]:
     return [o["metadata"]["name"], st.get("desiredNumberScheduled", 0),
             st.get("currentNumberScheduled", 0), st.get("numberReady", 0),
             st.get("updatedNumberScheduled", 0), st.get("numberAvailable", 0), node_selector,
-            _since(o["metadata"].get("creationTimestamp"), now), *_template(o),
+            _created(o, now), *_template(o),
             _selector(spec)]
 
 
@@ -165,7 +157,7 @@ def job_cells(o: Obj, now: datetime) -> list[Any]:
         end = meta.parse_time(st["completionTime"]) if st.get("completionTime") else now
         duration = meta.human_age((end - start).total_seconds())
     return [o["metadata"]["name"], job_status_text(o), completions, duration,
-            _since(o["metadata"].get("creationTimestamp"), now), *_template(o),
+            _created(o, now), *_template(o),
             _selector(spec)]
 
 
@@ -173,8 +165,8 @@ def cronjob_cells(o: Obj, now: datetime) -> list[Any]:
     spec, st = _d(o.get("spec")), _d(o.get("status"))
     return [o["metadata"]["name"], spec.get("schedule", ""), spec.get("timeZone") or "<none>",
             "True" if spec.get("suspend") else "False", len(st.get("active") or []),
-            _since(st.get("lastScheduleTime"), now),
-            _since(o["metadata"].get("creationTimestamp"), now), *_template(o, job=True),
+            since(st.get("lastScheduleTime"), now, "<none>"),
+            _created(o, now), *_template(o, job=True),
             _selector(_d(_d(spec.get("jobTemplate")).get("spec")))]
 
 
@@ -188,7 +180,7 @@ def controllerrevision_cells(o: Obj, now: datetime) -> list[Any]:
         controller = f"{kind}.{group}/{owner.get('name')}" if group else \
             f"{kind}/{owner.get('name')}"
     return [o["metadata"]["name"], controller, o.get("revision", 0),
-            _since(o["metadata"].get("creationTimestamp"), now)]
+            _created(o, now)]
 
 
 TABLES = {"deployments": (DEPLOYMENT_COLUMNS, deployment_cells),
