@@ -80,7 +80,8 @@ def add_node_verbs(sub: Any) -> None:
     down = sub.add_parser("down", help="stop the background node (pid file <root>/podhost.pid)")
     _root_arg(down)
     down.add_argument("--delete-pods", action="store_true",
-                      help="delete all Pods first and wait until they are gone")
+                      help="stop the controllers, delete every Pod, wait until each is torn down "
+                           "(no container, mount, rule or address is left), then stop")
     down.add_argument("--timeout", type=float, default=60, help="seconds to wait for the stop")
     status = sub.add_parser("status", help="versions, paths, health, Pods and images of the node")
     _root_arg(status)

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podhost import __version__, config
+from podhost.api.types import Obj
 from podhost.cli import client as clientmod
-from podhost.cli.context import lookup
 from podhost.cli.errors import CliError
 from podhost.cli.localnode import local_server, readyz, root_of, running_pid, start_background
-from podhost.cli.verbs.objects import wait_gone
 
 
 def print_kubeconfig(args: argparse.Namespace) -> int:
@@ -55,38 +54,40 @@ def up(args: argparse.Namespace) -> int:
     return 0
 
 
-def delete_all_pods(args: argparse.Namespace, root: Path) -> None:
-    conn = clientmod.resolve(clientmod.load_kubeconfig([root / "kubeconfig"]))
-    c = clientmod.Client(conn)
-    pods = c.get("/api/v1/pods").get("items") or []
-    for pod in pods:
-        meta = pod["metadata"]
-        c.request("DELETE", clientmod.resource_path("pods", meta["namespace"], meta["name"]),
-                  {"kind": "DeleteOptions", "apiVersion": "v1"})
-        print(f"pod \"{meta['name']}\" deleted")
-    deadline = time.monotonic() + 120
-    for pod in pods:
-        wait_gone(c, lookup("pods"), pod["metadata"]["namespace"], pod["metadata"]["name"],
-                  deadline)
+def pods_of(root: Path) -> list[Obj]:
+    """The node's Pods as its API lists them ([] when it cannot be asked)."""
+    try:
+        conn = clientmod.resolve(clientmod.load_kubeconfig([root / "kubeconfig"]))
+        return list(clientmod.Client(conn).get("/api/v1/pods").get("items") or [])
+    except (CliError, OSError):
+        return []
 
 
 def down(args: argparse.Namespace) -> int:
+    """Stop the node (SIGTERM: running Pods keep running and are adopted on the next start);
+    with --delete-pods (SIGUSR1) the node stops its controllers, deletes every Pod, waits until
+    each is torn down, removes its network rules and unmounts its storage, then stops."""
+    import signal
     root = root_of(args)
     pid = running_pid(root)
     if pid is None:
         print("podhost node is not running")
         return 0
+    timeout, pods = args.timeout, []
     if args.delete_pods:
-        delete_all_pods(args, root)
-    import signal
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + args.timeout
+        pods = pods_of(root)
+        timeout += max([float(p["spec"].get("terminationGracePeriodSeconds", 30))
+                        for p in pods] + [0.0])
+    os.kill(pid, signal.SIGUSR1 if args.delete_pods else signal.SIGTERM)
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if running_pid(root) is None or not _alive(pid):
+            for pod in pods:
+                print(f"pod \"{pod['metadata']['name']}\" deleted")
             print(f"podhost node stopped (pid {pid})")
             return 0
         time.sleep(0.1)
-    raise CliError(f"error: the node (pid {pid}) did not stop within {args.timeout:.0f}s")
+    raise CliError(f"error: the node (pid {pid}) did not stop within {timeout:.0f}s")
 
 
 def _alive(pid: int) -> bool:

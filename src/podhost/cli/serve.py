@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from podhost import config
 from podhost.cli import kubeconfig
@@ -180,6 +180,24 @@ async def stop_tasks(tasks: list[asyncio.Task[None]]) -> None:
             await task
 
 
+async def stop_requested(node_task: asyncio.Future[Any]) -> bool:
+    """Wait for SIGTERM/SIGINT (stop; the Pods keep running) or SIGUSR1 (stop, deleting every
+    Pod first: True), or the node's end."""
+    stop, delete_pods = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    def delete_and_stop() -> None:
+        delete_pods.set()
+        stop.set()
+
+    loop.add_signal_handler(signal.SIGUSR1, delete_and_stop)
+    stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({node_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    return delete_pods.is_set() and not node_task.done()
+
+
 async def serve(settings: config.Settings) -> None:
     from podhost.apiserver import app as apiapp
     from podhost.apiserver import http
@@ -203,10 +221,10 @@ async def serve(settings: config.Settings) -> None:
                            server_address=f"{settings.host}:{settings.port}", node_ip=address,
                            pod_cidr=str(network.cidr) if network else "", token_service=tokens)
     kubelet.volumes.tokens = tokens  # projected serviceAccountTokens, minted in-process
-    controllers = start_controllers(store, pki.ca_cert.read_text(), address)
+    managers = start_controllers(store, pki.ca_cert.read_text(), address)
     proxy, dns_server, kubelet.volumes.cluster_dns = await start_services(settings, store,
                                                                          network, address)
-    controllers.append(asyncio.ensure_future(proxy.run()))
+    controllers = [*managers, asyncio.ensure_future(proxy.run())]
     provisioner = local_provisioner(settings, store)
     controllers.append(asyncio.ensure_future(provisioner.run()))
     server = await http.serve(settings.host, settings.port, api.handle, apiapp.too_large,
@@ -215,13 +233,11 @@ async def serve(settings: config.Settings) -> None:
     settings.pid_file.write_text(f"{os.getpid()}\n")
     log.info("podhost node %s serving on %s (root %s)", settings.node_name,
              settings.server_url, settings.root)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     node_task = asyncio.ensure_future(kubelet.run())
-    stopper = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({node_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if await stop_requested(node_task):  # `podhost down --delete-pods`
+        from podhost.cli import teardown
+        await stop_tasks(managers)  # no controller makes a replacement Pod
+        await teardown.delete_pods_and_wait(store)
     server.close()
     await kubelet.drain()
     node_task.cancel()
@@ -232,6 +248,8 @@ async def serve(settings: config.Settings) -> None:
         dns_server.close()
     if not store.list("pods")[0]:  # `down --delete-pods`: nothing left to serve
         proxy.remove()
+        if network is not None:
+            network.host_ports.remove()
         provisioner.pool.release()  # the volumes stay in the image, mounted again when used
     failure = node_task.exception() if node_task.done() and not node_task.cancelled() else None
     if failure is not None:
@@ -250,15 +268,23 @@ def run(args: argparse.Namespace) -> int:
         print("error: podhost serve must run as root (it mounts filesystems and runs runc)",
               file=sys.stderr)
         return 1
+    from podhost.cli import nodelock
     from podhost.images.errors import ImageError
     from podhost.images.registries import load_registries
     from podhost.network import NetworkError
 
     settings = settings_from(args)
     try:
+        lock = nodelock.acquire(settings.root)  # before the network, the DNS or the store
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    try:
         load_registries(settings.registries_conf)  # a bad file stops the node before it starts
         asyncio.run(serve(settings))
     except (OSError, ImageError, NetworkError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    finally:
+        os.close(lock)
     return 0

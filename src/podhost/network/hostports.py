@@ -148,6 +148,11 @@ def _nft(script: str) -> None:
         raise NetworkError(f"nft: {done.stderr.strip()}")
 
 
+def table_gone(error: NetworkError) -> bool:
+    """nft's answer about a table that does not exist (any more)."""
+    return "No such file or directory" in str(error)
+
+
 class HostPorts:
     """The node's hostPort table; made on the first mapping, rewritten on every change."""
 
@@ -179,8 +184,22 @@ class HostPorts:
             return
         if self.applied is None:
             self._make_table()
-        _nft(elements_script(self.table, mappings))
+        try:
+            _nft(elements_script(self.table, mappings))
+        except NetworkError as e:
+            if not table_gone(e):
+                raise
+            # removed behind the node's back (`nft flush ruleset`, a firewall reload): the
+            # table is made again, empty, and filled
+            self._make_table()
+            _nft(elements_script(self.table, mappings))
         self.applied = list(mappings)
+
+    def remove(self) -> None:
+        """At a stop with no Pods left: the table and its registry entry go."""
+        subprocess.run(["nft", "delete", "table", "ip", self.table], capture_output=True)
+        (self.registry / self.table).unlink(missing_ok=True)
+        self.applied = None
 
     def _make_table(self) -> None:
         self.registry.mkdir(parents=True, exist_ok=True)

@@ -173,3 +173,33 @@ def test_nothing_from_the_pod_reaches_nft_unparsed(port: dict, message: str) -> 
     from podhost.network.hostports import pod_port_mappings
     with pytest.raises(NetworkError, match=message):
         pod_port_mappings(ported({"containerPort": 80, "hostPort": 8080, **port}), "10.244.0.9")
+
+
+def test_host_ports_make_the_table_again_when_it_went(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table deleted behind the node's back (nft flush ruleset) is made again: a Pod's
+    teardown logs no `nft: … No such file or directory`."""
+    from podhost.network import hostports
+    scripts: list[str] = []
+    tables: set[str] = set()
+
+    def fake_nft(script: str) -> None:
+        scripts.append(script)
+        if "delete table" in script:
+            tables.add(script.split()[2])
+        elif not any(t in script for t in tables):
+            raise NetworkError("nft: Error: Could not process rule: No such file or directory")
+
+    monkeypatch.setattr(hostports, "_nft", fake_nft)
+    monkeypatch.setattr(hostports.Path, "write_text", lambda self, text: len(text))
+    ports = hostports.HostPorts("/node", ipaddress.IPv4Network("10.9.0.0/24"), "br0",
+                                tmp_path / "registry")
+    m = hostports.PortMapping("tcp", "", 8080, "10.9.0.2", 80)
+    ports.apply([m])
+    tables.clear()  # gone
+    ports.apply([])
+    assert ports.applied == [] and len(scripts) == 5 and "delete table" in scripts[3]
+    monkeypatch.setattr(hostports, "_nft", lambda script: (_ for _ in ()).throw(
+        NetworkError("nft: Error: syntax error")))
+    with pytest.raises(NetworkError, match="syntax error"):
+        ports.apply([m])
