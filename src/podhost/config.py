@@ -41,6 +41,7 @@ class Settings:
     registries_conf: Path | None = None  # None: $PODHOST_REGISTRIES_CONF or the default file
     pod_cidr: str = ""  # "" or "none": Pods have loopback only
     service_cidr: str = DEFAULT_SERVICE_CIDR
+    image_pull_fallback: bool = True  # a failed pull runs the image already on the node
 
     @property
     def db_path(self) -> Path:

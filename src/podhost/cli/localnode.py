@@ -95,6 +95,8 @@ def serve_argv(root: Path, args: argparse.Namespace | None = None) -> list[str]:
             argv += ["--pod-cidr", args.pod_cidr]
         if getattr(args, "service_cidr", None):
             argv += ["--service-cidr", args.service_cidr]
+        if not getattr(args, "image_pull_fallback", True):
+            argv.append("--image-pull-fallback=false")
         if args.no_kubeconfig_update:
             argv.append("--no-kubeconfig-update")
     return argv

@@ -58,7 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bool(text: str) -> bool:
+    """A flag's value as Go's strconv.ParseBool reads it (kubectl's --flag=false)."""
+    if text.lower() in ("1", "t", "true"):
+        return True
+    if text.lower() in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
 def _pod_cidr_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--image-pull-fallback", type=_bool, nargs="?", const=True,
+                        default=True, metavar="true|false",
+                        help="when a pull (imagePullPolicy Always) fails and the image is on "
+                             "the node, run that copy with a Warning PullFailedUsingLocalImage "
+                             "event (default true); false: ErrImagePull, as kubelet")
     parser.add_argument("--pod-cidr", default=None,
                         help="IPv4 range of Pod addresses on the bridge podhost0 (default "
                              "$PODHOST_POD_CIDR or 10.244.0.0/16); `none`: loopback-only Pods")

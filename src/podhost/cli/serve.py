@@ -37,7 +37,8 @@ def settings_from(args: argparse.Namespace) -> config.Settings:
                            registries_conf=getattr(args, "registries_conf", None),
                            pod_cidr=getattr(args, "pod_cidr", None) or config.default_pod_cidr(),
                            service_cidr=getattr(args, "service_cidr", None)
-                           or config.default_service_cidr())
+                           or config.default_service_cidr(),
+                           image_pull_fallback=getattr(args, "image_pull_fallback", True))
 
 
 def pod_network(settings: config.Settings) -> PodNetwork | None:
@@ -216,7 +217,8 @@ async def serve(settings: config.Settings) -> None:
     address = node_ip()
     kubelet = Kubelet(store, runtime, ImageStore(settings.images_dir), settings.root,
                       node_name=settings.node_name, registries_conf=settings.registries_conf,
-                      network=network, host_ip=address)
+                      network=network, host_ip=address,
+                      image_pull_fallback=settings.image_pull_fallback)
     api = apiapp.ApiServer(store, kubelet.streaming, token=pki.token(),
                            server_address=f"{settings.host}:{settings.port}", node_ip=address,
                            pod_cidr=str(network.cidr) if network else "", token_service=tokens)

@@ -24,6 +24,15 @@ NEVER_PULL_RETRY = 10.0  # seconds; kubelet re-syncs a Pod with an error after i
 PULL_RETRY = 1.0  # the worker syncs again soon to report ImagePullBackOff
 
 
+PULL_FALLBACK_REASON = "PullFailedUsingLocalImage"
+
+
+def pull_fallback_message(ref: str, error: Exception) -> str:
+    return (f'Failed to pull image "{ref}": {error}; started with the copy of the image '
+            "already on the node (podhost serve --image-pull-fallback=false fails the pull "
+            "instead, as kubelet does)")
+
+
 @dataclass(frozen=True)
 class ImageResult:
     """The image (ready to run), or why not yet: kubelet's waiting reason and message, and
@@ -38,8 +47,10 @@ class ImageResult:
 class ImageManager:
     metrics: NodeMetrics = DETACHED
 
-    def __init__(self, images: ImageStore, registries: Any, recorder: Recorder) -> None:
+    def __init__(self, images: ImageStore, registries: Any, recorder: Recorder,
+                 pull_fallback: bool = True) -> None:
         self.images, self.registries, self.recorder = images, registries, recorder
+        self.pull_fallback = pull_fallback  # `podhost serve --image-pull-fallback`
         self.backoff = BackOff()
         self.pull_errors: dict[str, str] = {}
         self.in_use: set[str] | None = None  # as last written to in-use.json
@@ -80,12 +91,13 @@ class ImageManager:
     def _failed(self, pod: Obj, ref: str, key: str, e: ImageError, field_path: str | None
                 ) -> ImageResult:
         never = isinstance(e, ImageNeverPullError)
-        local = None if never else self._present(ref)
+        local = None if never or not self.pull_fallback else self._present(ref)
         if local is not None:
             # offline node: a registry that cannot be reached does not stop a Pod whose
-            # image is already here (podhost's choice; kubelet would fail the pull)
-            self.recorder.warning(pod, "Failed", f'Failed to pull image "{ref}": {e}; '
-                                  "using the image present on the node", field_path)
+            # image is already here (podhost's choice, docs/images.md; kubelet would fail
+            # the pull: `podhost serve --image-pull-fallback=false`)
+            self.recorder.warning(pod, PULL_FALLBACK_REASON, pull_fallback_message(ref, e),
+                                  field_path)
             return ImageResult(image=local)
         reason = "ErrImageNeverPull" if never else "ErrImagePull"
         self.recorder.warning(pod, reason if never else "Failed",

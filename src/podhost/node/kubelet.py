@@ -54,8 +54,8 @@ DRAIN_TIMEOUT = 10.0  # seconds a stopping node waits for Pods being torn down
 class Kubelet:
     def __init__(self, store: ObjectStore, runtime: Runtime, images: ImageStore, root: Path, *,
                  node_name: str, host_ip: str = "127.0.0.1",
-                 registries_conf: Path | None = None, network: PodNetwork | None = None
-                 ) -> None:
+                 registries_conf: Path | None = None, network: PodNetwork | None = None,
+                 image_pull_fallback: bool = True) -> None:
         self.store, self.node_name = store, node_name
         self.paths = paths = NodePaths(root)
         self.workers: dict[str, PodWorker] = {}
@@ -65,7 +65,8 @@ class Kubelet:
         recorder = Recorder(store, node_name)
         index = ContainerIndex()
         self.status = StatusManager(store, recorder, node_name)
-        self.images = ImageManager(images, load_registries(registries_conf), recorder)
+        self.images = ImageManager(images, load_registries(registries_conf), recorder,
+                                   image_pull_fallback)
         self.volumes = VolumeManager(paths, store)
         self.sandboxes = SandboxManager(paths, network, self.volumes, self.workers.values,
                                         host_ip)
