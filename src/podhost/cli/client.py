@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from podhost.cli import hints
 from podhost.cli.errors import CliError, StatusError
 
 if TYPE_CHECKING:  # imported where used: the CLI starts faster without them
@@ -82,7 +83,7 @@ def _load_kubeconfig(paths: list[Path]) -> dict[str, Any]:
         except FileNotFoundError:
             continue
         except OSError as e:
-            raise CliError(f"error loading config file \"{path}\": {e}") from e
+            raise CliError(hints.unreadable_config(path, e)) from e
         try:
             data = _parse_yaml(text) or {}
         except yaml.YAMLError as e:
@@ -272,7 +273,7 @@ class Client:
                          headers=self.headers(accept, content_type if data is not None else None))
             response = conn.getresponse()
         except OSError as e:
-            raise CliError(_unreachable(self.conn.server, e)) from e
+            raise CliError(hints.unreachable(self.conn.server, e)) from e
         if response.status >= 400:
             raise status_error(response.status, response.read())
         return response
@@ -290,14 +291,6 @@ class Client:
         for line in response:
             if line.strip():
                 yield json.loads(line)
-
-
-def _unreachable(server: str, e: OSError) -> str:
-    host = urlsplit(server).netloc
-    if isinstance(e, ConnectionRefusedError):
-        return (f"The connection to the server {host} was refused - "
-                "did you specify the right host or port?")
-    return f"Unable to connect to the server: {e}"
 
 
 def status_error(code: int, raw: bytes) -> StatusError:

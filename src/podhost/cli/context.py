@@ -1,73 +1,58 @@
-"""From command-line flags to a Client: kubeconfig choice, resource names, node auto-start."""
+"""From command-line flags to a Client: kubeconfig choice, resource names (from the server's
+discovery), node auto-start."""
 
 from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from podhost.cli import client as clientmod
+from podhost.cli import discovery
+from podhost.cli.discovery import Resource as Resource
 from podhost.cli.errors import CliError
 from podhost.cli.localnode import root_of, start_background
 
-
-@dataclass(frozen=True)
-class Resource:
-    plural: str
-    singular: str
-    kind: str
-    namespaced: bool = True
-    group_version: str = "v1"
-
-    @property
-    def qualified(self) -> str:
-        """`deployment.apps`, `pod`: how kubectl names the type in its messages."""
-        group = self.group_version.rpartition("/")[0]
-        return f"{self.singular}.{group}" if group else self.singular
+_current: clientmod.Client | None = None  # the client of this command (set by client_for)
+_discovered: dict[str, list[Resource]] = {}  # server → its resources, once per process
 
 
-RESOURCES = [
-    Resource("pods", "pod", "Pod"),
-    Resource("configmaps", "configmap", "ConfigMap"),
-    Resource("secrets", "secret", "Secret"),
-    Resource("events", "event", "Event"),
-    Resource("services", "service", "Service"),
-    Resource("endpoints", "endpoints", "Endpoints"),
-    Resource("endpointslices", "endpointslice", "EndpointSlice",
-             group_version="discovery.k8s.io/v1"),
-    Resource("serviceaccounts", "serviceaccount", "ServiceAccount"),
-    Resource("persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim"),
-    Resource("namespaces", "namespace", "Namespace", namespaced=False),
-    Resource("nodes", "node", "Node", namespaced=False),
-    Resource("deployments", "deployment", "Deployment", group_version="apps/v1"),
-    Resource("replicasets", "replicaset", "ReplicaSet", group_version="apps/v1"),
-    Resource("statefulsets", "statefulset", "StatefulSet", group_version="apps/v1"),
-    Resource("daemonsets", "daemonset", "DaemonSet", group_version="apps/v1"),
-    Resource("controllerrevisions", "controllerrevision", "ControllerRevision",
-             group_version="apps/v1"),
-    Resource("jobs", "job", "Job", group_version="batch/v1"),
-    Resource("cronjobs", "cronjob", "CronJob", group_version="batch/v1"),
-]
-SHORT = {"po": "pods", "cm": "configmaps", "ev": "events", "svc": "services",
-         "sa": "serviceaccounts", "pvc": "persistentvolumeclaims", "ns": "namespaces",
-         "no": "nodes", "deploy": "deployments", "rs": "replicasets", "sts": "statefulsets",
-         "ds": "daemonsets", "cj": "cronjobs", "ep": "endpoints"}
+def resources() -> list[Resource]:
+    """The resource types of the server this command talks to (discovery, cached)."""
+    if _current is None:
+        raise CliError("error: no server to ask for its resource types")
+    server = _current.conn.server
+    if server not in _discovered:
+        _discovered[server] = discovery.discover(_current.get)
+    return _discovered[server]
 
 
 def lookup(name: str) -> Resource:
-    """`pods`, `pod`, `po`, `Pod`, `pods.v1` → the Resource; kubectl's error otherwise."""
-    key = name.lower().split(".")[0]
-    key = SHORT.get(key, key)
-    for r in RESOURCES:
-        if key in (r.plural, r.singular, r.kind.lower()):
-            return r
-    raise CliError(f"error: the server doesn't have a resource type \"{name}\"")
+    """`pods`, `pod`, `po`, `Pod`, `deployments.apps` → the Resource; kubectl's error
+    otherwise."""
+    found = discovery.match(resources(), name)
+    if found is None:
+        raise CliError(f"error: the server doesn't have a resource type \"{name}\"")
+    return found
 
 
-def by_kind(kind: str) -> Resource:
-    for r in RESOURCES:
-        if r.kind == kind:
+def expand(name: str) -> list[Resource]:
+    """A resource argument that may be a category (`all`): kubectl's CategoryExpander."""
+    found = discovery.match(resources(), name)
+    if found is not None:
+        return [found]
+    in_category = [r for r in discovery.category(resources(), name) if "list" in r.verbs
+                   or not r.verbs]
+    if not in_category:
+        raise CliError(f"error: the server doesn't have a resource type \"{name}\"")
+    return in_category
+
+
+def by_kind(kind: str, api_version: str = "") -> Resource:
+    """The resource of a manifest's apiVersion and kind."""
+    group = api_version.rpartition("/")[0] if "/" in api_version else ""
+    for r in resources():
+        if r.kind == kind and (not api_version or r.group == group):
             return r
     raise CliError(f"error: resource mapping not found for kind \"{kind}\": "
                    "ensure CRDs are installed first")
@@ -123,7 +108,9 @@ def client_for(args: argparse.Namespace) -> clientmod.Client:
     if not conn.server:
         raise CliError("error: no kubeconfig found and the local node is not running: "
                        "start it with `podhost up`")
-    return clientmod.Client(conn)
+    global _current
+    _current = clientmod.Client(conn)
+    return _current
 
 
 def _needs_start(conn: clientmod.Connection) -> bool:

@@ -47,8 +47,9 @@ def render_status(status: dict[str, Any], context: str = "") -> str:
     if reason == "Invalid":
         return _render_invalid(status)
     if status.get("code") == 401:
-        return ("error: You must be logged in to the server "
-                "(the server has asked for the client to provide credentials)")
+        from podhost.cli.hints import STALE_CREDENTIALS
+        why = message or "the server has asked for the client to provide credentials"
+        return f"error: You must be logged in to the server ({why})\n{STALE_CREDENTIALS}"
     prefix = f"Error from server ({reason}): " if reason else "Error from server: "
     return prefix + (f"{context}: " if context else "") + message
 

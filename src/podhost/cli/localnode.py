@@ -40,10 +40,17 @@ def running_pid(root: Path) -> int | None:
 
 
 def local_server(root: Path) -> str | None:
+    """The node's server URL: from its kubeconfig, or (for a user who may not read that, root's
+    only) from the pid file, where `serve` writes it too."""
     try:
         return client.resolve(client.load_kubeconfig([root / "kubeconfig"])).server
     except (CliError, OSError):
+        pass
+    try:
+        lines = (root / "podhost.pid").read_text().split()
+    except OSError:
         return None
+    return lines[1] if len(lines) > 1 and lines[1].startswith("https://") else None
 
 
 def readyz(server: str, timeout: float = 1.0) -> bool:

@@ -26,6 +26,15 @@ def manifest_files(name: str, recursive: bool = False) -> list[str]:
     return [name]
 
 
+def yaml_error(e: Exception) -> str:
+    """kubectl's words for a YAML syntax error: `error converting YAML to JSON: yaml: line N:
+    problem` (never the parser's "<unicode string>")."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    return f"error converting YAML to JSON: yaml: {where}{problem}"
+
+
 def read_documents(source: str) -> Iterator[dict[str, Any]]:
     """Objects in a file (or stdin), `List`s flattened, empty documents skipped."""
     import yaml
@@ -35,7 +44,8 @@ def read_documents(source: str) -> Iterator[dict[str, Any]]:
     try:
         docs = list(yamljson.load_all(text))
     except yaml.YAMLError as e:
-        raise CliError(f"error: error parsing {source}: {e}") from e
+        raise CliError(f"error: error parsing {'STDIN' if source == '-' else source}: "
+                       f"{yaml_error(e)}") from e
     for doc in docs:
         if not doc:
             continue

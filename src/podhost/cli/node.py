@@ -114,20 +114,27 @@ def tool_version(path: str) -> str:
     return first[0] if first else "unknown"
 
 
+ROOT_ONLY = "unknown (root's only: `sudo podhost status`)"
+
+
 def count_images(root: Path) -> int | str:
     try:
         from podhost.images.store import ImageStore
         return len(ImageStore(root / "images").list())
+    except PermissionError:
+        return ROOT_ONLY
     except Exception as e:
         return f"unknown ({e})"
 
 
 def count_pods(root: Path) -> int | str:
+    if not os.access(root / "kubeconfig", os.R_OK):
+        return ROOT_ONLY
     try:
         conn = clientmod.resolve(clientmod.load_kubeconfig([root / "kubeconfig"]))
         return len(clientmod.Client(conn).get("/api/v1/pods").get("items") or [])
     except CliError as e:
-        return f"unknown ({e.render()})"
+        return f"unknown ({e.render().splitlines()[0]})"
 
 
 def status(args: argparse.Namespace) -> int:
@@ -215,7 +222,12 @@ def checks(root: Path, settings: config.Settings) -> list[Check]:
 def _state_files_check(root: Path) -> Check:
     """Files holding objects, keys or tokens must be root's only; loose modes are fixed."""
     from podhost import statefiles
-    loose = statefiles.loose(root)
+    try:
+        loose = statefiles.loose(root)
+    except PermissionError as e:
+        return Check("state", False, f"cannot inspect {root} as uid {os.geteuid()}: "
+                     f"{e.strerror}: {e.filename} (the node's files are root's only)",
+                     "run `sudo podhost doctor`")
     if not loose:
         return Check("state", True, f"state files under {root} readable by root only", "")
     if os.geteuid() == 0:

@@ -36,8 +36,10 @@ def cell_text(value: Any) -> str:
 
 
 def table_rows(table: dict[str, Any], wide: bool = False, all_namespaces: bool = False,
-               headers: bool = True, show_labels: bool = False) -> list[list[str]]:
-    """Header and rows of a meta.k8s.io Table, priority > 0 columns only with -o wide."""
+               headers: bool = True, show_labels: bool = False, kind: str = ""
+               ) -> list[list[str]]:
+    """Header and rows of a meta.k8s.io Table, priority > 0 columns only with -o wide; with
+    `kind` the names read `kind/name`, as kubectl prints several types."""
     columns = [(i, c) for i, c in enumerate(table.get("columnDefinitions") or [])
                if wide or not c.get("priority")]
     out = []
@@ -49,6 +51,8 @@ def table_rows(table: dict[str, Any], wide: bool = False, all_namespaces: bool =
         meta = (row.get("object") or {}).get("metadata") or {}
         cells = row.get("cells") or []
         line = [cell_text(cells[i]) if i < len(cells) else "" for i, _ in columns]
+        if kind and columns and columns[0][1].get("name") == "Name":
+            line[0] = f"{kind}/{line[0]}"
         ns = [meta.get("namespace", "")] if all_namespaces else []
         labels = [format_labels(meta.get("labels"))] if show_labels else []
         out.append(ns + line + labels)

@@ -173,6 +173,15 @@ def open_store(settings: config.Settings, pki: Pki) -> tuple[Store, TokenService
     return store, TokenService(store, key, settings.server_url)
 
 
+def announce(settings: config.Settings, pki: Pki) -> None:
+    """Serving: the kubeconfigs, and the pid file (with the URL, for users who may not read
+    the kubeconfig)."""
+    write_kubeconfigs(settings, pki)
+    settings.pid_file.write_text(f"{os.getpid()}\n{settings.server_url}\n")
+    log.info("podhost node %s serving on %s (root %s)", settings.node_name,
+             settings.server_url, settings.root)
+
+
 async def stop_tasks(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         task.cancel()
@@ -231,10 +240,7 @@ async def serve(settings: config.Settings) -> None:
     controllers.append(asyncio.ensure_future(provisioner.run()))
     server = await http.serve(settings.host, settings.port, api.handle, apiapp.too_large,
                               pkimod.server_context(pki))
-    write_kubeconfigs(settings, pki)
-    settings.pid_file.write_text(f"{os.getpid()}\n")
-    log.info("podhost node %s serving on %s (root %s)", settings.node_name,
-             settings.server_url, settings.root)
+    announce(settings, pki)
     node_task = asyncio.ensure_future(kubelet.run())
     if await stop_requested(node_task):  # `podhost down --delete-pods`
         from podhost.cli import teardown

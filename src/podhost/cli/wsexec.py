@@ -60,8 +60,8 @@ class Session:
         try:
             raw = socket.create_connection((host, port), timeout=30)
         except OSError as e:
-            from podhost.cli.client import _unreachable
-            raise CliError(_unreachable(client.conn.server, e)) from e
+            from podhost.cli.hints import unreachable
+            raise CliError(unreachable(client.conn.server, e)) from e
         raw.settimeout(None)
         if scheme == "https":
             from podhost.cli.client import ssl_context

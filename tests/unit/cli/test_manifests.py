@@ -56,7 +56,10 @@ def test_read_documents_and_dirs(tmp_path: Path) -> None:
         manifests.manifest_files("/nope")
 
 
-def test_durations_and_targets() -> None:
+def test_durations_and_targets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from podhost.cli import context, discovery
+    from tests.unit.cli.test_discovery import server
+    monkeypatch.setattr(context, "resources", lambda: discovery.discover(server()))
     assert objects.parse_duration("1m30s") == 90
     assert objects.parse_duration("60") == 60
     assert objects.parse_duration("500ms") == 0.5
@@ -68,6 +71,10 @@ def test_durations_and_targets() -> None:
         [("pods", "a"), ("configmaps", "b")]
     with pytest.raises(CliError, match='resource type "widgets"'):
         objects.targets(["widgets"])
+    every = [r.qualified for r, n in objects.targets(["all"])]
+    assert every[:2] == ["pod", "service"] and "deployment.apps" in every
+    assert [r.qualified for r, _ in objects.targets(["pv,sc,roles"])] == [
+        "persistentvolume", "storageclass.storage.k8s.io", "role.rbac.authorization.k8s.io"]
 
 
 def test_wait_conditions() -> None:
@@ -89,3 +96,15 @@ def test_exec_exit_codes() -> None:
         wsexec.exit_code({"status": "Failure", "reason": "InternalError",
                           "message": "Internal error occurred: boom"})
     assert wsexec.resize_message(80, 24) == b'\x04{"Width": 80, "Height": 24}\n'
+
+
+def test_yaml_errors_name_the_file_as_kubectl(tmp_path: Path) -> None:
+    from podhost.cli.errors import CliError
+    from podhost.cli.manifests import read_documents
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: b\n c: d\n")
+    with pytest.raises(CliError) as e:
+        list(read_documents(str(bad)))
+    assert e.value.message == (f"error: error parsing {bad}: error converting YAML to JSON: "
+                               "yaml: line 2: mapping values are not allowed in this context")
+    assert "<unicode string>" not in e.value.message

@@ -13,7 +13,7 @@ from typing import Any
 from podhost.api.types import Obj
 from podhost.cli import client as clientmod
 from podhost.cli import manifests, printers
-from podhost.cli.context import Resource, by_kind, client_for, lookup, namespace_of
+from podhost.cli.context import Resource, by_kind, client_for, expand, lookup, namespace_of
 from podhost.cli.errors import CliError, StatusError
 
 # ---- shared helpers ----------------------------------------------------------------------
@@ -42,7 +42,7 @@ def targets(words: list[str]) -> list[tuple[Resource, str | None]]:
             kind, name = word.split("/", 1)
             out.append((lookup(kind), name))
         return out
-    kinds = [lookup(k) for k in words[0].split(",") if k]
+    kinds = list(dict.fromkeys(r for k in words[0].split(",") if k for r in expand(k)))
     if len(words) == 1:
         return [(k, None) for k in kinds]
     return [(k, n) for k in kinds for n in words[1:]]
@@ -79,7 +79,7 @@ WRITE_QUERY = {"fieldManager": "kubectl-client-side-apply", "fieldValidation": "
 
 
 def apply_one(client: clientmod.Client, obj: Obj, ns: str) -> str:
-    resource = by_kind(obj.get("kind", ""))
+    resource = by_kind(obj.get("kind", ""), obj.get("apiVersion", ""))
     name = obj.get("metadata", {}).get("name")
     if not name:
         raise CliError("error: resource name may not be empty")
@@ -124,7 +124,7 @@ See https://kubernetes.io/docs/reference/using-api/server-side-apply/#conflicts"
 def server_side_apply_one(client: clientmod.Client, obj: Obj, ns: str,
                           args: argparse.Namespace) -> str:
     """`kubectl apply --server-side`: the whole object as an apply patch."""
-    resource = by_kind(obj.get("kind", ""))
+    resource = by_kind(obj.get("kind", ""), obj.get("apiVersion", ""))
     name = obj.get("metadata", {}).get("name")
     if not name:
         raise CliError("error: resource name may not be empty")
@@ -165,7 +165,7 @@ def apply(args: argparse.Namespace) -> int:
 
 
 def create_one(client: clientmod.Client, obj: Obj, ns: str) -> str:
-    resource = by_kind(obj.get("kind", ""))
+    resource = by_kind(obj.get("kind", ""), obj.get("apiVersion", ""))
     query = {"fieldManager": "kubectl-create", "fieldValidation": "Strict"}
     created = client.request("POST", clientmod.with_query(_collection(resource, ns, obj), query),
                              obj)
@@ -241,12 +241,14 @@ def get(args: argparse.Namespace) -> int:
 def _print_tables(args: argparse.Namespace, tables: list[tuple[Resource, Obj]], ns: str | None,
                   errors: list[str]) -> None:
     total = 0
+    with_kind = len({r for r, _ in tables}) > 1  # kubectl: `pod/x` once types are mixed
     for resource, table in tables:
         if table.get("kind") != "Table":
             table = printers.objects_table(table["items"] if "items" in table else [table])
         rows = printers.table_rows(table, args.output == "wide",
                                    bool(args.all_namespaces) and resource.namespaced,
-                                   not args.no_headers, args.show_labels)
+                                   not args.no_headers, args.show_labels,
+                                   resource.qualified if with_kind else "")
         if len(rows) > (0 if args.no_headers else 1):
             total += 1
             if total > 1:
@@ -266,7 +268,7 @@ def print_objects(objects: list[Obj], output: str, single: bool, resource: Resou
         sys.stdout.write(printers.to_yaml(data))
     elif output == "name":
         for o in objects:
-            print(f"{lookup(o.get('kind', resource.kind)).singular}/{o['metadata']['name']}")
+            print(f"{lookup(o.get('kind', resource.kind)).qualified}/{o['metadata']['name']}")
     elif output.startswith(("jsonpath=", "jsonpath-as-json=")):
         try:
             sys.stdout.write(printers.jsonpath(output.split("=", 1)[1], data))
@@ -332,8 +334,9 @@ def delete_options(args: argparse.Namespace) -> Obj:
 def delete_targets(args: argparse.Namespace, client: clientmod.Client,
                    ns: str | None) -> list[tuple[Resource, str, str | None]]:
     if args.filename:
-        return [(by_kind(o["kind"]), o["metadata"]["name"],
-                 object_ns(by_kind(o["kind"]), ns, o)) for _, o in files_objects(args)]
+        return [(by_kind(o["kind"], o.get("apiVersion", "")), o["metadata"]["name"],
+                 object_ns(by_kind(o["kind"], o.get("apiVersion", "")), ns, o))
+                for _, o in files_objects(args)]
     pairs = targets(args.args)
     out = []
     for resource, name in pairs:
