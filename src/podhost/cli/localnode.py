@@ -28,7 +28,7 @@ def running_pid(root: Path) -> int | None:
     """The pid in <root>/podhost.pid if that process is alive."""
     try:
         pid = int((root / "podhost.pid").read_text().split()[0])
-    except (FileNotFoundError, ValueError, IndexError):
+    except (OSError, ValueError, IndexError):
         return None
     try:
         os.kill(pid, 0)

@@ -178,6 +178,7 @@ def announce(settings: config.Settings, pki: Pki) -> None:
     the kubeconfig)."""
     write_kubeconfigs(settings, pki)
     settings.pid_file.write_text(f"{os.getpid()}\n{settings.server_url}\n")
+    os.chmod(settings.pid_file, 0o644)  # whatever the umask: `podhost status` for any user
     log.info("podhost node %s serving on %s (root %s)", settings.node_name,
              settings.server_url, settings.root)
 

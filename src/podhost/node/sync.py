@@ -23,7 +23,7 @@ import time
 from collections.abc import MutableMapping
 
 from podhost.api import errors, meta
-from podhost.network import NetworkError
+from podhost.network import NetworkError, listeners
 from podhost.network.hostports import UNSCHEDULABLE_PORTS
 from podhost.node import claims, plan
 from podhost.node import status as podstatus
@@ -109,6 +109,7 @@ class Syncer:
         return True
 
     async def _make_sandbox(self, worker: PodWorker) -> bool:
+        new = not self.sandboxes.exists(worker.uid)
         try:
             await self.sandboxes.prepare(worker)
         except (ContainerRuntimeError, NetworkError) as e:
@@ -118,6 +119,9 @@ class Syncer:
             worker.wake_in(SANDBOX_RETRY)
             return False
         self.metrics.sandbox_started(True)
+        if new and not worker.pod["spec"].get("hostNetwork"):
+            for message in listeners.shadowed(worker.pod):
+                self.recorder.warning(worker.pod, listeners.REASON, message)
         worker.start_time = worker.start_time or meta.rfc3339()
         deadline = plan.deadline_left(worker.pod, 0.0)
         if deadline != float("inf"):
