@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import datetime
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -175,3 +176,53 @@ def test_host_port_shadowing_a_node_process_is_reported(node: Node) -> None:
                 in events, events
         finally:
             node.kubectl("delete", "pod", "nc-shadow", "--wait=true")
+
+
+CLAIMS = """apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: {name}}}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: {size}}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: main
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: [sleep, "3600"]
+    volumeMounts: [{{name: data, mountPath: /data}}]
+  volumes: [{{name: data, persistentVolumeClaim: {{claimName: {name}}}}}]
+"""
+
+
+def test_claims_are_checked_against_the_disk(node: Node) -> None:
+    """A claim the disk cannot hold is refused (Warning ProvisioningFailed, Pending); `df` in
+    the container shows the pool (what the disk had free), not the claim's limit."""
+    node.kubectl("apply", "-f", "-", input=CLAIMS.format(name="nc-huge", size="100Ti"))
+    node.kubectl("apply", "-f", "-", input=CLAIMS.format(name="nc-small", size="16Mi"))
+    try:
+        deadline, events = time.monotonic() + 30, ""
+        while "ProvisioningFailed" not in events and time.monotonic() < deadline:
+            events = node.kubectl("get", "events", "--field-selector",
+                                  "involvedObject.name=nc-huge,involvedObject.kind="
+                                  "PersistentVolumeClaim").stdout
+            time.sleep(0.3)
+        assert re.search(r"Warning\s+ProvisioningFailed\s+persistentvolumeclaim/nc-huge\s+"
+                         r'failed to provision volume with StorageClass "standard": not '
+                         r"enough free space on the node: the claim asks for 100Ti, the pool "
+                         r"can hold [\d.]+Gi more", events), events
+        phase = node.kubectl("get", "pvc", "nc-huge", "-o", "jsonpath={.status.phase}").stdout
+        assert phase == "Pending"
+        node.wait_ready("nc-small")
+        df = node.kubectl("exec", "nc-small", "--", "df", "-k", "/data").stdout.splitlines()
+        blocks = int(df[1].split()[1])
+        disk = shutil.disk_usage(node.root)
+        assert 16 * 1024 < blocks * 1024 <= disk.total  # the pool, not the claim's 16Mi
+    finally:
+        node.kubectl("delete", "pod", "nc-huge", "nc-small", "--wait=true")
+        node.kubectl("delete", "pvc", "nc-huge", "nc-small", "--wait=true")

@@ -61,6 +61,7 @@ def volume_for(pvc: Obj, sc: Obj, path: Path, node_name: str, enforced: bool) ->
 class LocalProvisioner:
     def __init__(self, store: ObjectStore, pool: LocalPool, node_name: str) -> None:
         self.store, self.pool, self.node_name = store, pool, node_name
+        self.recorded: dict[tuple[str, str, str], str] = {}  # (uid, reason, message) → event
 
     async def run(self) -> None:
         if self.pool.image.exists():  # volumes made before: mounted again (after a reboot)
@@ -138,7 +139,12 @@ class LocalProvisioner:
         self.event(pvc, "Normal", "Provisioning", "External provisioner is provisioning volume "
                    f'for claim "{m.get("namespace")}/{m["name"]}"')
         dir_name = volume_dir_name(m["uid"], m.get("namespace") or "", m["name"])
-        path = self.pool.create(dir_name, volumeclaims.storage_request(pvc))
+        size = volumeclaims.storage_request(pvc)
+        if not self.pool.volume_path(dir_name).exists():  # not begun before a crash
+            request = str(pvc["spec"]["resources"]["requests"]["storage"])
+            if refused := self.pool.room().refuse(request, size):
+                raise StorageError(refused)
+        path = self.pool.create(dir_name, size)
         pv = volume_for(pvc, sc, path, self.node_name, self.pool.mode == "btrfs")
         try:
             self.store.create("persistentvolumes",
@@ -200,10 +206,21 @@ class LocalProvisioner:
             self.store.delete("persistentvolumes", "", pv["metadata"]["name"])
 
     def event(self, obj: Obj, kind: str, reason: str, message: str) -> None:
+        """Record an event; the same one again (a retry) counts up, as client-go's
+        EventCorrelator does."""
         m = obj["metadata"]
         now = meta.rfc3339()
+        key = (m.get("uid") or "", reason, message)
+        if key in self.recorded:
+            with contextlib.suppress(errors.ApiError):
+                seen = self.store.get("events", m.get("namespace") or "default",
+                                      self.recorded[key])
+                seen.update(count=int(seen.get("count") or 1) + 1, lastTimestamp=now)
+                self.store.update("events", seen)
+                return
+        name = f"{m['name']}.{int(time.time() * 1e9):x}"
         ev = {"apiVersion": "v1", "kind": "Event",
-              "metadata": {"name": f"{m['name']}.{int(time.time() * 1e9):x}",
+              "metadata": {"name": name,
                            "namespace": m.get("namespace") or "default", "uid": meta.new_uid(),
                            "creationTimestamp": now},
               "involvedObject": {"kind": obj.get("kind") or "PersistentVolumeClaim",
@@ -216,4 +233,5 @@ class LocalProvisioner:
               "firstTimestamp": now, "lastTimestamp": now, "eventTime": None}
         with contextlib.suppress(errors.ApiError):
             self.store.create("events", ev)
+            self.recorded[key] = name
 

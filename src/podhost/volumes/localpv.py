@@ -1,8 +1,8 @@
 """The built-in local provisioner's storage: one directory per claim, named as
 local-path-provisioner names them (`pvc-<uid>_<namespace>_<name>`), with a hard capacity.
 
-The mechanism is a btrfs pool: a sparse image `<root>/storage/pool.img` (as large as the
-filesystem holding it; only what is written takes space), loop-mounted on
+The mechanism is a btrfs pool: a sparse image `<root>/storage/pool.img` (as large as what the
+disk holding it has free when it is made; only what is written takes space), loop-mounted on
 `<root>/storage/local-path`, with quotas enabled. Each claim is a subvolume whose qgroup limit is
 the requested size: a process writing past it gets `EDQUOT` ("Disk quota exceeded"), and
 raising the limit takes effect at once on the mounted volume (online expansion). The mount
@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from podhost.host import mount as mounts
@@ -53,6 +54,43 @@ def _kernel_has_btrfs() -> bool:
     except OSError:
         return False
     return subprocess.run(["modprobe", "btrfs"], capture_output=True).returncode == 0
+
+
+def free_bytes(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def promised(qgroups: str) -> int:
+    """Sum over the subvolumes' qgroups (`btrfs qgroup show -r --raw`) of what each may still
+    write: its limit less what it holds (pure)."""
+    total = 0
+    for line in qgroups.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[0].startswith("0/") and fields[1].isdigit() and \
+                fields[3].isdigit():
+            total += max(0, int(fields[3]) - int(fields[1]))
+    return total
+
+
+def gib(n: int) -> str:
+    return f"{n / (1 << 30):.1f}Gi"
+
+
+@dataclass(frozen=True)
+class Room:
+    free: int  # bytes the pool can still take
+    promised: int  # of which other claims may still write
+    where: Path
+
+    def refuse(self, request: str, size: int) -> str:
+        """Why a claim of `size` bytes cannot be provisioned ("" when it can)."""
+        left = self.free - self.promised
+        if size <= left:
+            return ""
+        return (f"not enough free space on the node: the claim asks for {request}, the pool "
+                f"can hold {gib(max(left, 0))} more ({gib(self.free)} free on the disk of "
+                f"{self.where}, {gib(self.promised)} of it promised to other claims)")
 
 
 def volume_dir_name(uid: str, namespace: str, name: str) -> str:
@@ -91,10 +129,9 @@ class LocalPool:
     def _mount_pool(self) -> None:
         if any(self.path.iterdir()):
             raise StorageError(f"{self.path} holds volumes of a directory pool")
-        if not self.image.exists():
-            st = os.statvfs(self.base)
+        if not self.image.exists():  # as large as what the disk has free, not the disk
             with open(self.image, "wb") as f:
-                f.truncate(max(st.f_blocks * st.f_frsize, MIN_POOL))
+                f.truncate(max(free_bytes(self.base), MIN_POOL))
             try:
                 _run("mkfs.btrfs", "-q", "-f", str(self.image))
             except StorageError:
@@ -142,6 +179,18 @@ class LocalPool:
                 _run("btrfs", "qgroup", "destroy", f"0/{qgroup}", str(self.path))
         else:
             shutil.rmtree(target)
+
+    def room(self) -> Room:
+        """What a new claim can have: the pool's free space, bounded by the disk's (the image
+        is sparse: it takes disk space as it fills), less what other claims may still write
+        (their limits less their use)."""
+        mode = self.ensure()
+        free = free_bytes(self.base)
+        if mode != BTRFS:
+            return Room(free, 0, self.base)
+        free = min(free, free_bytes(self.path))
+        out = _run("btrfs", "qgroup", "show", "-r", "--raw", str(self.path))
+        return Room(free, promised(out), self.base)
 
     def usage(self, dir_name: str) -> tuple[int, int] | None:
         """(used bytes, limit bytes) of a volume in a btrfs pool, None otherwise."""

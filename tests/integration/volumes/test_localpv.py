@@ -52,3 +52,17 @@ def test_capacity_is_hard_and_grows_online(pool: LocalPool) -> None:
     pool.release()
     assert not mounts.is_mount_point(pool.path)
     assert pool.ensure() == BTRFS  # the image is mounted again
+
+
+def test_pool_is_sized_to_the_free_space_and_counts_promises(pool: LocalPool) -> None:
+    from podhost.volumes.localpv import free_bytes
+    before = free_bytes(pool.base.parent)
+    assert pool.ensure() == BTRFS
+    assert pool.image.stat().st_size <= before  # not the whole filesystem
+    empty = pool.room()
+    pool.create("pvc-u_default_big", 64 * MI)
+    room = pool.room()
+    assert room.free <= free_bytes(pool.base)
+    assert 60 * MI <= room.promised - empty.promised <= 64 * MI
+    assert room.refuse("1Ti", 1 << 40).startswith("not enough free space on the node")
+    pool.delete("pvc-u_default_big")
