@@ -17,7 +17,11 @@ def _root_arg(p: argparse.ArgumentParser, nested: bool = False) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="podhost", description="Run Kubernetes Pods on one Linux machine.")
+        prog="podhost", description="Run Kubernetes Pods on one Linux machine.",
+        epilog="The verbs that talk to the API (get, apply, logs, ...) start the local node in "
+               "the background first when it is not running (as root, against the local node; "
+               "they say so on stderr), as `podhost up` would; PODHOST_NO_AUTOSTART=1 turns "
+               "this off.")
     parser.add_argument("--version", action="version", version=f"podhost {__version__}")
     for flags, help in ((("--kubeconfig",), "path to the kubeconfig file to use"),
                         (("--context",), "the name of the kubeconfig context to use"),
