@@ -33,6 +33,8 @@ import pytest
 from tests.conftest import REPO
 from tests.e2e.conftest import Node, start_node, stop_node
 
+pytestmark = pytest.mark.e2e
+
 RUN = ("bash", "sh", "shell")
 SKIP = re.compile(r"^<!-- docs-test: skip: (.+) -->$")
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -110,7 +112,6 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_page_runs_as_written(page: Path, fresh: Node, workdir: Path) -> None:
     env = dict(fresh.env(), PATH=f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}",
