@@ -84,7 +84,9 @@ def down(args: argparse.Namespace) -> int:
         if running_pid(root) is None or not _alive(pid):
             for pod in pods:
                 print(f"pod \"{pod['metadata']['name']}\" deleted")
-            print(f"podhost node stopped (pid {pid})")
+            print(f"podhost node stopped (pid {pid})" + ("" if args.delete_pods else
+                  "; its Pods keep running and are adopted on the next start "
+                  "(`podhost down --delete-pods` removes them)"))
             return 0
         time.sleep(0.1)
     raise CliError(f"error: the node (pid {pid}) did not stop within {timeout:.0f}s")
