@@ -5,7 +5,8 @@ Convention (README.md and docs/*.md):
 
 * a fenced block tagged ```` ```bash ````, ```` ```sh ```` or ```` ```shell ```` is a sequence of
   commands a reader types in one shell: it is run, every command must succeed (`bash -e -o
-  pipefail`); a command meant to fail is written `! command` (and says why in its comment);
+  pipefail`); a command meant to fail is written `! command` (and says why in its comment):
+  the test checks that it does fail;
 * ```` ```console ```` blocks are transcripts (prompt `$`, then output) and ```` ```text ````,
   ```` ```yaml ````, ```` ```toml ```` are not commands: they are not run;
 * a runnable block that cannot run here says so on the line just before its fence, visible in
@@ -77,6 +78,25 @@ def blocks(path: Path) -> list[Block]:
     return out
 
 
+EXPECT_FAILURE = ('fails() { if "$@"; then echo "docs-test: this should have failed: $*" >&2; '
+                  "return 1; fi; }\n")
+
+
+def script(block: Block) -> str:
+    """The block as bash runs it: `! command` lines must fail (bash alone would not check
+    them under -e)."""
+    lines = [re.sub(r"^! ", "fails ", line) for line in block.text.splitlines()]
+    return EXPECT_FAILURE + "\n".join(lines) + "\n"
+
+
+def test_expected_failures_are_checked() -> None:
+    ok = Block("x", 1, "bash", "! false   # fails\ntrue\n", "")
+    wrong = Block("x", 1, "bash", "! true   # does not fail\n", "")
+    assert subprocess.run(["bash", "-e", "-c", script(ok)]).returncode == 0
+    done = subprocess.run(["bash", "-e", "-c", script(wrong)], capture_output=True, text=True)
+    assert done.returncode == 1 and "this should have failed: true" in done.stderr
+
+
 def runnable(path: Path) -> list[Block]:
     return [b for b in blocks(path) if b.language in RUN and not b.skip]
 
@@ -117,7 +137,7 @@ def test_page_runs_as_written(page: Path, fresh: Node, workdir: Path) -> None:
     env = dict(fresh.env(), PATH=f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}",
                PODHOST_NO_AUTOSTART="1")
     for block in runnable(page):
-        done = subprocess.run(["bash", "-e", "-x", "-o", "pipefail", "-c", block.text], cwd=workdir,
+        done = subprocess.run(["bash", "-e", "-x", "-o", "pipefail", "-c", script(block)], cwd=workdir,
                               env=env, stdin=subprocess.DEVNULL, capture_output=True,
                               text=True, timeout=BLOCK_TIMEOUT)
         assert done.returncode == 0, (f"{block.where} failed ({done.returncode}):\n{block.text}"
