@@ -133,7 +133,7 @@ def test_non_root_user(node: Node, tmp_path: Path) -> None:
               "-m", "podhost"]
     status = run(node, *nobody, "status", env=env)
     assert status.returncode == 0, status.stderr
-    assert "health:     ok" in status.stdout and "root's only" in status.stdout
+    assert "health:     ok" in status.stdout and "root's only" in status.stdout, status.stdout
     doctor = run(node, *nobody, "doctor", env=env)
     assert "Traceback" not in doctor.stderr and "[FAIL] root" in doctor.stdout
     assert "sudo podhost doctor" in doctor.stdout
@@ -143,6 +143,16 @@ def test_non_root_user(node: Node, tmp_path: Path) -> None:
     assert pods.returncode == 1 and pods.stderr.splitlines()[0] == text
     assert "sudo podhost kubeconfig >" in pods.stderr.splitlines()[1]
     _documented(text.replace(str(node.kubeconfig), "/var/lib/podhost/kubeconfig"))
+    if os.access(KUBECTL_133, os.X_OK):
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", KUBECTL_133,
+                     "get", "pods"]
+        theirs = run(node, *as_nobody, env=dict(env, KUBECONFIG=str(node.kubeconfig)))
+        assert theirs.stderr.splitlines()[-1] == text
+        nothing = run(node, *as_nobody, env=env)  # no kubeconfig at all
+        last = nothing.stderr.splitlines()[-1]
+        assert last == ("The connection to the server localhost:8080 was refused - did you "
+                        "specify the right host or port?")
+        _documented(last)
 
 
 SHADOW = """apiVersion: v1

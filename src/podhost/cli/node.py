@@ -144,7 +144,7 @@ def status(args: argparse.Namespace) -> int:
     settings = config.Settings(root=root)
     pid = running_pid(root)
     server = local_server(root)
-    healthy = bool(pid and server and readyz(server))
+    healthy = bool(pid and server and readyz(server, timeout=5.0))  # a loaded machine
     rows = [("podhost", __version__), ("runc", tool_version(settings.runc)),
             ("conmon", tool_version(settings.conmon)), ("root", str(root)),
             ("kubeconfig", str(settings.kubeconfig_path)), ("log", str(root / "serve.log")),
