@@ -9,28 +9,30 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import TYPE_CHECKING
 
-from podhost.api import errors, strategy
+from podhost.api import errors
 from podhost.api.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from podhost.registry.generic import Registry
 
 log = logging.getLogger("podhost")
 
 MARGIN = 15.0  # seconds beyond the longest grace period
 
 
-def delete_every_pod(store: ObjectStore) -> float:
-    """Delete every Pod gracefully; returns the longest grace period given."""
+def delete_every_pod(registry: Registry) -> float:
+    """Delete every Pod as a client's DELETE does (graceful); returns the longest grace
+    period given."""
     longest = 0.0
-    pods, _ = store.list("pods")
+    pods, _ = registry.store.list("pods")
     for pod in pods:
         m = pod["metadata"]
         with contextlib.suppress(errors.NotFoundError, errors.ConflictError):
-            action = strategy.begin_delete("pods", pod, None)
-            if action == "mark":
-                store.update("pods", pod)
-                longest = max(longest, float(m.get("deletionGracePeriodSeconds") or 0))
-            elif action == "gone":
-                store.delete("pods", m.get("namespace") or "", m["name"])
+            deleted = registry.delete("pods", m.get("namespace") or "", m["name"])
+            grace = deleted["metadata"].get("deletionGracePeriodSeconds") or 0
+            longest = max(longest, float(grace))
     log.info("deleting %d Pods before the node stops", len(pods))
     return longest
 
@@ -45,7 +47,7 @@ async def wait_no_pods(store: ObjectStore, timeout: float) -> list[str]:
         await asyncio.sleep(0.1)
 
 
-async def delete_pods_and_wait(store: ObjectStore) -> None:
-    left = await wait_no_pods(store, delete_every_pod(store) + MARGIN)
+async def delete_pods_and_wait(registry: Registry) -> None:
+    left = await wait_no_pods(registry.store, delete_every_pod(registry) + MARGIN)
     if left:
         log.warning("Pods not gone when the node stopped (finalizers?): %s", ", ".join(left))
