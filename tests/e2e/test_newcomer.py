@@ -37,6 +37,9 @@ def test_every_kind_comes_from_discovery(node: Node) -> None:
     out = run(node, PODHOST, "get", "all")
     assert out.returncode == 0, out.stderr
     assert "service/kubernetes" in out.stdout
+    ours = run(node, PODHOST, "get", "all", "-A", "-o", "name").stdout.split()
+    theirs = node.kubectl("get", "all", "-A", "-o", "name").stdout.split()
+    assert sorted(ours) == sorted(theirs) and "service/kubernetes" in ours
     sc = run(node, PODHOST, "get", "sc", "-o", "name")
     assert sc.stdout.split() == ["storageclass.storage.k8s.io/local-path",
                                  "storageclass.storage.k8s.io/standard"]
