@@ -69,7 +69,10 @@ def _apply_create(sub: Any) -> None:
 
 def _get(sub: Any) -> None:
     p = _verb(sub, "get", "display one or many resources", OBJECTS, "get")
-    p.add_argument("args", nargs="*", metavar="TYPE[/NAME] [NAME...]")
+    p.add_argument("args", nargs="*", metavar="TYPE[/NAME] [NAME...]",
+                   help="TYPE: any resource the server lists (`kubectl api-resources`: plural, "
+                        "singular, short name, kind, `deployments.apps`), comma-separated, or "
+                        "a category (`all`)")
     p.add_argument("-o", "--output", default="",
                    help="wide|yaml|json|name|jsonpath=TEMPLATE|custom-columns=SPEC")
     p.add_argument("-w", "--watch", action="store_true", help="watch for changes after listing")
