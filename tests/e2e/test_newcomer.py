@@ -37,6 +37,12 @@ def test_every_kind_comes_from_discovery(node: Node) -> None:
     out = run(node, PODHOST, "get", "all")
     assert out.returncode == 0, out.stderr
     assert "service/kubernetes" in out.stdout
+    script = run(node, PODHOST, "completion", "bash").stdout
+    completed = run(node, "bash", "-c", f"{script}\nCOMP_WORDS=(podhost get s); COMP_CWORD=2; "
+                    "_podhost; echo ${COMPREPLY[*]}",
+                    env=dict(node.env(), PATH=f"{Path(PODHOST).parent}:{os.environ['PATH']}"))
+    assert {"sc", "storageclasses", "services", "svc", "statefulsets", "sts"} <= \
+        set(completed.stdout.split()), completed
     ours = run(node, PODHOST, "get", "all", "-A", "-o", "name").stdout.split()
     theirs = node.kubectl("get", "all", "-A", "-o", "name").stdout.split()
     assert sorted(ours) == sorted(theirs) and "service/kubernetes" in ours

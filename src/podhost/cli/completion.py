@@ -1,10 +1,30 @@
-"""`podhost completion bash`: a static completion script generated from the parser."""
+"""`podhost completion bash`: a completion script generated from the parser; the resource
+types it completes come from the server's discovery at completion time (`podhost
+__complete-types`, as kubectl's `__complete`), the few below when no server answers."""
 
 from __future__ import annotations
 
 import argparse
+import os
 
-NAMES = "pods configmaps secrets namespaces nodes events"  # completed after a verb
+NAMES = "pods configmaps secrets namespaces nodes events"  # no server to ask
+TYPES_VERB = "__complete-types"
+
+
+def complete_types() -> int:
+    """Print the resource types (plural, singular, short names) and categories the server of
+    the current context lists; never starts a node."""
+    from podhost.cli import context
+    from podhost.cli.errors import CliError
+    os.environ["PODHOST_NO_AUTOSTART"] = "1"
+    try:
+        context.client_for(argparse.Namespace())
+        resources = context.resources()
+    except (CliError, OSError):
+        return 1
+    words = {w for r in resources for w in (r.plural, r.singular, *r.short_names, *r.categories)}
+    print(" ".join(sorted(words)))
+    return 0
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -39,7 +59,9 @@ _podhost() {{
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
     else
-        COMPREPLY=($(compgen -W "$(echo "$opts" | tr ' ' '\\n' | grep -v '^-') {NAMES}" -- "$cur"))
+        local types
+        types=$(podhost {TYPES_VERB} 2>/dev/null) || types="{NAMES}"
+        COMPREPLY=($(compgen -W "$(echo "$opts" | tr ' ' '\\n' | grep -v '^-') $types" -- "$cur"))
         COMPREPLY+=($(compgen -f -- "$cur"))
     fi
 }}

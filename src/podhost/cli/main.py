@@ -134,8 +134,11 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
+    from podhost.cli import completion
+    if argv[:1] == [completion.TYPES_VERB]:  # called by the completion script
+        return completion.complete_types()
+    parser = build_parser()
     tail = None
     if "--" in argv:  # kubectl's `exec POD [flags] -- COMMAND...`: flags end at --
         argv, tail = argv[:argv.index("--")], argv[argv.index("--") + 1:]
