@@ -178,6 +178,17 @@ class UnsupportedMediaError(ApiError):
     code, reason = 415, "UnsupportedMediaType"
 
 
+class RejectedError(ApiError):
+    """422 as apierrors.NewGenericServerResponse(422, ...) (a JSON patch that cannot be
+    applied): the fixed message, the reason in details.causes."""
+
+    code, reason = 422, "Invalid"
+
+    def __init__(self, cause: str) -> None:
+        super().__init__("the server rejected our request due to an error in our request",
+                         details={"causes": [{"message": cause}]})
+
+
 class TooManyRequestsError(ApiError):
     """429, as apierrors.NewTooManyRequests: the client retries after `retry_after` seconds
     (details.retryAfterSeconds and the Retry-After header)."""
