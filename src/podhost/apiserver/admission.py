@@ -11,6 +11,7 @@ import contextlib
 from podhost.api import errors, rbac, rbacpolicy, registry, serviceaccount, strategy
 from podhost.api.rbac import Attributes, User
 from podhost.api.types import Obj
+from podhost.apiserver import podsecurity
 from podhost.apiserver.http import Request
 from podhost.apiserver.identity import RBAC_RESOURCES, Identity
 from podhost.store.sqlite import Store
@@ -133,6 +134,7 @@ class Admission:
 
     def admit(self, request: Request, resource: str, obj: Obj, old: Obj | None) -> None:
         """Validating admission of a create or update (after validation)."""
+        podsecurity.admit(self.store, request, resource, obj, old)  # PodSecurity
         if resource not in RBAC_RESOURCES:
             return
         validate(resource, obj, old)

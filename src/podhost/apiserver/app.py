@@ -53,6 +53,15 @@ def status_response(err: errors.ApiError) -> Response:
     return json_response(err.to_status(), err.code, retry)
 
 
+def with_warnings(request: Request, answer: Response | StreamResponse | Upgrade
+                  ) -> Response | StreamResponse | Upgrade:
+    """Admission's warnings (PodSecurity's) as `Warning: 299 - "…"` headers."""
+    if request.warnings and isinstance(answer, (Response, StreamResponse)):
+        answer.headers = [*answer.headers,
+                          *(("Warning", "299 - " + json.dumps(w)) for w in request.warnings)]
+    return answer
+
+
 def too_large() -> Response:
     return status_response(errors.RequestTooLargeError(
         f"Request entity too large: limit is {MAX_BODY}"))
@@ -119,7 +128,7 @@ class ApiServer:
         try:
             if not ANONYMOUS_PATHS.match(request.path) and not self.authenticated(request):
                 raise errors.UnauthorizedError("Unauthorized")
-            return await self.limited(request)
+            return with_warnings(request, await self.limited(request))
         except errors.ApiError as e:
             return status_response(e)
         except Exception as e:  # the edge: never a traceback to the client

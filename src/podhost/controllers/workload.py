@@ -14,7 +14,8 @@ import copy
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from podhost.api import errors, gc, meta, serviceaccount, strategy
+from podhost.api import errors, gc, meta, podsecurity, serviceaccount, strategy
+from podhost.api.podsecurity import admission as psa
 from podhost.api.types import Obj
 from podhost.store.sqlite import Store
 from podhost.store.watch import Event
@@ -88,10 +89,25 @@ def create(store: Store, resource: str, obj: Obj) -> Obj | None:
     Pods pass the ServiceAccount admission first, as a controller's POST would."""
     if resource == "pods":
         serviceaccount.admit_from(store, obj)
+        enforce_pod_security(store, obj)
     try:
         return store.create(resource, obj)
     except errors.AlreadyExistsError:
         return None
+
+
+def enforce_pod_security(store: Store, pod: Obj) -> None:
+    """PodSecurity's enforce level on a Pod a controller makes (as on the controller's POST):
+    a ForbiddenError the controller reports as FailedCreate."""
+    ns = pod["metadata"].get("namespace") or ""
+    try:
+        labels = (store.get("namespaces", "", ns)["metadata"].get("labels")) or {}
+    except errors.NotFoundError:
+        labels = {}
+    req = psa.Request("pods", "", "CREATE", ns, pod["metadata"].get("name") or "", "", pod)
+    decision = psa.admit(podsecurity.current(), req, labels)
+    if decision.error is not None:
+        raise decision.error
 
 
 def delete(store: Store, resource: str, obj: Obj, grace: int | None = None,
