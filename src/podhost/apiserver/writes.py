@@ -233,6 +233,8 @@ class Writes:
                 f'{kind} in version "v1" cannot be handled as a {kind}: the kind or apiVersion '
                 f'of the object ("{obj.get("apiVersion")}, {obj.get("kind")}") does not match')
         obj["kind"], obj["apiVersion"] = kind, api_version
+        if obj.get("metadata") is None:  # JSON null decodes to an empty ObjectMeta
+            obj["metadata"] = {}
         validation.check_decodable(resource, obj)
         return obj
 
