@@ -3,7 +3,7 @@ helpers (pluralize, joinQuote)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +36,12 @@ class Check:
     versions: list[Version] = field(default_factory=list)
 
 
-def containers(spec: Obj) -> Iterator[Obj]:
+def containers(spec: Obj) -> list[Obj]:
     """initContainers, containers, then ephemeralContainers (visitContainers)."""
-    for key in ("initContainers", "containers", "ephemeralContainers"):
-        for c in spec.get(key) or []:
-            if isinstance(c, dict):
-                yield c
+    return [c for key in _CONTAINER_KEYS for c in spec.get(key) or () if isinstance(c, dict)]
+
+
+_CONTAINER_KEYS = ("initContainers", "containers", "ephemeralContainers")
 
 
 def security_context(obj: Obj) -> Obj:

@@ -4,6 +4,7 @@ for the modes enforce, audit and warn."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 
@@ -67,8 +68,17 @@ def policy_from_labels(labels: dict[str, str] | None, defaults: Policy
     """PolicyToEvaluate: the namespace's policy over the defaults, and the labels' errors.
     A bad enforce level enforces restricted; bad audit and warn levels fail open; warn follows
     a stricter enforce level when it is not set itself."""
-    if not labels:
+    ours = tuple(sorted((k, v) for k, v in (labels or {}).items() if k.startswith(PREFIX)))
+    if not ours:
         return defaults, []
+    policy, errs = _policy(ours, defaults)
+    return policy, list(errs)
+
+
+@functools.lru_cache(maxsize=1024)
+def _policy(items: tuple[tuple[str, str], ...], defaults: Policy
+            ) -> tuple[Policy, tuple[errors.FieldError, ...]]:
+    labels = dict(items)
     errs: list[errors.FieldError] = []
     modes = {m: getattr(defaults, m) for m in MODES}
     for mode in MODES:
@@ -93,7 +103,7 @@ def policy_from_labels(labels: dict[str, str] | None, defaults: Policy
         version = modes["warn"].version if f"{PREFIX}warn-version" in labels \
             else modes["enforce"].version
         modes["warn"] = LevelVersion(modes["enforce"].level, version)
-    return Policy(**modes), errs
+    return Policy(**modes), tuple(errs)
 
 
 def _invalid(key: str, value: str, e: ValueError) -> errors.FieldError:
