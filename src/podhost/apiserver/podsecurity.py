@@ -34,6 +34,8 @@ def namespace_labels(store: Store, namespace: str) -> dict[str, str] | None:
 def admit(store: Store, request: Request, resource: str, obj: Obj, old: Obj | None,
           subresource: str | None = None) -> None:
     """PodSecurity's validating admission of a create (old None) or update."""
+    if resource not in ("pods", "namespaces") and resource not in admission.TEMPLATE_PATHS:
+        return
     meta = obj.get("metadata") or {}
     name = str(meta.get("name") or "")
     namespace = name if resource == "namespaces" else str(meta.get("namespace") or "")
