@@ -121,3 +121,43 @@ def test_warn_baseline_creates_and_kubectl_prints_the_warning(node: Node) -> Non
         "Warning: loud: host namespaces, privileged"]
     node.kubectl("delete", "pod", "loud", "-n", ns, "--grace-period=0", "--force",
                  "--wait=false")
+
+
+def test_cluster_default_and_exemptions_from_the_admission_configuration(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    from tests.e2e.conftest import start_node, stop_node
+    conf = tmp_path_factory.mktemp("psa-conf") / "admission.yaml"
+    conf.write_text("""
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: PodSecurity
+  configuration:
+    apiVersion: pod-security.admission.config.k8s.io/v1
+    kind: PodSecurityConfiguration
+    defaults: {enforce: baseline, warn: restricted}
+    exemptions: {namespaces: [free]}
+""")
+    node = start_node(tmp_path_factory.mktemp("psa-node") / "root",
+                      ["--admission-control-config-file", str(conf)])
+    try:
+        node.kubectl("create", "namespace", "free")
+        hostile = pod("h", "default", {"hostNetwork": True})
+        out = node.kubectl("apply", "--dry-run=server", "-f", "-", input=hostile, check=False)
+        assert out.returncode == 1
+        assert 'violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true)' \
+            in out.stderr
+        out = node.kubectl("apply", "--dry-run=server", "-f", "-",
+                           input=pod("h", "free", {"hostNetwork": True}))
+        assert out.stderr == ""
+        plain = json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                            "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+        out = node.kubectl("apply", "--dry-run=server", "-f", "-", input=plain)
+        assert out.stderr.startswith('Warning: would violate PodSecurity "restricted:latest": '
+                                     "allowPrivilegeEscalation != false")
+    finally:
+        stop_node(node)
+    bad = tmp_path_factory.mktemp("psa-bad") / "root"
+    conf.write_text(conf.read_text().replace("enforce: baseline", "enforce: strict"))
+    with pytest.raises(RuntimeError, match='defaults.enforce: Invalid value: "strict"'):
+        start_node(bad, ["--admission-control-config-file", str(conf)])

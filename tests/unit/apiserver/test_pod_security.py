@@ -162,3 +162,10 @@ def test_ephemeral_containers_are_checked(api: ApiServer) -> None:
     assert code == 403
     assert status["message"].endswith('privileged (container "dbg" must not set '
                                       "securityContext.privileged=true)")
+
+
+def test_exempt_users_are_not_checked(api: ApiServer) -> None:
+    namespace(api, "dev", enforce="restricted")
+    podsecurity.configure(Config(usernames=frozenset({"podhost-admin"})))
+    code, _, warnings = send(api, "POST", "/api/v1/namespaces/dev/pods", pod("p", hostPID=True))
+    assert (code, warnings) == (201, [])
