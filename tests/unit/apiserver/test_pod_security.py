@@ -19,6 +19,7 @@ from podhost.api.podsecurity.levels import LevelVersion, Policy
 from podhost.apiserver.app import ApiServer
 from podhost.apiserver.http import Response
 from podhost.controllers import workload
+from podhost.registry.client import Client
 from tests.unit.apiserver.helpers import make_api, request
 
 PSA = "pod-security.kubernetes.io/"
@@ -109,7 +110,7 @@ def test_controllers_pods_are_enforced(api: ApiServer) -> None:
     p["metadata"]["namespace"] = "dev"
     with pytest.raises(errors.ForbiddenError, match='violates PodSecurity "baseline:latest": '
                                                     r"host namespaces \(hostIPC=true\)"):
-        workload.enforce_pod_security(api.store, p)
+        workload.create(Client(api.registry, "replicaset-controller"), "pods", p)
 
 
 def test_namespace_labels_are_validated(api: ApiServer) -> None:
