@@ -5,6 +5,7 @@ reason/detail texts of the failures."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from podhost.api.podsecurity import baseline, restricted
@@ -19,7 +20,7 @@ _ORDER = sorted(c.id for c in CHECKS if c.level == BASELINE) + \
 _BY_ID = {c.id: c for c in CHECKS}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Aggregate:
     """AggregateCheckResult: the failed checks' reasons and details, in check order."""
 
@@ -32,10 +33,14 @@ class Aggregate:
     def forbidden_reason(self) -> str:
         return ", ".join(f.reason or "unknown forbidden reason" for f in self.failures)
 
-    def forbidden_detail(self) -> str:
-        """`host namespaces (hostPID=true), privileged (container "c" must not set …)`."""
+    @functools.cached_property
+    def detail(self) -> str:
         return ", ".join((f.reason or "unknown forbidden reason")
                          + (f" ({f.detail})" if f.detail else "") for f in self.failures)
+
+    def forbidden_detail(self) -> str:
+        """`host namespaces (hostPID=true), privileged (container "c" must not set …)`."""
+        return self.detail
 
 
 def _applicable(check: Check, version: tuple[int, int]) -> Version | None:
@@ -66,5 +71,4 @@ def checks_for(lv: LevelVersion) -> list[CheckFn]:
 
 def evaluate(lv: LevelVersion, meta: Obj, spec: Obj) -> Aggregate:
     """The pod (or pod template) metadata and spec against level:version."""
-    results = (check(meta, spec) for check in checks_for(lv))
-    return Aggregate(tuple(r for r in results if r is not None))
+    return Aggregate(tuple(r for check in checks_for(lv) if (r := check(meta, spec)) is not None))
