@@ -7,6 +7,7 @@ stricter enforce label warns of the Pods already there."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,26 @@ plugins:
     conf.write_text(conf.read_text().replace("enforce: baseline", "enforce: strict"))
     with pytest.raises(RuntimeError, match='defaults.enforce: Invalid value: "strict"'):
         start_node(bad, ["--admission-control-config-file", str(conf)])
+
+
+def test_deployment_warned_and_its_pods_refused(node: Node) -> None:
+    ns = "psa-workloads"
+    labelled(node, ns, f"{PSA}/enforce=baseline")
+    deploy = json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"hostPID": True, "containers": [{"name": "c", "image": "busybox"}]}}}})
+    out = node.kubectl("apply", "-f", "-", input=deploy)
+    assert out.stderr.strip() == ('Warning: would violate PodSecurity "baseline:latest": host '
+                                  "namespaces (hostPID=true)")
+    deadline = time.monotonic() + 30
+    while True:
+        events = node.kubectl("get", "events", "-n", ns, "--field-selector",
+                              "reason=FailedCreate", "-o", "jsonpath={.items[*].message}").stdout
+        if events or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert 'is forbidden: violates PodSecurity "baseline:latest": host namespaces ' \
+           "(hostPID=true)" in events
+    assert node.kubectl("get", "pods", "-n", ns, "-o", "name").stdout == ""
