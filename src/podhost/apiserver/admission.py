@@ -159,7 +159,7 @@ class Admission:
             raise errors.ForbiddenError(
                 f'{rbac.qualified(resource, rbac.GROUP)} "{name}" is forbidden: '
                 + rbac.escalation_message(user, missing), kind=a.resource, name=name,
-                details={"group": rbac.GROUP})
+                group=rbac.GROUP)
 
     def _role_rules(self, ref: Obj, ns: str) -> list[Obj]:
         policy = self.identity.policy()

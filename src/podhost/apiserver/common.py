@@ -24,8 +24,9 @@ def dumps(obj: Any) -> bytes:
 
 
 def ok(obj: Any, status: int = 200, warnings: list[str] | None = None) -> Response:
+    """A JSON answer ending in a newline, as the API server's json.Encoder writes it."""
     headers = [("Warning", "299 - " + json.dumps(w)) for w in warnings or []]
-    return Response(status, dumps(obj), headers=headers)
+    return Response(status, dumps(obj) + b"\n", headers=headers)
 
 
 def kind_of(resource: str) -> str:

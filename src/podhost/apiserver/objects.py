@@ -38,12 +38,11 @@ def default_service_account(ns: str) -> Obj:
 
 
 def terminating_error(resource: str, name: str, ns: str) -> errors.ForbiddenError:
-    return errors.ForbiddenError(
-        f'{resource} "{name}" is forbidden: unable to create new content in namespace {ns} '
-        "because it is being terminated", kind=resource, name=name,
-        details={"causes": [{"reason": "NamespaceTerminating",
-                             "message": f"namespace {ns} is being terminated",
-                             "field": "metadata.namespace"}]})
+    cause = {"reason": "NamespaceTerminating", "message": f"namespace {ns} is being terminated",
+             "field": "metadata.namespace"}
+    return errors.ForbiddenError.of(
+        resource, name, f"unable to create new content in namespace {ns} because it is being "
+        "terminated", details={"causes": [cause]})
 
 
 # -- ConfigMaps and Secrets ------------------------------------------------------------------------

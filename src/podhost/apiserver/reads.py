@@ -77,7 +77,7 @@ def list_body(kind: str, rv: int, extra: Obj, items_json: list[str]) -> bytes:
     head = dumps({"kind": kind + "List", "apiVersion": _api_version(kind),
                   "metadata": {"resourceVersion": str(rv), **extra}, "items": []})
     assert head.endswith(b"[]}")
-    return b"".join((head[:-2], ",".join(items_json).encode(), b"]}"))
+    return b"".join((head[:-2], ",".join(items_json).encode(), b"]}\n"))
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:

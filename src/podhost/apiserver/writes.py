@@ -73,10 +73,7 @@ def check_apply_config(kind: str, body: Any, api_version: str = "v1") -> Obj:
 
 
 def conflict(resource: str, name: str) -> errors.ConflictError:
-    return errors.ConflictError(
-        f'Operation cannot be fulfilled on {resource} "{name}": the object has been modified; '
-        "please apply your changes to the latest version and try again", kind=resource,
-        name=name)
+    return errors.ConflictError.modified(resource, name)
 
 
 def patched(ctype: str, current: Obj | None, body: Any) -> Obj:

@@ -190,10 +190,7 @@ class Store:
             if row is None:
                 raise errors.NotFoundError.of(resource, name)
             if expected_rv and str(row[0]) != str(expected_rv):
-                raise errors.ConflictError(
-                    f'Operation cannot be fulfilled on {resource} "{name}": the object has been '
-                    "modified; please apply your changes to the latest version and try again",
-                    kind=resource, name=name)
+                raise errors.ConflictError.modified(resource, name)
             event, data = self._write(resource, obj)
             self.db.execute("COMMIT")
         except BaseException:
