@@ -12,7 +12,7 @@ import yaml
 from podhost import yamljson
 from podhost.api import errors, managedfields, registry, selectors
 from podhost.api.types import Obj
-from podhost.apiserver import protobuf, protoworkloads
+from podhost.apiserver import protobuf
 from podhost.apiserver.http import Request, Response
 from podhost.store.sqlite import Store
 
@@ -54,8 +54,6 @@ def wants_table(request: Request) -> bool:
 def decode_body(request: Request, kind: str) -> Any:
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if ctype == protobuf.CONTENT_TYPE:
-        if kind in protoworkloads.KINDS:
-            return protoworkloads.decode(request.body, kind)
         return protobuf.decode(request.body, kind)
     try:
         if ctype.endswith("yaml"):
