@@ -145,7 +145,8 @@ class Reads:
         options = watchlist.watch_options(request)
         since = options.since
         try:
-            watcher, backlog = self.store.watch(resource, ns, since, predicate)
+            watcher, backlog = self.store.watch(resource, ns, since, predicate,
+                                                selective=not selects_all(request))
         except errors.GoneError as e:
             return StreamResponse(200, _one(dumps({"type": "ERROR",
                                                    "object": e.to_status()}) + b"\n"))

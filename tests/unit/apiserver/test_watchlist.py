@@ -102,3 +102,28 @@ def test_inconsistent_options_are_422(tmp_path: Path) -> None:
             text = messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
             assert status["message"] == f'ListOptions.meta.k8s.io "" is invalid: {text}'
     asyncio.run(go())
+
+
+def test_a_watch_with_a_label_selector_sees_objects_leave_and_enter(tmp_path: Path) -> None:
+    async def go() -> None:
+        api = make_api(tmp_path)
+        await call(api, "POST", CMS, {**cm("a"), "metadata": {"name": "a",
+                                                               "labels": {"tier": "web"}}})
+        resp = await api.handle(request("GET", CMS + "?watch=true&labelSelector=tier%3Dweb"))
+        assert isinstance(resp, StreamResponse)
+        it = resp.chunks.__aiter__()
+        assert json.loads(await it.__anext__())["type"] == "ADDED"
+        patch = {"metadata": {"labels": {"tier": "db"}}}
+        code, _ = await call(api, "PATCH", CMS + "/a", patch,
+                             headers={"content-type": "application/merge-patch+json"})
+        assert code == 200
+        gone = json.loads(await asyncio.wait_for(it.__anext__(), 2))
+        assert gone["type"] == "DELETED" and gone["object"]["metadata"]["labels"] == {
+            "tier": "web"}
+        patch = {"metadata": {"labels": {"tier": "web"}}}
+        await call(api, "PATCH", CMS + "/a", patch,
+                   headers={"content-type": "application/merge-patch+json"})
+        back = json.loads(await asyncio.wait_for(it.__anext__(), 2))
+        assert back["type"] == "ADDED"
+        await it.aclose()
+    asyncio.run(go())
