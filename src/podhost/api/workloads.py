@@ -144,10 +144,22 @@ def _generate_job_selector(job: Obj) -> None:
         spec["selector"] = {"matchLabels": {JOB_UID_LABELS[0]: m["uid"]}}
 
 
+# -- status defaults on create (issue 24, wire: until the per-resource strategies hold them) --
+# The zero status the API server's encoder writes: its fields without omitempty (k8s.io/api
+# apps/v1 types.go). The official Python client refuses a DaemonSet without them.
+ZERO_STATUS: dict[str, Obj] = {
+    "daemonsets": {"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                   "desiredNumberScheduled": 0, "numberReady": 0},
+    "replicasets": {"replicas": 0},
+    "statefulsets": {"replicas": 0, "availableReplicas": 0},
+}
+# -- end of status defaults on create --
+
+
 def prepare_create(resource: str, obj: Obj) -> Obj:
-    """PrepareForCreate: generation 1, an empty status, defaults (and a Job's selector)."""
+    """PrepareForCreate: generation 1, the zero status, defaults (and a Job's selector)."""
     obj["metadata"]["generation"] = 1
-    obj["status"] = {}
+    obj["status"] = dict(ZERO_STATUS.get(resource, {}))
     default_workload(resource, obj)
     if resource == "jobs":
         _generate_job_selector(obj)

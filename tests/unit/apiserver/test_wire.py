@@ -104,3 +104,26 @@ def test_status_lines_carry_go_reason_phrases() -> None:
             server.close()
             await server.wait_closed()
     run(go())
+
+
+def test_create_answers_the_zero_status(tmp_path: Path) -> None:
+    """What the official Python client needs (`current_number_scheduled` must not be None)."""
+    template = DEPLOY["spec"]
+    wanted = {"daemonsets": {"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                             "desiredNumberScheduled": 0, "numberReady": 0},
+              "replicasets": {"replicas": 0},
+              "statefulsets": {"replicas": 0, "availableReplicas": 0},
+              "deployments": {}}
+
+    async def go() -> None:
+        api = make_api(tmp_path)
+        for resource, status in wanted.items():
+            kind = {"daemonsets": "DaemonSet", "replicasets": "ReplicaSet",
+                    "statefulsets": "StatefulSet", "deployments": "Deployment"}[resource]
+            body = {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "x"},
+                    "spec": template}
+            code, created = await call(api, "POST",
+                                       f"/apis/apps/v1/namespaces/default/{resource}", body)
+            assert code == 201, created
+            assert created["status"] == status, resource
+    run(go())
