@@ -75,6 +75,10 @@ def test_api_answers_qualified_statuses_ending_in_a_newline(tmp_path: Path) -> N
         code, status = await call(api, "POST", DEPLOYMENTS, bad)
         assert code == 422 and status["message"].startswith('Deployment.apps "bad" is invalid')
         assert status["details"]["group"] == "apps"
+        scale = {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web"},
+                 "spec": {"replicas": -1}}
+        code, status = await call(api, "PUT", DEPLOYMENTS + "/web/scale", scale)
+        assert code == 422 and status["message"].startswith('Scale.autoscaling "web" is invalid')
     run(go())
 
 
