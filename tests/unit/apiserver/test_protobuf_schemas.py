@@ -77,3 +77,14 @@ def test_a_protobuf_delete_of_a_secret(tmp_path: Path) -> None:
         code, _ = await call(api, "GET", "/api/v1/namespaces/default/secrets/sh.helm.v1")
         assert code == 404
     asyncio.run(go())
+
+
+def test_every_message_a_schema_names_is_in_the_table() -> None:
+    scalars = {"string", "int", "bool", "bytes", "double", "intorstr", "quantity", "time",
+               "duration", "raw", "stringlist"}
+    table = protobuf.schemas()
+    for name, fields in table.items():
+        for key, kind, flags in fields.values():
+            inner = kind[1] if isinstance(kind, list) else kind
+            assert inner in scalars or inner in table, (name, key, inner)
+            assert key or flags == "i", (name, kind)  # only embedded structs have no name
