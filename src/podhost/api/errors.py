@@ -244,8 +244,7 @@ class InvalidError(ApiError):
 def qualify_resource(resource: str) -> tuple[str, str]:
     """(group, `resource.group`) of a served resource, as schema.GroupResource.String()."""
     served = registry.get(resource)
-    group = served.group if served is not None else ""
-    return group, f"{resource}.{group}" if group else resource
+    return (served.group if served is not None else ""), registry.qualified(resource)
 
 
 def _aggregate(errors: list[FieldError]) -> str:

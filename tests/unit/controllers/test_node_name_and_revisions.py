@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from podhost.api import strategy
 from podhost.api.types import Obj
 from podhost.apiserver.app import ApiServer
 from podhost.controllers import revisions
 from podhost.node import claims
 from podhost.node.streaming import Streaming
+from podhost.registry import generic
+from podhost.registry.client import Client
 from podhost.store.sqlite import Store
 from tests.unit.apiserver.helpers import FACTS, TOKEN
 from tests.unit.controllers.test_workload_controllers import TEMPLATE, store_with_ns
@@ -45,18 +46,17 @@ def test_a_pod_pinned_to_another_node_is_not_bound_here(tmp_path: Path) -> None:
 
 
 def test_controller_revisions_copy_the_owners_annotations(tmp_path: Path) -> None:
-    store = store_with_ns(tmp_path)
-    ds = store.create("daemonsets", strategy.prepare_for_create("daemonsets", {
-        "metadata": {"name": "agent", "annotations": {
+    client = Client(generic.Registry(store_with_ns(tmp_path)), "kube-controller-manager")
+    ds = client.create("daemonsets", {
+        "metadata": {"name": "agent", "namespace": "default", "annotations": {
             "kubernetes.io/change-cause": "kubectl set image ds/agent c=nginx:2"}},
-        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": TEMPLATE}},
-        "default"))
-    rev, _ = revisions.current(store, ds, "DaemonSet")
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": TEMPLATE}})
+    rev, _ = revisions.current(client, ds, "DaemonSet")
     assert rev["metadata"]["annotations"] == {
         "kubernetes.io/change-cause": "kubectl set image ds/agent c=nginx:2"}
-    plain = store.create("statefulsets", strategy.prepare_for_create("statefulsets", {
-        "metadata": {"name": "db"},
-        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": TEMPLATE}},
-        "default"))
-    rev, _ = revisions.current(store, plain, "StatefulSet")
+    plain = client.create("statefulsets", {
+        "metadata": {"name": "db", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": TEMPLATE,
+                 "serviceName": "db"}})
+    rev, _ = revisions.current(client, plain, "StatefulSet")
     assert "annotations" not in rev["metadata"]
