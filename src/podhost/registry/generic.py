@@ -124,16 +124,18 @@ def begin_delete(resource: str, obj: Obj, requested: int | None) -> Deletion:
     return "gone"
 
 
-def check_preconditions(obj: Obj, preconditions: Obj | None) -> None:
-    """DeleteOptions.preconditions: the uid and resourceVersion the client expects."""
+def check_preconditions(resource: str, obj: Obj, preconditions: Obj | None) -> None:
+    """DeleteOptions.preconditions: the uid and resourceVersion the client expects; a mismatch
+    is NewConflict's `Operation cannot be fulfilled on <resource> "<name>": Precondition …`."""
     pre = preconditions or {}
     m = obj["metadata"]
     if pre.get("uid") and pre["uid"] != m.get("uid"):
-        raise errors.ConflictError(f"Precondition failed: UID in precondition: {pre['uid']}, "
-                                   f"UID in object meta: {m.get('uid')}")
+        raise errors.ConflictError.of(resource, m.get("name", ""), "Precondition failed: UID in "
+                                      f"precondition: {pre['uid']}, UID in object meta: "
+                                      f"{m.get('uid')}")
     if pre.get("resourceVersion") and pre["resourceVersion"] != m.get("resourceVersion"):
-        raise errors.ConflictError(
-            f"Precondition failed: ResourceVersion in precondition: "
+        raise errors.ConflictError.of(
+            resource, m.get("name", ""), "Precondition failed: ResourceVersion in precondition: "
             f"{pre['resourceVersion']}, ResourceVersion in object meta: "
             f"{m.get('resourceVersion')}")
 
@@ -252,7 +254,7 @@ class Registry:
         s = strategies.get(resource)
         current = copy.deepcopy(obj) if obj is not None else \
             self.store.get(resource, namespace, name)
-        check_preconditions(current, preconditions)
+        check_preconditions(resource, current, preconditions)
         s.check_delete(current)
         gc.add_finalizer(current, policy)
         action = begin_delete(resource, current, grace)

@@ -131,3 +131,18 @@ def test_create_answers_the_zero_status(tmp_path: Path) -> None:
             assert code == 201, created
             assert created["status"] == status, resource
     run(go())
+
+
+def test_a_failed_delete_precondition_is_a_qualified_conflict(tmp_path: Path) -> None:
+    async def go() -> None:
+        api = make_api(tmp_path)
+        assert (await call(api, "POST", DEPLOYMENTS, DEPLOY))[0] == 201
+        options = {"kind": "DeleteOptions", "apiVersion": "v1",
+                   "preconditions": {"uid": "not-the-uid"}}
+        code, status = await call(api, "DELETE", DEPLOYMENTS + "/web", options)
+        assert code == 409 and status["reason"] == "Conflict"
+        assert status["message"].startswith(
+            'Operation cannot be fulfilled on deployments.apps "web": Precondition failed: UID in '
+            "precondition: not-the-uid, UID in object meta: ")
+        assert status["details"] == {"name": "web", "group": "apps", "kind": "deployments"}
+    run(go())
