@@ -144,7 +144,7 @@ def test_non_root_user(node: Node, tmp_path: Path) -> None:
     assert status.returncode == 0, status.stderr
     assert "health:     ok" in status.stdout and "root's only" in status.stdout, status.stdout
     doctor = run(node, *nobody, "doctor", env=env)
-    assert "Traceback" not in doctor.stderr and "[FAIL] root" in doctor.stdout
+    assert "Traceback" not in doctor.stderr and "[FAIL] root" in doctor.stdout, doctor.stderr
     assert "sudo podhost doctor" in doctor.stdout
     pods = run(node, *nobody, "get", "pods", env=env)
     text = (f'error: error loading config file "{node.kubeconfig}": open {node.kubeconfig}: '

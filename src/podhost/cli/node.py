@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,9 +217,19 @@ def checks(root: Path, settings: config.Settings) -> list[Check]:
         out.append(Check(package, path is not None,
                          f"{path} ({why})" if path else f"{tool} not found (needed for {why})",
                          f"apt-get install {package}"))
-    out.append(_disk_check(root))
-    out.append(_state_files_check(root))
+    out.append(_checked("disk", lambda: _disk_check(root)))
+    out.append(_checked("state", lambda: _state_files_check(root)))
     return out
+
+
+def _checked(name: str, check: Callable[[], Check]) -> Check:
+    """A check that cannot look (a path root's only, for another user) fails; never a
+    traceback."""
+    try:
+        return check()
+    except OSError as e:
+        return Check(name, False, f"cannot check as uid {os.geteuid()}: {e}",
+                     "run `sudo podhost doctor`")
 
 
 def _state_files_check(root: Path) -> Check:
@@ -232,6 +243,8 @@ def _state_files_check(root: Path) -> Check:
                      "run `sudo podhost doctor`")
     if not loose:
         return Check("state", True, f"state files under {root} readable by root only", "")
+    if not (root / "pki").is_dir():  # not a node's root (`--root /tmp`): leave its modes
+        return Check("state", True, f"{root} holds no node yet", "")
     if os.geteuid() == 0:
         fixed = statefiles.fix(root)
         return Check("state", True, "tightened " + "; ".join(fixed), "")
