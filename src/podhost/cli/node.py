@@ -110,9 +110,11 @@ def _alive(pid: int) -> bool:
 def tool_version(path: str) -> str:
     import subprocess
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
     except OSError:
         return "not found"
+    except subprocess.TimeoutExpired:  # a loaded machine
+        return "unknown (no answer to --version in 10 s)"
     first = (out.stdout or out.stderr).strip().splitlines()
     return first[0] if first else "unknown"
 
