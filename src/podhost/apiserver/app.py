@@ -14,6 +14,7 @@ from podhost.api.nodeapi import NodeBackend
 from podhost.apiserver import (
     admission,
     attach,
+    crds,
     discovery,
     identity,
     logs,
@@ -73,6 +74,8 @@ class ApiServer:
         self.resources = resources.Resources(store, self.node_name)
         self.resources.writes.admission = admission.Admission(store, self.identity)
         admission.seed_policy(store)
+        self.custom_resources = crds.CustomResources(store)
+        self.custom_resources.sync()  # serve the CRDs established before a restart
         self.node_ip, self.pod_cidr = node_ip, pod_cidr
         self.seed(node_facts or objects.node_facts(getattr(node, "root", None)))
 
@@ -185,4 +188,6 @@ class ApiServer:
         answer = await self.resources.dispatch(request, resource, ns, name, sub)
         if resource == "clusterroles" and request.method != "GET":
             admission.aggregate(self.store)  # the clusterrole-aggregation controller
+        if resource == crds.RESOURCE and request.method != "GET":
+            self.custom_resources.sync()  # establishing, naming and cleanup controllers
         return answer

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from podhost.api import errors, strategy, workloads
+from podhost.api.apiextensions import strategy as custom_resources
 from podhost.api.types import Obj
 from podhost.apiserver.common import decode_body, dry_run, not_allowed, ok
 from podhost.apiserver.http import Request, Response
@@ -15,8 +16,10 @@ from podhost.store.sqlite import Store
 
 def handle(store: Store, request: Request, resource: str, ns: str, name: str) -> Response:
     current = store.get(resource, ns, name)
+    custom = custom_resources.get(resource)
+    scale_of = custom.scale_of if custom is not None else workloads.scale_of
     if request.method == "GET":
-        return ok(workloads.scale_of(current))
+        return ok(scale_of(current))
     if request.method == "PUT":
         body = decode_body(request, "Scale")
     elif request.method == "PATCH":
@@ -28,7 +31,7 @@ def handle(store: Store, request: Request, resource: str, ns: str, name: str) ->
         patch = decode_body(request, "Scale")
         if ctype == "application/apply-patch+yaml":
             ctype = "application/merge-patch+json"
-        body = patched(ctype, workloads.scale_of(current), patch)
+        body = patched(ctype, scale_of(current), patch)
     else:
         raise not_allowed()
     return _write(store, request, resource, current, body)
@@ -40,9 +43,17 @@ def _write(store: Store, request: Request, resource: str, current: Obj, body: ob
     name = current["metadata"]["name"]
     if expected and str(expected) != current["metadata"].get("resourceVersion"):
         raise conflict(resource, name)
-    new = workloads.apply_scale(current, body)
-    new = strategy.prepare_for_update(resource, new, current)
+    custom = custom_resources.get(resource)
+    if custom is not None:
+        new = custom.apply_scale(current, body)
+        custom.prepare_for_update(new, current, False)
+        custom.check(new, current)
+        scale_of = custom.scale_of
+    else:
+        new = workloads.apply_scale(current, body)
+        new = strategy.prepare_for_update(resource, new, current)
+        scale_of = workloads.scale_of
     if dry_run(request):
-        return ok(workloads.scale_of(new))
+        return ok(scale_of(new))
     updated = store.update(resource, json.loads(json.dumps(new)), expected_rv=expected)
-    return ok(workloads.scale_of(updated))
+    return ok(scale_of(updated))

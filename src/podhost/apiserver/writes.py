@@ -15,6 +15,8 @@ from podhost.api import (
     workloadcheck,
 )
 from podhost.api import patch as patches
+from podhost.api.apiextensions import crd as crds
+from podhost.api.apiextensions import strategy as custom_resources
 from podhost.api.types import Obj
 from podhost.apiserver import objects, services, storage
 from podhost.apiserver.common import (
@@ -57,12 +59,14 @@ def check_patch_options(request: Request, apply: bool) -> None:
                                                      "may not be specified for non-apply patch"))
 
 
-def check_apply_config(kind: str, body: Any, api_version: str = "v1") -> Obj:
+def check_apply_config(kind: str, body: Any, api_version: str = "v1",
+                       served_versions: tuple[str, ...] = ()) -> Obj:
     """The applied configuration must be an object of this kind, without managedFields."""
     if not isinstance(body, dict):
         raise errors.BadRequestError("the apply patch must be an object")
     group, _, version = str(body.get("apiVersion") or "").rpartition("/")
-    if (body.get("apiVersion"), body.get("kind")) != (api_version, kind):
+    if body.get("kind") != kind or body.get("apiVersion") not in (api_version,
+                                                                  *served_versions):
         raise errors.BadRequestError(f"invalid object type: {group}/{version}, "
                                      f"Kind={body.get('kind') or ''}")
     if not isinstance(body.get("metadata") or {}, dict):
@@ -70,6 +74,13 @@ def check_apply_config(kind: str, body: Any, api_version: str = "v1") -> Obj:
     if (body.get("metadata") or {}).get("managedFields") is not None:
         raise errors.BadRequestError("metadata.managedFields must be nil")
     return body
+
+
+def served_api_versions(resource: str) -> tuple[str, ...]:
+    """Every apiVersion a resource is served at (a CRD's versions, conversion None)."""
+    served = registry.get(resource)
+    return tuple(f"{served.group}/{v}" for v in served.versions) if served and served.group \
+        else ()
 
 
 def conflict(resource: str, name: str) -> errors.ConflictError:
@@ -109,6 +120,7 @@ class Writes:
         warnings = validation.unknown_fields(resource, obj, request.arg("fieldValidation"))
         obj = strategy.prepare_for_create(resource, obj, ns)
         self._prepare(resource, obj)
+        self._prepare_create(resource, obj)
         # managed fields before mutating admission, as the API server's create handler does:
         # what an admission plugin adds (the ServiceAccount token volume) belongs to no manager
         managed = managedfields.updated(resource, None, obj, field_manager(request),
@@ -168,6 +180,7 @@ class Writes:
             raise errors.InvalidError(kind_of(resource), name, errs)
         new = strategy.prepare_for_update(resource, obj, old, status_only=status_only)
         self._prepare(resource, new)
+        self._prepare_update(resource, new, old, status_only)
         self._validate(resource, new, old)
         if self.admission is not None:
             self.admission.admit(request, resource, new, old)
@@ -186,7 +199,9 @@ class Writes:
     def _apply(self, request: Request, resource: str, ns: str, name: str, body: Any,
                current: Obj | None, status_only: bool) -> Response:
         """Server-side apply: merge, take ownership (409 on conflicts unless force), write."""
-        config = check_apply_config(kind_of(resource), body, api_version_of(resource))
+        config = check_apply_config(kind_of(resource), body, api_version_of(resource),
+                                    served_api_versions(resource))
+        config["apiVersion"] = api_version_of(resource)
         config.setdefault("metadata", {})["name"] = name
         if NAMESPACED[resource]:
             config["metadata"].setdefault("namespace", ns)
@@ -207,6 +222,7 @@ class Writes:
         target_ns = ns if NAMESPACED[resource] else None
         obj = strategy.prepare_for_create(resource, obj, target_ns)
         self._prepare(resource, obj)
+        self._prepare_create(resource, obj)
         self._admit(request, resource, obj, None)
         self._check_writable_namespace(resource, obj, target_ns)
         set_managed_fields(obj, managed)
@@ -228,13 +244,31 @@ class Writes:
             raise errors.BadRequestError(f'{kind} in version "v1" cannot be handled as a {kind}: '
                                          "the body must be an object")
         api_version = api_version_of(resource)
-        if obj.get("kind") not in (None, kind) or obj.get("apiVersion") not in (None, api_version):
+        if obj.get("kind") not in (None, kind) or obj.get("apiVersion") not in (
+                None, api_version, *served_api_versions(resource)):
             raise errors.BadRequestError(
                 f'{kind} in version "v1" cannot be handled as a {kind}: the kind or apiVersion '
                 f'of the object ("{obj.get("apiVersion")}, {obj.get("kind")}") does not match')
         obj["kind"], obj["apiVersion"] = kind, api_version
         validation.check_decodable(resource, obj)
         return obj
+
+    @staticmethod
+    def _prepare_create(resource: str, obj: Obj) -> None:
+        """CRDs and custom resources (api/apiextensions)."""
+        if (custom := custom_resources.get(resource)) is not None:
+            custom.prepare_for_create(obj)
+        elif resource == "customresourcedefinitions":
+            obj.pop("status", None)
+            crds.prepare(obj)
+
+    @staticmethod
+    def _prepare_update(resource: str, new: Obj, old: Obj, status_only: bool) -> None:
+        if (custom := custom_resources.get(resource)) is not None:
+            custom.prepare_for_update(new, old, status_only)
+        elif resource == "customresourcedefinitions" and not status_only:
+            new["status"] = old.get("status", {})
+            crds.prepare(new)
 
     @staticmethod
     def _prepare(resource: str, obj: Obj) -> Obj:
@@ -268,6 +302,10 @@ class Writes:
             storage.admit(self.store, resource, obj, old)
         elif resource in registry.RBAC_RESOURCES:
             pass  # admission.validate, with the escalation checks
+        elif (custom := custom_resources.get(resource)) is not None:
+            custom.check(obj, old)
+        elif resource == "customresourcedefinitions":
+            crds.check(obj, old)
         else:
             objects.validate(resource, obj)
 

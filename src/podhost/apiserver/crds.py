@@ -1,0 +1,104 @@
+"""Serving CustomResourceDefinitions: the establishing, naming and cleanup controllers of
+apiextensions-apiserver in one `sync()`, run at start (restoring what was served before a
+restart) and after every write of a CRD.
+
+An established CRD's resource is served like a built-in one: a `ResourceType` row in
+api/registry.py (discovery, routing, RBAC, GC, watches, selectors), a CustomResourceStrategy
+(validation, defaults, pruning, status, scale, printer columns), a definition for server-side
+apply's field sets and an OpenAPI v3 component (kubectl explain, fieldValidation=Strict).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from podhost.api import errors, registry, schema, table
+from podhost.api.apiextensions import crd as crds
+from podhost.api.apiextensions import strategy as custom
+from podhost.api.types import Obj
+from podhost.apiserver import discovery
+from podhost.store.sqlite import Store
+
+log = logging.getLogger(__name__)
+RESOURCE = "customresourcedefinitions"
+OBJECT_META = "#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+
+
+class CustomResources:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.served: dict[str, str] = {}  # plural -> the CRD's resourceVersion served
+
+    def sync(self) -> None:
+        """Establish new CRDs, serve established ones, clean up deleted ones."""
+        current = self.store.list(RESOURCE)[0]
+        for crd in current:
+            try:
+                self._sync_one(crd)
+            except errors.ApiError as e:  # another write won: the next sync sees it
+                log.info("syncing CRD %s: %s", crd["metadata"]["name"], e)
+        plurals = {c["spec"]["names"]["plural"] for c in current
+                   if crds.established(c) and not c["metadata"].get("deletionTimestamp")}
+        for plural in list(self.served):
+            if plural not in plurals:
+                self._unserve(plural)
+
+    def _sync_one(self, crd: Obj) -> None:
+        plural = crd["spec"]["names"]["plural"]
+        if crd["metadata"].get("deletionTimestamp"):
+            self._cleanup(crd)
+            return
+        if not crds.established(crd):
+            mine = self.served.get(plural) is not None
+            message = "" if mine else crds.conflict(crd, registry.get(plural))
+            crd["status"] = crds.established_status(crd, message)
+            crd = self.store.update(RESOURCE, crd)
+        if crds.established(crd) and self.served.get(plural) != \
+                crd["metadata"]["resourceVersion"]:
+            self._serve(crd)
+
+    def _serve(self, crd: Obj) -> None:
+        served = crds.resource_type(crd)
+        strategy = custom.CustomResourceStrategy(crd)
+        registry.register(served, replace=True)
+        custom.put(served.name, strategy)
+        table.TABLES[served.name] = (strategy.column_definitions(), strategy.cells)
+        definition = schema.definitions()
+        node = dict(strategy.schema)
+        node["properties"] = {**(node.get("properties") or {}),
+                              "metadata": {"$ref": OBJECT_META},
+                              "apiVersion": {"type": "string"}, "kind": {"type": "string"}}
+        definition[served.definition] = node
+        schema.CUSTOM_OPENAPI[served.definition] = strategy.openapi()
+        self.served[served.name] = crd["metadata"]["resourceVersion"]
+        discovery.changed()
+
+    def _unserve(self, plural: str) -> None:
+        served = registry.get(plural)
+        self.served.pop(plural, None)
+        custom.put(plural, None)
+        table.TABLES.pop(plural, None)
+        if served is not None:
+            schema.CUSTOM_OPENAPI.pop(served.definition, None)
+            schema.definitions().pop(served.definition, None)
+        registry.unregister(plural)
+        discovery.changed()
+
+    def _cleanup(self, crd: Obj) -> None:
+        """The customresourcecleanup finalizer: delete every object, then let the CRD go."""
+        plural = crd["spec"]["names"]["plural"]
+        if plural in self.served:
+            for obj in self.store.list(plural)[0]:
+                m = obj["metadata"]
+                with contextlib.suppress(errors.NotFoundError):
+                    self.store.delete(plural, m.get("namespace", ""), m["name"])
+            self._unserve(plural)
+        finalizers = [f for f in crd["metadata"].get("finalizers") or []
+                      if f != crds.CLEANUP_FINALIZER]
+        crd["metadata"]["finalizers"] = finalizers
+        if finalizers:
+            self.store.update(RESOURCE, crd)
+        else:
+            with contextlib.suppress(errors.NotFoundError):
+                self.store.delete(RESOURCE, "", crd["metadata"]["name"])
