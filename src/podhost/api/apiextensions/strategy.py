@@ -171,17 +171,24 @@ class CustomResourceStrategy:
 
     @staticmethod
     def _cell(column: Obj, values: list[Any], now: datetime) -> Any:
-        if not values:
+        """tableconvertor: the first result; strings printed as JSONPath prints them (lists and
+        maps as JSON), other types as cellForJSONValue converts them."""
+        if not values or values[0] is None:
             return None
-        if len(values) > 1:
-            return ",".join(_go(v) for v in values)
-        value = values[0]
-        kind = column.get("type")
-        if kind == "date" and isinstance(value, str):
-            return since(value, now)
-        if kind in ("integer", "number", "boolean") and not isinstance(value, (dict, list)):
+        value, kind = values[0], column.get("type")
+        if kind == "string":
+            return value if isinstance(value, str) else \
+                json.dumps(value, separators=(",", ":")) if isinstance(value, (dict, list)) \
+                else _go(value)
+        if kind == "date":
+            return since(value, now) if isinstance(value, str) else None
+        if kind == "integer" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return int(value)
+        if kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool):
             return value
-        return value if isinstance(value, str) else _go(value) if value is not None else None
+        if kind == "boolean" and isinstance(value, bool):
+            return value
+        return None
 
     def openapi(self) -> Obj:
         """The schema as an OpenAPI v3 component (metadata as ObjectMeta)."""
