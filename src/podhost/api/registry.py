@@ -161,6 +161,9 @@ APIEXTENSIONS: tuple[ResourceType, ...] = (
                  categories=("api-extensions",),
                  definition_package="io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."),
 )
+COORDINATION: tuple[ResourceType, ...] = (
+    ResourceType("leases", "lease", "Lease", group="coordination.k8s.io"),
+)
 # identity: RBAC objects, and the create-only reviews (answered, never stored)
 RBAC: tuple[ResourceType, ...] = tuple(
     ResourceType(name, name[:-1], kind, group="rbac.authorization.k8s.io", namespaced=namespaced)
@@ -187,8 +190,8 @@ WORKLOADS = frozenset({"deployments", "replicasets", "statefulsets", "daemonsets
 
 # the named groups' tables, in the order discovery lists them
 GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, BATCH, STORAGE,
-                                                APIEXTENSIONS, RBAC, AUTHORIZATION,
-                                                AUTHENTICATION)
+                                                APIEXTENSIONS, COORDINATION, RBAC,
+                                                AUTHORIZATION, AUTHENTICATION)
 
 _BY_NAME = {r.name: r for table in (CORE, *GROUPS) for r in table}
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from podhost.api import (
     errors,
+    lease,
     managedfields,
     meta,
     registry,
@@ -261,6 +262,8 @@ class Writes:
         elif resource == "customresourcedefinitions":
             obj.pop("status", None)
             crds.prepare(obj)
+        elif resource == "leases":
+            lease.prepare(obj)
 
     @staticmethod
     def _prepare_update(resource: str, new: Obj, old: Obj, status_only: bool) -> None:
@@ -269,6 +272,8 @@ class Writes:
         elif resource == "customresourcedefinitions" and not status_only:
             new["status"] = old.get("status", {})
             crds.prepare(new)
+        elif resource == "leases":
+            lease.prepare(new)
 
     @staticmethod
     def _prepare(resource: str, obj: Obj) -> Obj:
@@ -306,6 +311,10 @@ class Writes:
             custom.check(obj, old)
         elif resource == "customresourcedefinitions":
             crds.check(obj, old)
+        elif resource == "leases":
+            objects.validate(resource, obj)
+            if errs := lease.validate(obj):
+                raise errors.InvalidError("Lease", obj["metadata"].get("name", ""), errs)
         else:
             objects.validate(resource, obj)
 

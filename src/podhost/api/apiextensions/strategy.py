@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from podhost.api import errors
+from podhost.api import errors, meta
 from podhost.api.apiextensions import crd as crds
 from podhost.api.apiextensions import rules, structural
 from podhost.api.columns import since
@@ -109,7 +109,12 @@ class CustomResourceStrategy:
         return structural.default(self.schema, obj)  # type: ignore[no-any-return]
 
     def validate(self, obj: Obj, old: Obj | None) -> list[FieldError]:
-        errs = structural.validate(self.schema, obj)
+        name = obj["metadata"].get("name", "")
+        if not name:
+            return [errors.required("metadata.name", "name or generateName is required")]
+        errs = [errors.invalid("metadata.name", name, m)
+                for m in meta.dns1123_subdomain_errors(name)]
+        errs += structural.validate(self.schema, obj)
         if errs:
             return errs
         return rules.validate(self.schema, obj) if old is None else \
