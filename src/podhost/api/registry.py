@@ -164,6 +164,22 @@ APIEXTENSIONS: tuple[ResourceType, ...] = (
 COORDINATION: tuple[ResourceType, ...] = (
     ResourceType("leases", "lease", "Lease", group="coordination.k8s.io"),
 )
+ADMISSIONREGISTRATION: tuple[ResourceType, ...] = (
+    ResourceType("mutatingwebhookconfigurations", "mutatingwebhookconfiguration",
+                 "MutatingWebhookConfiguration", group="admissionregistration.k8s.io",
+                 namespaced=False, categories=("api-extensions",)),
+    ResourceType("validatingadmissionpolicies", "validatingadmissionpolicy",
+                 "ValidatingAdmissionPolicy", group="admissionregistration.k8s.io",
+                 namespaced=False, categories=("api-extensions",),
+                 subresources=(Subresource("status", "ValidatingAdmissionPolicy",
+                                           STATUS_VERBS),)),
+    ResourceType("validatingadmissionpolicybindings", "validatingadmissionpolicybinding",
+                 "ValidatingAdmissionPolicyBinding", group="admissionregistration.k8s.io",
+                 namespaced=False, categories=("api-extensions",)),
+    ResourceType("validatingwebhookconfigurations", "validatingwebhookconfiguration",
+                 "ValidatingWebhookConfiguration", group="admissionregistration.k8s.io",
+                 namespaced=False, categories=("api-extensions",)),
+)
 # identity: RBAC objects, and the create-only reviews (answered, never stored)
 RBAC: tuple[ResourceType, ...] = tuple(
     ResourceType(name, name[:-1], kind, group="rbac.authorization.k8s.io", namespaced=namespaced)
@@ -190,7 +206,8 @@ WORKLOADS = frozenset({"deployments", "replicasets", "statefulsets", "daemonsets
 
 # the named groups' tables, in the order discovery lists them
 GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, BATCH, STORAGE,
-                                                APIEXTENSIONS, COORDINATION, RBAC,
+                                                APIEXTENSIONS, ADMISSIONREGISTRATION,
+                                                COORDINATION, RBAC,
                                                 AUTHORIZATION, AUTHENTICATION)
 
 _BY_NAME = {r.name: r for table in (CORE, *GROUPS) for r in table}

@@ -26,6 +26,7 @@ from podhost.apiserver import (
     reviews,
     tokens,
     volumes,
+    webhooks,
 )
 from podhost.apiserver import exec as exec_
 from podhost.apiserver.http import Request, Response, StreamResponse, Upgrade
@@ -74,6 +75,7 @@ class ApiServer:
         self.resources = resources.Resources(store, self.node_name)
         self.resources.writes.admission = admission.Admission(store, self.identity)
         admission.seed_policy(store)
+        self.resources.writes.webhooks = webhooks.Webhooks(store)
         self.custom_resources = crds.CustomResources(store)
         self.custom_resources.sync()  # serve the CRDs established before a restart
         self.node_ip, self.pod_cidr = node_ip, pod_cidr
@@ -116,7 +118,11 @@ class ApiServer:
         try:
             if not ANONYMOUS_PATHS.match(request.path) and not self.authenticated(request):
                 raise errors.UnauthorizedError("Unauthorized")
-            return await self.route(request)
+            answer = await self.route(request)
+            if request.warnings and isinstance(answer, Response):
+                answer.headers.extend(("Warning", "299 - " + json.dumps(w))
+                                      for w in request.warnings)
+            return answer
         except errors.ApiError as e:
             return status_response(e)
         except Exception as e:  # the edge: never a traceback to the client

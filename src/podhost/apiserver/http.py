@@ -36,6 +36,7 @@ class Request:
     peer_cert: dict[str, Any] | None = None
     raw_target: str = ""
     user: Any = None  # the authenticated (or impersonated) rbac.User, set by app.py
+    warnings: list[str] = field(default_factory=list)  # admission's, sent as Warning headers
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)

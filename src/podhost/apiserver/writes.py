@@ -6,6 +6,7 @@ import contextlib
 from typing import Any
 
 from podhost.api import (
+    admissionregistration,
     errors,
     lease,
     managedfields,
@@ -33,6 +34,10 @@ from podhost.apiserver.common import (
 from podhost.apiserver.http import Request, Response
 from podhost.store.sqlite import Store
 
+ADMISSION_CHECKS = {"validatingwebhookconfigurations": admissionregistration.validate_webhooks,
+                    "mutatingwebhookconfigurations": admissionregistration.validate_webhooks,
+                    "validatingadmissionpolicies": admissionregistration.validate_policy,
+                    "validatingadmissionpolicybindings": admissionregistration.validate_binding}
 PATCH_TYPES = {"application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json", "application/apply-patch+yaml"}
 
@@ -115,6 +120,7 @@ class Writes:
         self.store = store
         self.node_name = node_name  # Pods bound to another node are refused
         self.admission: Any = None  # admission.Admission (ServiceAccounts, RBAC), set by app.py
+        self.webhooks: Any = None  # webhooks.Webhooks (webhooks and policies), set by app.py
 
     def create(self, request: Request, resource: str, ns: str | None) -> Response:
         obj = self._decode_object(request, resource)
@@ -182,9 +188,14 @@ class Writes:
         new = strategy.prepare_for_update(resource, obj, old, status_only=status_only)
         self._prepare(resource, new)
         self._prepare_update(resource, new, old, status_only)
+        subresource = "status" if status_only else ""
+        if self.webhooks is not None:
+            self.webhooks.mutate(request, resource, new, old, subresource)
         self._validate(resource, new, old)
         if self.admission is not None:
             self.admission.admit(request, resource, new, old)
+        if self.webhooks is not None:
+            self.webhooks.validate(request, resource, new, old, subresource)
         if applied is None:
             applied = managedfields.updated(resource, old, new, field_manager(request),
                                             meta.rfc3339(), "status" if status_only else "")
@@ -264,6 +275,8 @@ class Writes:
             crds.prepare(obj)
         elif resource == "leases":
             lease.prepare(obj)
+        elif resource in admissionregistration.WEBHOOK_RESOURCES:
+            admissionregistration.default_webhooks(obj, resource.startswith("mutating"))
 
     @staticmethod
     def _prepare_update(resource: str, new: Obj, old: Obj, status_only: bool) -> None:
@@ -274,6 +287,8 @@ class Writes:
             crds.prepare(new)
         elif resource == "leases":
             lease.prepare(new)
+        elif resource in admissionregistration.WEBHOOK_RESOURCES:
+            admissionregistration.default_webhooks(new, resource.startswith("mutating"))
 
     @staticmethod
     def _prepare(resource: str, obj: Obj) -> Obj:
@@ -286,9 +301,13 @@ class Writes:
         """Mutating admission, validation, validating admission of a new object."""
         if self.admission is not None:
             self.admission.mutate(request, resource, obj)
+        if self.webhooks is not None:
+            self.webhooks.mutate(request, resource, obj, old)
         self._validate(resource, obj, old)
         if self.admission is not None:
             self.admission.admit(request, resource, obj, old)
+        if self.webhooks is not None:
+            self.webhooks.validate(request, resource, obj, old)
 
     def _validate(self, resource: str, obj: Obj, old: Obj | None = None) -> None:
         if resource == "pods":
@@ -315,6 +334,11 @@ class Writes:
             objects.validate(resource, obj)
             if errs := lease.validate(obj):
                 raise errors.InvalidError("Lease", obj["metadata"].get("name", ""), errs)
+        elif resource in ADMISSION_CHECKS:
+            objects.validate(resource, obj)
+            if errs := ADMISSION_CHECKS[resource](obj):
+                raise crds.invalid(kind_of(resource), admissionregistration.GROUP,
+                                   obj["metadata"].get("name", ""), errs)
         else:
             objects.validate(resource, obj)
 

@@ -142,18 +142,24 @@ def _declarations() -> list[Any]:
     return [cel.FunctionDecl(name, overloads) for name, overloads in decls.items()]
 
 
+RULE_VARIABLES = ("self", "oldSelf")
+# ValidatingAdmissionPolicy and webhook matchConditions
+ADMISSION_VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject",
+                       "variables")
+
+
 @functools.cache
-def _env() -> Any:
-    return cel.NewEnv(variables={"self": T.DYN, "oldSelf": T.DYN}, functions=_declarations())
+def _env(variables: tuple[str, ...]) -> Any:
+    return cel.NewEnv(variables=dict.fromkeys(variables, T.DYN), functions=_declarations())
 
 
 @functools.lru_cache(maxsize=4096)
-def compile_rule(rule: str) -> Any:
+def compile_rule(rule: str, variables: tuple[str, ...] = RULE_VARIABLES) -> Any:
     """The compiled program of `rule`; CompileError with cel-cpp's message."""
     if len(rule) > MAX_RULE_LENGTH:
         raise CompileError(f"rule is longer than {MAX_RULE_LENGTH} characters")
     try:
-        return _env().compile(rule)
+        return _env(variables).compile(rule)
     except RuntimeError as e:
         text = str(e).removeprefix("INVALID_ARGUMENT: ").removesuffix(" [INVALID_ARGUMENT]")
         raise CompileError(text) from None
@@ -169,7 +175,12 @@ def evaluate(rule: str, self_value: Any, old_self: Any = None) -> Result:
     data = {"self": self_value}
     if old_self is not None:
         data["oldSelf"] = old_self
-    value = compile_rule(rule).eval(data=data)
+    return run(rule, data, RULE_VARIABLES)
+
+
+def run(expression: str, data: dict[str, Any], variables: tuple[str, ...]) -> Result:
+    """Evaluate `expression` over `data` in the environment declaring `variables`."""
+    value = compile_rule(expression, variables).eval(data=data)
     plain = value.plain_value()
     if value.type() == T.ERROR:
         return Result(False, _runtime_error(str(plain)))

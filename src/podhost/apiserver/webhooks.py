@@ -1,0 +1,208 @@
+"""Dynamic admission: mutating and validating webhooks (AdmissionReview v1 over HTTPS) and
+ValidatingAdmissionPolicies, run on every create and update as kube-apiserver's
+MutatingAdmissionWebhook, ValidatingAdmissionPolicy and ValidatingAdmissionWebhook plugins do.
+
+A webhook's Service target is called at a ready endpoint of the Service (its Pod IP and
+target port, reachable from the node on the bridge), with the TLS server name
+`<service>.<namespace>.svc` that its certificate names, so the call does not depend on the
+ClusterIP being reachable from the host. The call is synchronous: the API server waits for the
+webhook (at most its timeoutSeconds) as a real API server's request does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import uuid
+from typing import Any
+
+import httpx
+
+from podhost.api import errors, registry
+from podhost.api import patch as patches
+from podhost.api.admissionregistration import (
+    EXEMPT,
+    Attributes,
+    cel_data,
+    conditions_match,
+    denied,
+    failed_calling,
+    review,
+    rule_matches,
+    selectors_match,
+)
+from podhost.api.types import Obj
+from podhost.apiserver import policies
+from podhost.apiserver.http import Request
+from podhost.store.sqlite import Store
+
+CONFIGS = ("validatingwebhookconfigurations", "mutatingwebhookconfigurations",
+           "validatingadmissionpolicies", "validatingadmissionpolicybindings")
+
+
+def attributes(request: Request, resource: str, obj: Obj | None, old: Obj | None,
+               subresource: str = "") -> Attributes:
+    served = registry.get(resource)
+    group, version = (served.group, served.version) if served else ("", "v1")
+    m = (obj or old or {}).get("metadata") or {}
+    user = request.user
+    info: Obj = {"username": getattr(user, "name", ""), "uid": getattr(user, "uid", ""),
+                 "groups": list(getattr(user, "groups", ()))}
+    if getattr(user, "extra", ()):
+        info["extra"] = {k: list(v) for k, v in user.extra}
+    operation = "CREATE" if old is None else "UPDATE" if obj is not None else "DELETE"
+    return Attributes(operation, group, version, resource, subresource,
+                      registry.kind_of(resource), m.get("namespace") or "", m.get("name") or "",
+                      obj, old, info, request.flag("dryRun") or bool(request.arg("dryRun")))
+
+
+class Webhooks:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._cache: tuple[tuple[int, int], dict[str, list[Obj]]] | None = None
+
+    def configs(self) -> dict[str, list[Obj]]:
+        """The four configuration lists, re-read only when one of them changed."""
+        version = self.store.version_of(CONFIGS)
+        if self._cache is None or self._cache[0] != version:
+            self._cache = (version, {r: self.store.list(r)[0] for r in CONFIGS})
+        return self._cache[1]
+
+    def mutate(self, request: Request, resource: str, obj: Obj, old: Obj | None,
+               subresource: str = "") -> None:
+        """The mutating webhooks, in name order, patching `obj` in place; IfNeeded webhooks
+        are called once more when a later webhook changed the object."""
+        if resource in EXEMPT:
+            return
+        hooks = [(c, h) for c in sorted(self.configs()["mutatingwebhookconfigurations"],
+                                        key=lambda c: c["metadata"]["name"])
+                 for h in c.get("webhooks") or []]
+        if not hooks:
+            return
+        called: list[tuple[Obj, str]] = []  # IfNeeded webhooks and the object they saw
+        for _config, hook in hooks:
+            if self._call(request, hook, resource, obj, old, subresource, mutating=True) and \
+                    hook.get("reinvocationPolicy") == "IfNeeded":
+                called.append((hook, json.dumps(obj, sort_keys=True)))
+        final = json.dumps(obj, sort_keys=True)
+        for hook, seen in called:
+            if seen != final:
+                self._call(request, hook, resource, obj, old, subresource, mutating=True)
+
+    def validate(self, request: Request, resource: str, obj: Obj | None, old: Obj | None,
+                 subresource: str = "") -> None:
+        """ValidatingAdmissionPolicies, then the validating webhooks."""
+        if resource in EXEMPT:
+            return
+        configs = self.configs()
+        if configs["validatingadmissionpolicybindings"]:
+            a = attributes(request, resource, obj, old, subresource)
+            request_warnings = policies.evaluate(self.store, configs, a,
+                                                 self._namespace(a))
+            _warn(request, request_warnings)
+        for config in configs["validatingwebhookconfigurations"]:
+            for hook in config.get("webhooks") or []:
+                self._call(request, hook, resource, obj, old, subresource, mutating=False)
+
+    def _namespace(self, a: Attributes) -> Obj | None:
+        if a.resource == "namespaces":
+            return a.obj or a.old
+        if not a.namespace:
+            return None
+        try:
+            return self.store.get("namespaces", "", a.namespace)
+        except errors.NotFoundError:
+            return None
+
+    def _call(self, request: Request, hook: Obj, resource: str, obj: Obj | None,
+              old: Obj | None, subresource: str, mutating: bool) -> bool:
+        """Call one webhook if it matches; True when it was called."""
+        a = attributes(request, resource, obj, old, subresource)
+        if not self._matches(hook, a):
+            return False
+        name = hook.get("name", "")
+        if a.dry_run and hook.get("sideEffects") not in ("None", "NoneOnDryRun"):
+            raise errors.BadRequestError(f'admission webhook "{name}" does not support dry run')
+        uid = str(uuid.uuid4())
+        try:
+            answer = self._post(hook, review(a, uid))
+        except (httpx.HTTPError, OSError, ValueError, ssl.SSLError) as e:
+            if hook.get("failurePolicy", "Fail") == "Ignore":
+                return True
+            raise failed_calling(name, str(e)) from None
+        response = answer.get("response") or {}
+        if response.get("uid") != uid and hook.get("failurePolicy", "Fail") != "Ignore":
+            raise failed_calling(name, f"expected response.uid=\"{uid}\", got "
+                                       f"\"{response.get('uid', '')}\"")
+        _warn(request, list(response.get("warnings") or []))
+        if not response.get("allowed"):
+            raise denied(name, response.get("status"))
+        if mutating and response.get("patch") and obj is not None:
+            ops = json.loads(base64.b64decode(response["patch"]))
+            patched = patches.json_patch(obj, ops)
+            obj.clear()
+            obj.update(patched)
+        return True
+
+    def _matches(self, hook: Obj, a: Attributes) -> bool:
+        served = registry.get(a.resource)
+        versions = served.versions if served and hook.get("matchPolicy") != "Exact" \
+            else (a.version,)
+        if not any(rule_matches(r, a, versions) for r in hook.get("rules") or []):
+            return False
+        ns = self._namespace(a)
+        labels = ((ns or {}).get("metadata") or {}).get("labels") or {} if ns else None
+        if not selectors_match(hook, a, labels):
+            return False
+        ok, error = conditions_match(hook.get("matchConditions") or [], cel_data(a))
+        if error and hook.get("failurePolicy", "Fail") == "Fail":
+            raise failed_calling(hook.get("name", ""), f"matchCondition error: {error}")
+        return ok
+
+    def _post(self, hook: Obj, body: Obj) -> Obj:
+        client = hook.get("clientConfig") or {}
+        timeout = float(hook.get("timeoutSeconds") or 10)
+        context = ssl.create_default_context()
+        if client.get("caBundle"):
+            context = ssl.create_default_context(
+                cadata=base64.b64decode(client["caBundle"]).decode())
+        url, extensions = client.get("url") or "", {}
+        if client.get("service"):
+            url, server_name = self._service_url(client["service"])
+            extensions["sni_hostname"] = server_name
+        url += ("&" if "?" in url else "?") + f"timeout={int(timeout)}s"
+        with httpx.Client(verify=context, timeout=timeout) as http:
+            reply = http.post(url, content=json.dumps(body).encode(),
+                              headers={"Content-Type": "application/json"},
+                              extensions=extensions)
+        if reply.status_code != 200:
+            raise ValueError(f"received invalid webhook response: status code "
+                             f"{reply.status_code}")
+        answer: Obj = reply.json()
+        return answer
+
+    def _service_url(self, service: Obj) -> tuple[str, str]:
+        """A ready endpoint of the Service: (https URL at the Pod IP, the TLS server name)."""
+        ns, name = service.get("namespace", ""), service.get("name", "")
+        port = int(service.get("port") or 443)
+        svc = self.store.get("services", ns, name)
+        target: Any = port
+        for p in (svc.get("spec") or {}).get("ports") or []:
+            if p.get("port") == port:
+                target = p.get("targetPort", port)
+        for eps in self.store.list("endpointslices", ns)[0]:
+            if (eps["metadata"].get("labels") or {}).get("kubernetes.io/service-name") != name:
+                continue
+            ports = {p.get("name", ""): p.get("port") for p in eps.get("ports") or []}
+            number = target if isinstance(target, int) else next(iter(ports.values()), port)
+            for ep in eps.get("endpoints") or []:
+                if (ep.get("conditions") or {}).get("ready", True) and ep.get("addresses"):
+                    path = service.get("path") or ""
+                    return (f"https://{ep['addresses'][0]}:{number}{path}",
+                            f"{name}.{ns}.svc")
+        raise ValueError(f'service "{ns}/{name}" has no ready endpoints')
+
+
+def _warn(request: Request, warnings: list[str]) -> None:
+    request.warnings.extend(w for w in warnings if w)
