@@ -61,6 +61,7 @@ class Webhooks:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._cache: tuple[tuple[int, int], dict[str, list[Obj]]] | None = None
+        self._clients: dict[str, httpx.Client] = {}
 
     def configs(self) -> dict[str, list[Obj]]:
         """The four configuration lists, re-read only when one of them changed."""
@@ -155,27 +156,37 @@ class Webhooks:
         labels = ((ns or {}).get("metadata") or {}).get("labels") or {} if ns else None
         if not selectors_match(hook, a, labels):
             return False
-        ok, error = conditions_match(hook.get("matchConditions") or [], cel_data(a))
+        if not hook.get("matchConditions"):
+            return True
+        ok, error = conditions_match(hook["matchConditions"], cel_data(a))
         if error and hook.get("failurePolicy", "Fail") == "Fail":
             raise failed_calling(hook.get("name", ""), f"matchCondition error: {error}")
         return ok
 
+    def _client(self, ca_bundle: str) -> httpx.Client:
+        """One keep-alive client per CA bundle (a TLS handshake per call would cost more
+        than the call)."""
+        client = self._clients.get(ca_bundle)
+        if client is None:
+            if ca_bundle:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                context.load_verify_locations(cadata=base64.b64decode(ca_bundle).decode())
+            else:
+                context = ssl.create_default_context()
+            client = self._clients[ca_bundle] = httpx.Client(verify=context)
+        return client
+
     def _post(self, hook: Obj, body: Obj) -> Obj:
         client = hook.get("clientConfig") or {}
         timeout = float(hook.get("timeoutSeconds") or 10)
-        context = ssl.create_default_context()
-        if client.get("caBundle"):
-            context = ssl.create_default_context(
-                cadata=base64.b64decode(client["caBundle"]).decode())
         url, extensions = client.get("url") or "", {}
         if client.get("service"):
             url, server_name = self._service_url(client["service"])
             extensions["sni_hostname"] = server_name
         url += ("&" if "?" in url else "?") + f"timeout={int(timeout)}s"
-        with httpx.Client(verify=context, timeout=timeout) as http:
-            reply = http.post(url, content=json.dumps(body).encode(),
-                              headers={"Content-Type": "application/json"},
-                              extensions=extensions)
+        reply = self._client(str(client.get("caBundle") or "")).post(
+            url, content=json.dumps(body).encode(), timeout=timeout,
+            headers={"Content-Type": "application/json"}, extensions=extensions)
         if reply.status_code != 200:
             raise ValueError(f"received invalid webhook response: status code "
                              f"{reply.status_code}")
