@@ -121,6 +121,35 @@ spec:
                             "jsonpath={.status.replicas}").stdout == "7"
 
 
+def test_served_versions_and_deprecation(crd_node: Node) -> None:
+    crd_node.kubectl("apply", "-f", "-", input=WIDGET.format(name="w7", color="red",
+                                                              replicas=1).replace("/v1", "/v1beta1"))
+    old = crd_node.kubectl("get", "widgets.v1beta1.example.com", "w7", "-o", "json")
+    assert json.loads(old.stdout)["apiVersion"] == "example.com/v1beta1"
+    assert "Warning: example.com/v1beta1 Widget is deprecated" in old.stderr
+    assert crd_node.kubectl("get", "widget", "w7", "-o",
+                            "jsonpath={.apiVersion}").stdout == "example.com/v1"
+    bad = crd_node.kubectl("apply", "-f", "-", check=False, input="""\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: things.example.com}
+spec:
+  group: example.com
+  scope: Cluster
+  names: {plural: things, kind: Thing}
+  conversion: {strategy: Webhook}
+  versions:
+  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}
+  - {name: v2, served: true, storage: true, schema: {openAPIV3Schema: {}}}
+""")
+    assert 'The CustomResourceDefinition "things.example.com" is invalid' in bad.stderr
+    assert "spec.conversion.strategy: Forbidden: podhost serves conversion strategy None" \
+        in bad.stderr
+    assert "must have exactly one version marked as storage version" in bad.stderr
+    assert ("spec.versions[1].schema.openAPIV3Schema.type: Required value: must not be empty "
+            "at the root") in bad.stderr
+
+
 def test_explain(crd_node: Node) -> None:
     out = crd_node.kubectl("explain", "widgets.spec").stdout
     assert "The desired widget." in out and "color" in out

@@ -10,6 +10,7 @@ from typing import Any
 
 from podhost import config
 from podhost.api import errors, registry, strategy
+from podhost.api.apiextensions import strategy as custom_resources
 from podhost.api.nodeapi import NodeBackend
 from podhost.apiserver import (
     admission,
@@ -182,7 +183,13 @@ class ApiServer:
             return await portforward.handle(self.store, self.node, request, ns or "", name)
         if sub == "log" and resource == "pods":
             return await logs.handle(self.store, self.node, request, ns or "", name)
-        return await self.dispatch(request, resource, ns, name, sub)
+        if (custom := custom_resources.get(resource)) is not None and \
+                (warning := custom.deprecation(m.group("version") or "")):
+            request.warnings.append(warning)
+        answer = await self.dispatch(request, resource, ns, name, sub)
+        if m.group("version") and isinstance(answer, Response):
+            return crds.convert_response(answer, resource, m.group("version"))
+        return answer
 
     async def dispatch(self, request: Request, resource: str, ns: str | None, name: str | None,
                        sub: str | None) -> Response | StreamResponse:

@@ -11,6 +11,7 @@ apply's field sets and an OpenAPI v3 component (kubectl explain, fieldValidation
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 
 from podhost.api import errors, registry, schema, table
@@ -18,6 +19,7 @@ from podhost.api.apiextensions import crd as crds
 from podhost.api.apiextensions import strategy as custom
 from podhost.api.types import Obj
 from podhost.apiserver import discovery
+from podhost.apiserver.http import Response
 from podhost.store.sqlite import Store
 
 log = logging.getLogger(__name__)
@@ -102,3 +104,19 @@ class CustomResources:
         else:
             with contextlib.suppress(errors.NotFoundError):
                 self.store.delete(RESOURCE, "", crd["metadata"]["name"])
+
+
+def convert_response(answer: Response, resource: str, version: str) -> Response:
+    """Conversion `None` on the way out: an object (or a list's items) read or written at a
+    served version other than the storage one carries that version's apiVersion."""
+    served = registry.get(resource)
+    if served is None or not served.group or version == served.version or \
+            answer.content_type != "application/json" or answer.status >= 300:
+        return answer
+    api_version = f"{served.group}/{version}"
+    body = json.loads(answer.body)
+    for obj in [body, *(body.get("items") or [])]:
+        if isinstance(obj, dict) and obj.get("apiVersion") == served.api_version:
+            obj["apiVersion"] = api_version
+    answer.body = json.dumps(body, separators=(",", ":")).encode()
+    return answer

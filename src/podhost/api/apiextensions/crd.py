@@ -57,7 +57,11 @@ def validate(crd: Obj) -> list[FieldError]:
                     errors.not_supported("spec.scope", scope, ["Cluster", "Namespaced"]))
     errs += list(_versions(spec.get("versions") or []))
     strategy = (spec.get("conversion") or {}).get("strategy")
-    if strategy not in ("None", "Webhook"):
+    if strategy == "Webhook":  # refused rather than served without converting
+        errs.append(errors.forbidden("spec.conversion.strategy", "podhost serves conversion "
+                                     "strategy None only (objects are rewritten between "
+                                     "versions); Webhook conversion is not supported"))
+    elif strategy != "None":
         errs.append(errors.not_supported("spec.conversion.strategy", strategy,
                                          ["None", "Webhook"]))
     return errs
@@ -206,7 +210,18 @@ def resource_type(crd: Obj) -> registry.ResourceType:
         categories=tuple(names.get("categories") or ()),
         field_selectors=frozenset(selectable), subresources=tuple(subresources),
         definition_package=definition_package(spec["group"], version["name"]),
-        served_versions=tuple(v["name"] for v in spec["versions"] if v.get("served")))
+        served_versions=tuple(sorted((v["name"] for v in spec["versions"] if v.get("served")),
+                                     key=version_priority)))
+
+
+def version_priority(version: str) -> tuple[int, int, int, str]:
+    """CompareKubeAwareVersionStrings as a sort key: GA before beta before alpha, higher
+    numbers first, then anything else alphabetically."""
+    m = re.match(r"^v(\d+)(?:(alpha|beta)(\d+))?$", version)
+    if not m:
+        return (3, 0, 0, version)
+    level = {None: 0, "beta": 1, "alpha": 2}[m.group(2)]
+    return (level, -int(m.group(1)), -int(m.group(3) or 0), "")
 
 
 def conflict(crd: Obj, served: registry.ResourceType | None) -> str:

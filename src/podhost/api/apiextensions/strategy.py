@@ -78,9 +78,13 @@ class CustomResourceStrategy:
         self.scale: Obj | None = subs.get("scale")
         self.columns = [c for c in self.version.get("additionalPrinterColumns") or []]
 
-    @property
-    def qualified_kind(self) -> str:
-        return f"{self.kind}.{self.group}"
+    def deprecation(self, version: str) -> str:
+        """The Warning a request at a deprecated served version gets ("" when it is not)."""
+        for v in self.crd["spec"]["versions"]:
+            if v.get("name") == version and v.get("deprecated"):
+                return str(v.get("deprecationWarning") or
+                           f"{self.group}/{version} {self.kind} is deprecated")
+        return ""
 
     def prune(self, obj: Obj) -> list[str]:
         return structural.prune(self.schema, obj)
