@@ -57,7 +57,7 @@ def _rules(node: Obj, value: Any, old: Any, path: str) -> Iterator[FieldError]:
     for rule in node.get("x-kubernetes-validations") or []:
         text = rule.get("rule", "")
         transition = cel.uses_old_self(text)
-        if transition and old is _MISSING and not rule.get("optionalOldSelf"):
+        if transition and old is _MISSING:
             continue
         old_value = None if old is _MISSING else old
         result = cel.evaluate(text, value, old_value if transition else None)
@@ -119,6 +119,9 @@ def _compile_walk(node: Any, path: str) -> Iterator[FieldError]:
                 except cel.CompileError as e:
                     yield errors.invalid(f"{where}.{key}", rule[key],
                                          f"compilation failed: {e}")
+        if rule.get("optionalOldSelf"):
+            yield errors.forbidden(f"{where}.optionalOldSelf", "podhost does not support "
+                                   "optionalOldSelf (oldSelf as a CEL optional)")
         if rule.get("reason") not in (None, "FieldValueInvalid", "FieldValueForbidden",
                                       "FieldValueRequired", "FieldValueDuplicate"):
             yield errors.not_supported(f"{where}.reason", rule["reason"],
