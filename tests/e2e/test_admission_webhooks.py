@@ -108,7 +108,7 @@ def _configuration(kind: str, name: str, port: int, pem: bytes, path: str) -> st
             "clientConfig": {"url": f"https://127.0.0.1:{port}{path}",
                              "caBundle": base64.b64encode(pem).decode()},
             "objectSelector": {"matchLabels": {"webhooks": "on"}},
-            "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": [""],
+            "rules": [{"operations": ["CREATE", "UPDATE", "DELETE"], "apiGroups": [""],
                        "apiVersions": ["v1"], "resources": ["configmaps"]}]}]})
 
 
@@ -130,6 +130,9 @@ def test_validating_webhook_denies_with_its_message(adm_node: Node,
             '"forbidden" is not allowed here') in denied.stderr
     adm_node.kubectl("apply", "-f", "-", input=_configmap("fine", {"ok": "x"}))
     review = REVIEWS[-1]
+    adm_node.kubectl("delete", "configmap", "fine")
+    assert REVIEWS[-1]["request"]["operation"] == "DELETE"
+    assert REVIEWS[-1]["request"]["oldObject"]["metadata"]["name"] == "fine"
     assert review["apiVersion"] == "admission.k8s.io/v1"
     assert review["request"]["operation"] == "CREATE"
     assert review["request"]["resource"] == {"group": "", "version": "v1",

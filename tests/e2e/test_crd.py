@@ -150,6 +150,19 @@ spec:
             "at the root") in bad.stderr
 
 
+def test_defaults_on_read_and_namespace_deletion(crd_node: Node) -> None:
+    crd_node.kubectl("patch", "crd", "widgets.example.com", "--type=json", "-p", json.dumps([{
+        "op": "add", "path": "/spec/versions/1/schema/openAPIV3Schema/properties/spec/"
+                            "properties/size", "value": {"type": "string", "default": "M"}}]))
+    assert crd_node.kubectl("get", "widget", "w1", "-o",
+                            "jsonpath={.spec.size}").stdout == "M"
+    crd_node.kubectl("create", "namespace", "gone-soon")
+    crd_node.kubectl("apply", "-n", "gone-soon", "-f", "-",
+                     input=WIDGET.format(name="w8", color="red", replicas=1))
+    crd_node.kubectl("delete", "namespace", "gone-soon", "--timeout=30s")
+    assert crd_node.kubectl("get", "widgets", "-A", "-o", "name").stdout.count("w8") == 0
+
+
 def test_explain(crd_node: Node) -> None:
     out = crd_node.kubectl("explain", "widgets.spec").stdout
     assert "The desired widget." in out and "color" in out

@@ -76,7 +76,8 @@ class ApiServer:
         self.resources = resources.Resources(store, self.node_name)
         self.resources.writes.admission = admission.Admission(store, self.identity)
         admission.seed_policy(store)
-        self.resources.writes.webhooks = webhooks.Webhooks(store)
+        self.resources.writes.webhooks = self.resources.deletes.webhooks = \
+            webhooks.Webhooks(store)
         self.custom_resources = crds.CustomResources(store)
         self.custom_resources.sync()  # serve the CRDs established before a restart
         self.node_ip, self.pod_cidr = node_ip, pod_cidr

@@ -107,16 +107,22 @@ class CustomResources:
 
 
 def convert_response(answer: Response, resource: str, version: str) -> Response:
-    """Conversion `None` on the way out: an object (or a list's items) read or written at a
-    served version other than the storage one carries that version's apiVersion."""
-    served = registry.get(resource)
-    if served is None or not served.group or version == served.version or \
-            answer.content_type != "application/json" or answer.status >= 300:
+    """A custom resource on the way out: defaults applied on read (a default added to the
+    CRD after the object was stored) and, at a served version other than the storage one,
+    that version's apiVersion (conversion `None`)."""
+    served, strategy = registry.get(resource), custom.get(resource)
+    if served is None or strategy is None or answer.status >= 300 or \
+            answer.content_type != "application/json":
         return answer
-    api_version = f"{served.group}/{version}"
+    other = version != served.version
+    if not other and not strategy.has_defaults:
+        return answer
     body = json.loads(answer.body)
     for obj in [body, *(body.get("items") or [])]:
-        if isinstance(obj, dict) and obj.get("apiVersion") == served.api_version:
-            obj["apiVersion"] = api_version
+        if not isinstance(obj, dict) or obj.get("apiVersion") != served.api_version:
+            continue
+        strategy.read(obj)
+        if other:
+            obj["apiVersion"] = f"{served.group}/{version}"
     answer.body = json.dumps(body, separators=(",", ":")).encode()
     return answer

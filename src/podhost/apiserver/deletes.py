@@ -5,6 +5,7 @@ controller (podhost.controllers.namespace) empties and removes it."""
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from podhost.api import errors, gc, strategy
 from podhost.api.types import Obj
@@ -51,6 +52,7 @@ def delete_options(request: Request) -> tuple[Obj, int | None]:
 class Deletes:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.webhooks: Any = None  # webhooks.Webhooks, set by app.py
 
     def delete(self, request: Request, resource: str, ns: str, name: str,
                status_only: bool = False) -> Response:
@@ -58,6 +60,8 @@ class Deletes:
         obj = self.store.get(resource, ns, name)
         check_preconditions(obj, options)
         dry = dry_run(request, options)
+        if self.webhooks is not None:  # validating admission of the DELETE
+            self.webhooks.validate(request, resource, None, obj)
         if resource == "namespaces":
             return self._delete_namespace(obj, dry)
         policy = gc.propagation_policy(resource, options)

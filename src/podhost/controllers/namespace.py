@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 
-from podhost.api import errors, strategy
+from podhost.api import errors, registry, strategy
 from podhost.controllers.controller import Controller, Watch
 from podhost.store.watch import Event
 
@@ -21,6 +21,14 @@ CONTENT = ("cronjobs", "jobs", "deployments", "daemonsets", "statefulsets", "rep
            "controllerrevisions", "pods", "configmaps", "secrets", "events", "serviceaccounts",
            "services", "endpoints", "endpointslices", "persistentvolumeclaims")
 POLL = 0.25
+
+
+def content() -> tuple[str, ...]:
+    """CONTENT, then every other namespaced resource served now that can be deleted (Roles,
+    Leases, custom resources)."""
+    others = [r.name for r in registry.resources() if r.namespaced and r.name not in CONTENT
+              and "delete" in r.verbs]
+    return (*CONTENT, *others)
 
 
 def _terminating(event: Event) -> Iterable[str]:
@@ -52,7 +60,7 @@ class NamespaceController(Controller):
         """One pass: delete what can go now; returns how many objects are still going (Pods
         terminating, objects held by finalizers)."""
         remaining = 0
-        for resource in CONTENT:
+        for resource in content():
             items, _ = self.store.list(resource, ns)
             for obj in items:
                 m = obj["metadata"]

@@ -77,6 +77,7 @@ class CustomResourceStrategy:
         self.has_status = "status" in subs
         self.scale: Obj | None = subs.get("scale")
         self.columns = [c for c in self.version.get("additionalPrinterColumns") or []]
+        self.has_defaults = '"default"' in json.dumps(self.schema)
 
     def deprecation(self, version: str) -> str:
         """The Warning a request at a deprecated served version gets ("" when it is not)."""
