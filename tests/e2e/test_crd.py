@@ -163,6 +163,16 @@ def test_defaults_on_read_and_namespace_deletion(crd_node: Node) -> None:
     assert crd_node.kubectl("get", "widgets", "-A", "-o", "name").stdout.count("w8") == 0
 
 
+def test_rbac_on_custom_resources(crd_node: Node) -> None:
+    crd_node.kubectl("create", "role", "widget-reader", "--verb=get,list",
+                     "--resource=widgets.example.com")
+    crd_node.kubectl("create", "rolebinding", "bob-reads", "--role=widget-reader", "--user=bob")
+    assert "w1" in crd_node.kubectl("get", "widgets", "--as=bob", "-o", "name").stdout
+    denied = crd_node.kubectl("delete", "widget", "w1", "--as=bob", check=False)
+    assert ('widgets.example.com "w1" is forbidden: User "bob" cannot delete resource '
+            '"widgets" in API group "example.com" in the namespace "default"') in denied.stderr
+
+
 def test_explain(crd_node: Node) -> None:
     out = crd_node.kubectl("explain", "widgets.spec").stdout
     assert "The desired widget." in out and "color" in out
