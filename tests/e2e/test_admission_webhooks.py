@@ -207,3 +207,41 @@ spec:
             "'replica-limit-binding' denied request: replicas must be at most 5, not 7"
             ) in denied.stderr
     adm_node.kubectl("apply", "--dry-run=server", "-f", "-", input=deployment % 2)
+
+
+def test_policy_with_params_and_warn(adm_node: Node) -> None:
+    adm_node.kubectl("apply", "-f", "-", input="""\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: name-rules}
+data: {prefix: "team-"}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: name-prefix.podhost.test}
+spec:
+  paramKind: {apiVersion: v1, kind: ConfigMap}
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: [v1]
+      operations: [CREATE]
+      resources: [secrets]
+  validations:
+  - expression: object.metadata.name.startsWith(params.data.prefix)
+    message: secret names start with the team prefix
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: name-prefix-warn}
+spec:
+  policyName: name-prefix.podhost.test
+  validationActions: [Warn]
+  paramRef: {name: name-rules, namespace: default, parameterNotFoundAction: Deny}
+""")
+    warned = adm_node.kubectl("create", "secret", "generic", "other-secret")
+    assert ("Warning: Validation failed for ValidatingAdmissionPolicy 'name-prefix.podhost.test' "
+            "with binding 'name-prefix-warn': secret names start with the team prefix"
+            ) in warned.stderr
+    quiet = adm_node.kubectl("create", "secret", "generic", "team-secret")
+    assert "Warning" not in quiet.stderr
