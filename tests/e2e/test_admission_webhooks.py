@@ -123,6 +123,9 @@ def test_validating_webhook_denies_with_its_message(adm_node: Node,
     port, pem = webhook
     adm_node.kubectl("apply", "-f", "-", input=_configuration(
         "ValidatingWebhookConfiguration", "deny-forbidden", port, pem, "/validate"))
+    rows = adm_node.kubectl("get", "validatingwebhookconfigurations").stdout.splitlines()
+    assert rows[0].split() == ["NAME", "WEBHOOKS", "AGE"]
+    assert rows[1].split()[:2] == ["deny-forbidden", "1"]
     denied = adm_node.kubectl("apply", "-f", "-", check=False,
                               input=_configmap("bad", {"forbidden": "x"}))
     assert denied.returncode == 1
@@ -239,6 +242,10 @@ spec:
   validationActions: [Warn]
   paramRef: {name: name-rules, namespace: default, parameterNotFoundAction: Deny}
 """)
+    rows = adm_node.kubectl("get", "validatingadmissionpolicybindings").stdout.splitlines()
+    assert rows[0].split() == ["NAME", "POLICYNAME", "PARAMREF", "AGE"]
+    assert rows[1].split()[:3] == ["name-prefix-warn", "name-prefix.podhost.test",
+                                   "default/name-rules"]
     warned = adm_node.kubectl("create", "secret", "generic", "other-secret")
     assert ("Warning: Validation failed for ValidatingAdmissionPolicy 'name-prefix.podhost.test' "
             "with binding 'name-prefix-warn': secret names start with the team prefix"

@@ -41,6 +41,9 @@ def test_established_and_discovered(crd_node: Node) -> None:
     types = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
     assert types == {"NamesAccepted": "True", "Established": "True"}
     assert crd["status"]["acceptedNames"]["kind"] == "Widget"
+    rows = crd_node.kubectl("get", "crds").stdout.splitlines()
+    assert rows[0].split() == ["NAME", "CREATED", "AT"]
+    assert rows[1].split()[0] == "widgets.example.com"
     out = crd_node.kubectl("api-resources", "--api-group=example.com").stdout
     assert "widgets" in out and "wd" in out and "Widget" in out
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from podhost.api import lease, meta, rbactable, servicetable, storagetable, workloadtable
+from podhost.api import (
+    extensiontables,
+    lease,
+    meta,
+    rbactable,
+    servicetable,
+    storagetable,
+    workloadtable,
+)
 from podhost.api.columns import age, since
 from podhost.api.types import Obj
 
@@ -301,7 +309,7 @@ TABLES = {"pods": (POD_COLUMNS, pod_cells), "nodes": (NODE_COLUMNS, node_cells),
           "endpoints": (servicetable.ENDPOINTS_COLUMNS, servicetable.endpoints_cells),
           "endpointslices": (servicetable.ENDPOINTSLICE_COLUMNS,
                              servicetable.endpointslice_cells),
-          "leases": (lease.COLUMNS, lease.cells),
+          "leases": (lease.COLUMNS, lease.cells), **extensiontables.TABLES,
           **workloadtable.TABLES, **storagetable.TABLES, **rbactable.TABLES}
 SIMPLE = {"configmaps": CONFIGMAP_COLUMNS, "secrets": SECRET_COLUMNS,
           "namespaces": NAMESPACE_COLUMNS, "serviceaccounts": SERVICEACCOUNT_COLUMNS}
