@@ -14,12 +14,14 @@ import contextlib
 import json
 import logging
 
-from podhost.api import errors, registry, schema, table
+from podhost.api import errors, registry, schema
 from podhost.api.apiextensions import crd as crds
 from podhost.api.apiextensions import strategy as custom
 from podhost.api.types import Obj
 from podhost.apiserver import discovery
 from podhost.apiserver.http import Response
+from podhost.registry import strategies
+from podhost.registry.apiextensions.customresources import CustomResourceStrategy
 from podhost.store.sqlite import Store
 
 log = logging.getLogger(__name__)
@@ -62,17 +64,17 @@ class CustomResources:
 
     def _serve(self, crd: Obj) -> None:
         served = crds.resource_type(crd)
-        strategy = custom.CustomResourceStrategy(crd)
+        resource = custom.CustomResource(crd)
         registry.register(served, replace=True)
-        custom.put(served.name, strategy)
-        table.TABLES[served.name] = (strategy.column_definitions(), strategy.cells)
+        custom.put(served.name, resource)
+        strategies.register(served.name, CustomResourceStrategy(resource))
         definition = schema.definitions()
-        node = dict(strategy.schema)
+        node = dict(resource.schema)
         node["properties"] = {**(node.get("properties") or {}),
                               "metadata": {"$ref": OBJECT_META},
                               "apiVersion": {"type": "string"}, "kind": {"type": "string"}}
         definition[served.definition] = node
-        schema.CUSTOM_OPENAPI[served.definition] = strategy.openapi()
+        schema.CUSTOM_OPENAPI[served.definition] = resource.openapi()
         self.served[served.name] = crd["metadata"]["resourceVersion"]
         discovery.changed()
 
@@ -80,7 +82,7 @@ class CustomResources:
         served = registry.get(plural)
         self.served.pop(plural, None)
         custom.put(plural, None)
-        table.TABLES.pop(plural, None)
+        strategies.forget(plural)
         if served is not None:
             schema.CUSTOM_OPENAPI.pop(served.definition, None)
             schema.definitions().pop(served.definition, None)

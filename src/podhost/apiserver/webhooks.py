@@ -34,30 +34,34 @@ from podhost.api.admissionregistration import (
 )
 from podhost.api.types import Obj
 from podhost.apiserver import policies
-from podhost.apiserver.http import Request
+from podhost.registry.strategy import Context
 from podhost.store.sqlite import Store
 
+IN_PROCESS_USER = "system:podhost"  # the node's own writers (controllers, the kubelet)
 CONFIGS = ("validatingwebhookconfigurations", "mutatingwebhookconfigurations",
            "validatingadmissionpolicies", "validatingadmissionpolicybindings")
 
 
-def attributes(request: Request, resource: str, obj: Obj | None, old: Obj | None,
+def attributes(ctx: Context, resource: str, obj: Obj | None, old: Obj | None,
                subresource: str = "") -> Attributes:
     served = registry.get(resource)
     group, version = (served.group, served.version) if served else ("", "v1")
     m = (obj or old or {}).get("metadata") or {}
-    user = request.user
-    info: Obj = {"username": getattr(user, "name", ""), "uid": getattr(user, "uid", ""),
-                 "groups": list(getattr(user, "groups", ()))}
-    if getattr(user, "extra", ()):
+    user = ctx.user
+    info: Obj = {"username": user.name if user else IN_PROCESS_USER,
+                 "uid": user.uid if user else "",
+                 "groups": list(user.groups) if user else ["system:masters"]}
+    if user is not None and user.extra:
         info["extra"] = {k: list(v) for k, v in user.extra}
     operation = "CREATE" if old is None else "UPDATE" if obj is not None else "DELETE"
     return Attributes(operation, group, version, resource, subresource,
                       registry.kind_of(resource), m.get("namespace") or "", m.get("name") or "",
-                      obj, old, info, request.flag("dryRun") or bool(request.arg("dryRun")))
+                      obj, old, info, ctx.dry_run)
 
 
 class Webhooks:
+    """The registry's admission plugin (generic.AdmissionPlugin) for webhooks and policies."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self._cache: tuple[tuple[int, int], dict[str, list[Obj]]] | None = None
@@ -70,7 +74,7 @@ class Webhooks:
             self._cache = (version, {r: self.store.list(r)[0] for r in CONFIGS})
         return self._cache[1]
 
-    def mutate(self, request: Request, resource: str, obj: Obj, old: Obj | None,
+    def mutate(self, ctx: Context, resource: str, obj: Obj, old: Obj | None,
                subresource: str = "") -> None:
         """The mutating webhooks, in name order, patching `obj` in place; IfNeeded webhooks
         are called once more when a later webhook changed the object."""
@@ -83,28 +87,30 @@ class Webhooks:
             return
         called: list[tuple[Obj, str]] = []  # IfNeeded webhooks and the object they saw
         for _config, hook in hooks:
-            if self._call(request, hook, resource, obj, old, subresource, mutating=True) and \
+            if self._call(ctx, hook, resource, obj, old, subresource, mutating=True) and \
                     hook.get("reinvocationPolicy") == "IfNeeded":
                 called.append((hook, json.dumps(obj, sort_keys=True)))
         final = json.dumps(obj, sort_keys=True)
         for hook, seen in called:
             if seen != final:
-                self._call(request, hook, resource, obj, old, subresource, mutating=True)
+                self._call(ctx, hook, resource, obj, old, subresource, mutating=True)
 
-    def validate(self, request: Request, resource: str, obj: Obj | None, old: Obj | None,
+    def validate(self, ctx: Context, resource: str, obj: Obj | None, old: Obj | None,
                  subresource: str = "") -> None:
         """ValidatingAdmissionPolicies, then the validating webhooks."""
         if resource in EXEMPT:
             return
         configs = self.configs()
         if configs["validatingadmissionpolicybindings"]:
-            a = attributes(request, resource, obj, old, subresource)
-            request_warnings = policies.evaluate(self.store, configs, a,
-                                                 self._namespace(a))
-            _warn(request, request_warnings)
+            a = attributes(ctx, resource, obj, old, subresource)
+            ctx.warnings.extend(policies.evaluate(self.store, configs, a, self._namespace(a)))
         for config in configs["validatingwebhookconfigurations"]:
             for hook in config.get("webhooks") or []:
-                self._call(request, hook, resource, obj, old, subresource, mutating=False)
+                self._call(ctx, hook, resource, obj, old, subresource, mutating=False)
+
+    def validate_delete(self, ctx: Context, resource: str, obj: Obj) -> None:
+        """Validating admission of a DELETE (`oldObject` is the object)."""
+        self.validate(ctx, resource, None, obj)
 
     def _namespace(self, a: Attributes) -> Obj | None:
         if a.resource == "namespaces":
@@ -116,10 +122,10 @@ class Webhooks:
         except errors.NotFoundError:
             return None
 
-    def _call(self, request: Request, hook: Obj, resource: str, obj: Obj | None,
+    def _call(self, ctx: Context, hook: Obj, resource: str, obj: Obj | None,
               old: Obj | None, subresource: str, mutating: bool) -> bool:
         """Call one webhook if it matches; True when it was called."""
-        a = attributes(request, resource, obj, old, subresource)
+        a = attributes(ctx, resource, obj, old, subresource)
         if not self._matches(hook, a):
             return False
         name = hook.get("name", "")
@@ -136,7 +142,7 @@ class Webhooks:
         if response.get("uid") != uid and hook.get("failurePolicy", "Fail") != "Ignore":
             raise failed_calling(name, f"expected response.uid=\"{uid}\", got "
                                        f"\"{response.get('uid', '')}\"")
-        _warn(request, list(response.get("warnings") or []))
+        ctx.warnings.extend(w for w in response.get("warnings") or [] if w)
         if not response.get("allowed"):
             raise denied(name, response.get("status"))
         if mutating and response.get("patch") and obj is not None:
@@ -214,6 +220,3 @@ class Webhooks:
                             f"{name}.{ns}.svc")
         raise ValueError(f'service "{ns}/{name}" has no ready endpoints')
 
-
-def _warn(request: Request, warnings: list[str]) -> None:
-    request.warnings.extend(w for w in warnings if w)

@@ -1,30 +1,21 @@
-"""The write verbs: create, update (and the status subresource), patch and server-side apply."""
+"""The write verbs: create, update (and the status subresource), patch and server-side apply.
+
+The handlers decode the body, apply patches, compute server-side apply's managedFields and
+handle fieldValidation; everything else (strategy, admission, validation, namespace lifecycle,
+storage) is the registry's one write path (podhost.registry.generic).
+"""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
-from podhost.api import (
-    admissionregistration,
-    errors,
-    lease,
-    managedfields,
-    meta,
-    registry,
-    strategy,
-    validation,
-    workloadcheck,
-)
+from podhost.api import errors, managedfields, meta, validation
 from podhost.api import patch as patches
-from podhost.api.apiextensions import crd as crds
-from podhost.api.apiextensions import strategy as custom_resources
+from podhost.api import registry as table
 from podhost.api.types import Obj
-from podhost.apiserver import objects, services, storage
 from podhost.apiserver.common import (
     NAMESPACED,
     api_version_of,
-    check_namespace,
     decode_body,
     dry_run,
     field_manager,
@@ -32,22 +23,12 @@ from podhost.apiserver.common import (
     ok,
 )
 from podhost.apiserver.http import Request, Response
-from podhost.store.sqlite import Store
+from podhost.registry.generic import Registry, conflict
+from podhost.registry.strategy import Context
 
-ADMISSION_CHECKS = {"validatingwebhookconfigurations": admissionregistration.validate_webhooks,
-                    "mutatingwebhookconfigurations": admissionregistration.validate_webhooks,
-                    "validatingadmissionpolicies": admissionregistration.validate_policy,
-                    "validatingadmissionpolicybindings": admissionregistration.validate_binding}
 PATCH_TYPES = {"application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json", "application/apply-patch+yaml"}
-
-
-def set_managed_fields(obj: Obj, entries: list[Obj]) -> Obj:
-    if entries:
-        obj["metadata"]["managedFields"] = entries
-    else:
-        obj["metadata"].pop("managedFields", None)
-    return obj
+__all__ = ["PATCH_TYPES", "Writes", "conflict", "patched"]
 
 
 def patch_options_invalid(error: errors.FieldError) -> errors.InvalidError:
@@ -63,6 +44,13 @@ def check_patch_options(request: Request, apply: bool) -> None:
     if not apply and request.arg("force") is not None:
         raise patch_options_invalid(errors.forbidden("force",
                                                      "may not be specified for non-apply patch"))
+
+
+def served_api_versions(resource: str) -> tuple[str, ...]:
+    """Every apiVersion a resource is served at (a CRD's versions, conversion None)."""
+    served = table.get(resource)
+    return tuple(f"{served.group}/{v}" for v in served.versions) if served and served.group \
+        else ()
 
 
 def check_apply_config(kind: str, body: Any, api_version: str = "v1",
@@ -82,20 +70,6 @@ def check_apply_config(kind: str, body: Any, api_version: str = "v1",
     return body
 
 
-def served_api_versions(resource: str) -> tuple[str, ...]:
-    """Every apiVersion a resource is served at (a CRD's versions, conversion None)."""
-    served = registry.get(resource)
-    return tuple(f"{served.group}/{v}" for v in served.versions) if served and served.group \
-        else ()
-
-
-def conflict(resource: str, name: str) -> errors.ConflictError:
-    return errors.ConflictError(
-        f'Operation cannot be fulfilled on {resource} "{name}": the object has been modified; '
-        "please apply your changes to the latest version and try again", kind=resource,
-        name=name)
-
-
 def patched(ctype: str, current: Obj | None, body: Any) -> Obj:
     """`current` with a JSON, merge or strategic merge patch applied."""
     if ctype == "application/json-patch+json":
@@ -109,33 +83,22 @@ def patched(ctype: str, current: Obj | None, body: Any) -> Obj:
     return new
 
 
-def seed_namespace(store: Store, ns: str) -> None:
-    """What every namespace starts with: its default ServiceAccount."""
-    with contextlib.suppress(errors.AlreadyExistsError):
-        store.create("serviceaccounts", objects.default_service_account(ns))
-
-
 class Writes:
-    def __init__(self, store: Store, node_name: str | None = None) -> None:
-        self.store = store
-        self.node_name = node_name  # Pods bound to another node are refused
-        self.admission: Any = None  # admission.Admission (ServiceAccounts, RBAC), set by app.py
-        self.webhooks: Any = None  # webhooks.Webhooks (webhooks and policies), set by app.py
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.store = registry.store
+
+    def context(self, request: Request) -> Context:
+        ctx = self.registry.context(request.user, dry_run(request))
+        ctx.warnings = request.warnings  # admission's warnings, sent as Warning headers
+        return ctx
 
     def create(self, request: Request, resource: str, ns: str | None) -> Response:
         obj = self._decode_object(request, resource)
         warnings = validation.unknown_fields(resource, obj, request.arg("fieldValidation"))
-        obj = strategy.prepare_for_create(resource, obj, ns)
-        self._prepare(resource, obj)
-        self._prepare_create(resource, obj)
-        # managed fields before mutating admission, as the API server's create handler does:
-        # what an admission plugin adds (the ServiceAccount token volume) belongs to no manager
-        managed = managedfields.updated(resource, None, obj, field_manager(request),
-                                        meta.rfc3339())
-        self._admit(request, resource, obj, None)
-        self._check_writable_namespace(resource, obj, ns)
-        set_managed_fields(obj, managed)
-        return self._store_create(request, resource, obj, warnings)
+        created = self.registry.create(resource, obj, ns, ctx=self.context(request),
+                                       manager=field_manager(request))
+        return ok(created, 201, warnings)
 
     def update(self, request: Request, resource: str, ns: str, name: str,
                status_only: bool = False) -> Response:
@@ -179,33 +142,13 @@ class Writes:
         """Write `obj` over the stored object; `applied`: managedFields an Apply computed."""
         warnings = (warnings or []) + validation.unknown_fields(resource, obj,
                                                                 request.arg("fieldValidation"))
-        old = self.store.get(resource, ns, name)
-        if expected_rv and str(expected_rv) != old["metadata"].get("resourceVersion"):
-            raise conflict(resource, name)
-        if not status_only and (errs := validation.metadata_update_errors(
-                obj.get("metadata") or {}, old["metadata"])):
-            raise errors.InvalidError(kind_of(resource), name, errs)
-        new = strategy.prepare_for_update(resource, obj, old, status_only=status_only)
-        self._prepare(resource, new)
-        self._prepare_update(resource, new, old, status_only)
-        subresource = "status" if status_only else ""
-        if self.webhooks is not None:
-            self.webhooks.mutate(request, resource, new, old, subresource)
-        self._validate(resource, new, old)
-        if self.admission is not None:
-            self.admission.admit(request, resource, new, old)
-        if self.webhooks is not None:
-            self.webhooks.validate(request, resource, new, old, subresource)
-        if applied is None:
-            applied = managedfields.updated(resource, old, new, field_manager(request),
-                                            meta.rfc3339(), "status" if status_only else "")
-        set_managed_fields(new, applied)
-        if dry_run(request):
-            return ok(new, 200, warnings)
-        updated = self.store.update(resource, new, expected_rv=expected_rv)
-        if resource != "namespaces" and strategy.finalized(updated):  # last finalizer gone
-            with contextlib.suppress(errors.NotFoundError):
-                self.store.delete(resource, ns, name)
+        if NAMESPACED[resource]:
+            obj["metadata"]["namespace"] = ns
+        else:
+            obj["metadata"].pop("namespace", None)
+        updated = self.registry.update(
+            resource, obj, ctx=self.context(request), subresource="status" if status_only else "",
+            manager=field_manager(request), managed=applied, expected_rv=expected_rv)
         return ok(updated, 200, warnings)
 
     def _apply(self, request: Request, resource: str, ns: str, name: str, body: Any,
@@ -223,31 +166,14 @@ class Writes:
             resource, current, config, str(request.arg("fieldManager")), request.flag("force"),
             meta.rfc3339(), "status" if status_only else "")
         if current is None:
-            return self._apply_create(request, resource, ns, merged, managed, warnings)
+            target_ns = ns if NAMESPACED[resource] else None
+            created = self.registry.create(resource, merged, target_ns,
+                                           ctx=self.context(request), managed=managed)
+            return ok(created, 201, warnings)
         validation.check_decodable(resource, merged)
         expected = config["metadata"].get("resourceVersion")
         return self._replace(request, resource, ns, name, merged, status_only, expected,
                              managed, warnings)
-
-    def _apply_create(self, request: Request, resource: str, ns: str, obj: Obj,
-                      managed: list[Obj], warnings: list[str]) -> Response:
-        target_ns = ns if NAMESPACED[resource] else None
-        obj = strategy.prepare_for_create(resource, obj, target_ns)
-        self._prepare(resource, obj)
-        self._prepare_create(resource, obj)
-        self._admit(request, resource, obj, None)
-        self._check_writable_namespace(resource, obj, target_ns)
-        set_managed_fields(obj, managed)
-        return self._store_create(request, resource, obj, warnings)
-
-    def _store_create(self, request: Request, resource: str, obj: Obj,
-                      warnings: list[str]) -> Response:
-        if dry_run(request):
-            return ok(obj, 201, warnings)
-        created = self.store.create(resource, obj)
-        if resource == "namespaces":
-            seed_namespace(self.store, created["metadata"]["name"])
-        return ok(created, 201, warnings)
 
     def _decode_object(self, request: Request, resource: str) -> Obj:
         kind = kind_of(resource)
@@ -264,86 +190,3 @@ class Writes:
         obj["kind"], obj["apiVersion"] = kind, api_version
         validation.check_decodable(resource, obj)
         return obj
-
-    @staticmethod
-    def _prepare_create(resource: str, obj: Obj) -> None:
-        """CRDs and custom resources (api/apiextensions)."""
-        if (custom := custom_resources.get(resource)) is not None:
-            custom.prepare_for_create(obj)
-        elif resource == "customresourcedefinitions":
-            obj.pop("status", None)
-            crds.prepare(obj)
-        elif resource == "leases":
-            lease.prepare(obj)
-        elif resource in admissionregistration.WEBHOOK_RESOURCES:
-            admissionregistration.default_webhooks(obj, resource.startswith("mutating"))
-
-    @staticmethod
-    def _prepare_update(resource: str, new: Obj, old: Obj, status_only: bool) -> None:
-        if (custom := custom_resources.get(resource)) is not None:
-            custom.prepare_for_update(new, old, status_only)
-        elif resource == "customresourcedefinitions" and not status_only:
-            new["status"] = old.get("status", {})
-            crds.prepare(new)
-        elif resource == "leases":
-            lease.prepare(new)
-        elif resource in admissionregistration.WEBHOOK_RESOURCES:
-            admissionregistration.default_webhooks(new, resource.startswith("mutating"))
-
-    @staticmethod
-    def _prepare(resource: str, obj: Obj) -> Obj:
-        """Write-time rules shared by create, update and patch, before validation."""
-        if resource == "secrets":
-            objects.prepare_secret(obj)
-        return obj
-
-    def _admit(self, request: Request, resource: str, obj: Obj, old: Obj | None) -> None:
-        """Mutating admission, validation, validating admission of a new object."""
-        if self.admission is not None:
-            self.admission.mutate(request, resource, obj)
-        if self.webhooks is not None:
-            self.webhooks.mutate(request, resource, obj, old)
-        self._validate(resource, obj, old)
-        if self.admission is not None:
-            self.admission.admit(request, resource, obj, old)
-        if self.webhooks is not None:
-            self.webhooks.validate(request, resource, obj, old)
-
-    def _validate(self, resource: str, obj: Obj, old: Obj | None = None) -> None:
-        if resource == "pods":
-            if old is None:
-                validation.validate(resource, obj, self.node_name)
-            else:
-                validation.validate_update(resource, obj, old, self.node_name)
-        elif resource == "services":
-            services.admit(self.store, obj, old)
-        elif resource == "endpointslices":
-            objects.validate(resource, obj)
-            services.validate_slice(obj)
-        elif resource in registry.WORKLOADS:
-            workloadcheck.validate(resource, obj, old)
-        elif resource in registry.STORAGE_RESOURCES:
-            storage.admit(self.store, resource, obj, old)
-        elif resource in registry.RBAC_RESOURCES:
-            pass  # admission.validate, with the escalation checks
-        elif (custom := custom_resources.get(resource)) is not None:
-            custom.check(obj, old)
-        elif resource == "customresourcedefinitions":
-            crds.check(obj, old)
-        elif resource == "leases":
-            objects.validate(resource, obj)
-            if errs := lease.validate(obj):
-                raise errors.InvalidError("Lease", obj["metadata"].get("name", ""), errs)
-        elif resource in ADMISSION_CHECKS:
-            objects.validate(resource, obj)
-            if errs := ADMISSION_CHECKS[resource](obj):
-                raise crds.invalid(kind_of(resource), admissionregistration.GROUP,
-                                   obj["metadata"].get("name", ""), errs)
-        else:
-            objects.validate(resource, obj)
-
-    def _check_writable_namespace(self, resource: str, obj: Obj, ns: str | None) -> None:
-        if ns is None:
-            return
-        if strategy.namespace_terminating(check_namespace(self.store, ns)):
-            raise objects.terminating_error(resource, obj["metadata"].get("name", ""), ns)

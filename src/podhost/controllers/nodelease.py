@@ -1,5 +1,6 @@
 """The node's heartbeat Lease (kube-node-lease/<node>), renewed as the kubelet's
-nodelease controller does: every 10 s, a 40 s duration, owned by the Node."""
+nodelease controller does: every 10 s, a 40 s duration, owned by the Node; written through
+the registry as the kubelet (field manager `kubelet`)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import asyncio
 import logging
 
 from podhost.api import errors, lease
-from podhost.store.sqlite import Store
+from podhost.registry.client import Client
 
 log = logging.getLogger(__name__)
 
 
 class NodeLease:
-    def __init__(self, store: Store, node_name: str,
+    def __init__(self, store: Client, node_name: str,
                  interval: float = lease.NODE_LEASE_RENEW) -> None:
         self.store, self.node_name, self.interval = store, node_name, interval
 

@@ -261,15 +261,3 @@ def established(crd: Obj) -> bool:
     return any(c.get("type") == "Established" and c.get("status") == "True"
                for c in (crd.get("status") or {}).get("conditions") or [])
 
-
-def invalid(kind: str, group: str, name: str, errs: list[FieldError]) -> errors.InvalidError:
-    """422 worded `Kind.group "name" is invalid: ...`, details naming the plain kind."""
-    error = errors.InvalidError(f"{kind}.{group}", name, errs)
-    error.kind = kind
-    return error
-
-
-def check(crd: Obj, old: Obj | None) -> None:
-    errs = validate(crd) if old is None else validate_update(crd, old)
-    if errs:
-        raise invalid("CustomResourceDefinition", GROUP, crd["metadata"].get("name", ""), errs)

@@ -1,6 +1,7 @@
-"""`CustomResourceStrategy`: everything particular to one custom resource, built from its
-CRD (the storage version's schema, subresources, printer columns), and the table of the
-custom resources served now."""
+"""`CustomResource`: everything particular to one custom resource, built from its CRD (the
+storage version's schema, subresources, printer columns), as pure functions over wire dicts,
+and the table of the custom resources served now. The registry's `CustomResourceStrategy`
+(podhost/registry/apiextensions/customresources.py) asks it at each step of a write."""
 
 from __future__ import annotations
 
@@ -10,27 +11,27 @@ import re
 from datetime import datetime
 from typing import Any
 
-from podhost.api import errors, meta
+from podhost.api import errors
 from podhost.api.apiextensions import crd as crds
 from podhost.api.apiextensions import rules, structural
 from podhost.api.columns import since
 from podhost.api.errors import FieldError
 from podhost.api.types import Obj
 
-_STRATEGIES: dict[str, CustomResourceStrategy] = {}
+_SERVED: dict[str, CustomResource] = {}
 _SEGMENT = re.compile(r"\.?([A-Za-z0-9_-]+)|\[(\*|\d+)\]"
                       r"|\[\?\(@\.([\w.-]+)==['\"]([^'\"]*)['\"]\)\]")
 
 
-def get(resource: str) -> CustomResourceStrategy | None:
-    return _STRATEGIES.get(resource)
+def get(resource: str) -> CustomResource | None:
+    return _SERVED.get(resource)
 
 
-def put(resource: str, strategy: CustomResourceStrategy | None) -> None:
-    if strategy is None:
-        _STRATEGIES.pop(resource, None)
+def put(resource: str, custom: CustomResource | None) -> None:
+    if custom is None:
+        _SERVED.pop(resource, None)
     else:
-        _STRATEGIES[resource] = strategy
+        _SERVED[resource] = custom
 
 
 def json_path(obj: Any, path: str) -> list[Any]:
@@ -64,7 +65,7 @@ def _go(value: Any) -> str:
     return str(value)
 
 
-class CustomResourceStrategy:
+class CustomResource:
     """One served custom resource: validation, defaults, pruning, status, scale, table."""
 
     def __init__(self, crd: Obj) -> None:
@@ -114,21 +115,12 @@ class CustomResourceStrategy:
         return structural.default(self.schema, obj)  # type: ignore[no-any-return]
 
     def validate(self, obj: Obj, old: Obj | None) -> list[FieldError]:
-        name = obj["metadata"].get("name", "")
-        if not name:
-            return [errors.required("metadata.name", "name or generateName is required")]
-        errs = [errors.invalid("metadata.name", name, m)
-                for m in meta.dns1123_subdomain_errors(name)]
-        errs += structural.validate(self.schema, obj)
+        """The schema's validation, then its CEL rules (ObjectMeta is the registry's)."""
+        errs = structural.validate(self.schema, obj)
         if errs:
             return errs
         return rules.validate(self.schema, obj) if old is None else \
             rules.validate(self.schema, obj, old)
-
-    def check(self, obj: Obj, old: Obj | None) -> None:
-        errs = self.validate(obj, old)
-        if errs:
-            raise crds.invalid(self.kind, self.group, obj["metadata"].get("name", ""), errs)
 
     # ---- scale -------------------------------------------------------------------------
 
