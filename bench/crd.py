@@ -5,7 +5,8 @@
     against 1,000 ConfigMaps, created through one keep-alive HTTPS connection each, interleaved
     in batches of 50 so a busy machine weighs on both alike: total wall time and the ratio
     (target <= 2x)
-  * a validating webhook on 127.0.0.1 (HTTPS, allows everything): ConfigMap creates it matches
+  * a validating webhook on 127.0.0.1 (HTTPS, keep-alive, allows everything; a lean server
+    in this process so that the figure is podhost's): ConfigMap creates it matches
     (objectSelector) against ones it does not, interleaved: p50 of each and the difference
     (target <= 5 ms)
 
@@ -19,12 +20,12 @@ import base64
 import datetime
 import ipaddress
 import json
+import socket
 import ssl
 import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -99,23 +100,32 @@ def custom_vs_configmaps(node: Node, objects: int) -> None:
           f"**{totals['widgets'] / totals['configmaps']:.2f} x** (target <= 2 x)")
 
 
-class Allow(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as a webhook server built on Go's net/http
-    disable_nagle_algorithm = True  # headers and body go out in two writes
+def allow(review: dict[str, Any]) -> bytes:
+    body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                       "response": {"uid": review["request"]["uid"], "allowed": True}}).encode()
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode() + b"\r\n\r\n" + body)
 
-    def do_POST(self) -> None:
-        review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                           "response": {"uid": review["request"]["uid"],
-                                        "allowed": True}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
-    def log_message(self, *args: Any) -> None:
-        pass
+def serve_connection(conn: ssl.SSLSocket) -> None:
+    """A keep-alive HTTP/1.1 connection answered in one write per response, as a webhook
+    built on Go's net/http answers (Python's http.server parses headers with the email
+    package and would be most of the measurement)."""
+    buffer = b""
+    with conn:
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+            head, _, buffer = buffer.partition(b"\r\n\r\n")
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            while len(buffer) < length:
+                buffer += conn.recv(65536)
+            body, buffer = buffer[:length], buffer[length:]
+            conn.sendall(allow(json.loads(body)))
 
 
 def serve_webhook(directory: Path) -> tuple[int, bytes]:
@@ -135,12 +145,19 @@ def serve_webhook(directory: Path) -> tuple[int, bytes]:
     (directory / "tls.key").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Allow)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(directory / "tls.crt", directory / "tls.key")
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server.server_address[1], pem
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def accept() -> None:
+        while True:
+            conn, _ = listener.accept()
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            tls = context.wrap_socket(conn, server_side=True)
+            threading.Thread(target=serve_connection, args=(tls,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener.getsockname()[1], pem
 
 
 def webhook_round_trip(node: Node, requests: int) -> None:

@@ -166,7 +166,9 @@ def test_unreachable_webhook_fails_closed(adm_node: Node, webhook: tuple[int, by
         "ValidatingWebhookConfiguration", "gone", 1, pem, "/validate"))
     failed = adm_node.kubectl("apply", "-f", "-", check=False,
                               input=_configmap("nobody", {"a": "b"}))
-    assert 'failed calling webhook "gone.podhost.test"' in failed.stderr
+    assert ('Internal error occurred: failed calling webhook "gone.podhost.test": failed to call '
+            'webhook: Post "https://127.0.0.1:1/validate?timeout=10s": connect: connection '
+            "refused") in failed.stderr
     adm_node.kubectl("delete", "validatingwebhookconfiguration", "gone")
 
 

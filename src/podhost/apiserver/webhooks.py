@@ -12,12 +12,13 @@ webhook (at most its timeoutSeconds) as a real API server's request does.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import socket
 import ssl
 import uuid
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 from podhost.api import errors, registry
 from podhost.api import patch as patches
@@ -36,6 +37,22 @@ from podhost.api.types import Obj
 from podhost.apiserver import policies
 from podhost.registry.strategy import Context
 from podhost.store.sqlite import Store
+
+
+class _Connection(http.client.HTTPSConnection):
+    """A kept-alive HTTPS connection to one webhook: TCP_NODELAY (a request is one write,
+    no waiting on delayed ACKs) and the TLS server name of a Service target."""
+
+    def __init__(self, host: str, port: int, context: ssl.SSLContext, server_name: str,
+                 timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self.server_name, self.tls = server_name, context
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.server_name)
+
 
 IN_PROCESS_USER = "system:podhost"  # the node's own writers (controllers, the kubelet)
 CONFIGS = ("validatingwebhookconfigurations", "mutatingwebhookconfigurations",
@@ -65,7 +82,8 @@ class Webhooks:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._cache: tuple[tuple[int, int], dict[str, list[Obj]]] | None = None
-        self._clients: dict[str, httpx.Client] = {}
+        self._contexts: dict[str, ssl.SSLContext] = {}
+        self._connections: dict[tuple[str, int, str, str], _Connection] = {}
 
     def configs(self) -> dict[str, list[Obj]]:
         """The four configuration lists, re-read only when one of them changed."""
@@ -134,7 +152,7 @@ class Webhooks:
         uid = str(uuid.uuid4())
         try:
             answer = self._post(hook, review(a, uid))
-        except (httpx.HTTPError, OSError, ValueError, ssl.SSLError) as e:
+        except ValueError as e:
             if hook.get("failurePolicy", "Fail") == "Ignore":
                 return True
             raise failed_calling(name, str(e)) from None
@@ -169,41 +187,65 @@ class Webhooks:
             raise failed_calling(hook.get("name", ""), f"matchCondition error: {error}")
         return ok
 
-    def _client(self, ca_bundle: str) -> httpx.Client:
-        """One keep-alive client per CA bundle (a TLS handshake per call would cost more
-        than the call)."""
-        client = self._clients.get(ca_bundle)
-        if client is None:
+    def _context(self, ca_bundle: str) -> ssl.SSLContext:
+        context = self._contexts.get(ca_bundle)
+        if context is None:
             if ca_bundle:
                 context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
                 context.load_verify_locations(cadata=base64.b64decode(ca_bundle).decode())
             else:
                 context = ssl.create_default_context()
-            client = self._clients[ca_bundle] = httpx.Client(verify=context)
-        return client
+            self._contexts[ca_bundle] = context
+        return context
 
     def _post(self, hook: Obj, body: Obj) -> Obj:
         client = hook.get("clientConfig") or {}
         timeout = float(hook.get("timeoutSeconds") or 10)
-        url, extensions = client.get("url") or "", {}
+        url, server_name = client.get("url") or "", ""
         if client.get("service"):
             url, server_name = self._service_url(client["service"])
-            extensions["sni_hostname"] = server_name
-        url += ("&" if "?" in url else "?") + f"timeout={int(timeout)}s"
-        reply = self._client(str(client.get("caBundle") or "")).post(
-            url, content=json.dumps(body).encode(), timeout=timeout,
-            headers={"Content-Type": "application/json"}, extensions=extensions)
-        if reply.status_code != 200:
-            raise ValueError(f"received invalid webhook response: status code "
-                             f"{reply.status_code}")
-        answer: Obj = reply.json()
+        parts = urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}&" if parts.query else "?") + \
+            f"timeout={int(timeout)}s"
+        key = (parts.hostname or "", parts.port or 443, str(client.get("caBundle") or ""),
+               server_name)
+        payload = json.dumps(body).encode()
+        for attempt in (1, 2):  # a kept-alive connection the webhook closed: once more
+            conn = self._connections.get(key)
+            if conn is None:
+                conn = self._connections[key] = _Connection(
+                    key[0], key[1], self._context(key[2]), server_name or key[0], timeout)
+            try:
+                conn.timeout = timeout
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeout)
+                conn.request("POST", target, body=payload,
+                             headers={"Content-Type": "application/json",
+                                      "Accept": "application/json"})
+                reply = conn.getresponse()
+                data = reply.read()
+                break
+            except (http.client.HTTPException, OSError) as e:
+                conn.close()
+                self._connections.pop(key, None)
+                if attempt == 2 or not isinstance(e, (http.client.HTTPException,
+                                                      ConnectionResetError, BrokenPipeError)):
+                    where = f"https://{parts.netloc}{target}"
+                    raise ValueError(f'failed to call webhook: Post "{where}": '
+                                     f"{_reason(e)}") from None
+        if reply.status != 200:
+            raise ValueError(f"received invalid webhook response: status code {reply.status}")
+        answer: Obj = json.loads(data)
         return answer
 
     def _service_url(self, service: Obj) -> tuple[str, str]:
         """A ready endpoint of the Service: (https URL at the Pod IP, the TLS server name)."""
         ns, name = service.get("namespace", ""), service.get("name", "")
         port = int(service.get("port") or 443)
-        svc = self.store.get("services", ns, name)
+        try:
+            svc = self.store.get("services", ns, name)
+        except errors.NotFoundError:
+            raise ValueError(f'service "{name}" not found') from None
         target: Any = port
         for p in (svc.get("spec") or {}).get("ports") or []:
             if p.get("port") == port:
@@ -220,3 +262,14 @@ class Webhooks:
                             f"{name}.{ns}.svc")
         raise ValueError(f'service "{ns}/{name}" has no ready endpoints')
 
+
+
+def _reason(error: Exception) -> str:
+    """An OSError as Go's net package words the common ones."""
+    if isinstance(error, ConnectionRefusedError):
+        return "connect: connection refused"
+    if isinstance(error, TimeoutError):
+        return "context deadline exceeded"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"tls: failed to verify certificate: {error.verify_message}"
+    return str(error)
