@@ -189,7 +189,19 @@ def test_delete_crd_deletes_objects_and_restart_restores(crd_node: Node,
     restarted = start_node(crd_node.root)
     crd_node.process, crd_node.port = restarted.process, restarted.port
     assert "w6" in crd_node.kubectl("get", "widgets", "-o", "name").stdout
-    crd_node.kubectl("delete", "crd", "widgets.example.com", "--timeout=30s")
+    crd_node.kubectl("patch", "widget", "w6", "--type=merge", "-p",
+                     '{"metadata":{"finalizers":["example.com/hold"]}}')
+    crd_node.kubectl("delete", "crd", "widgets.example.com", "--wait=false")
+    crd = json.loads(crd_node.kubectl("get", "crd", "widgets.example.com", "-o",
+                                      "json").stdout)
+    assert {c["type"]: c["reason"] for c in crd["status"]["conditions"]}["Terminating"] == \
+        "InstanceDeletionInProgress"
+    refused = crd_node.kubectl("apply", "-f", "-", check=False,
+                               input=WIDGET.format(name="w9", color="red", replicas=1))
+    assert "create not allowed while custom resource definition is terminating" \
+        in refused.stderr
+    crd_node.kubectl("patch", "widget", "w6", "--type=merge", "-p",
+                     '{"metadata":{"finalizers":null}}')
     assert crd_node.kubectl("get", "crd", "-o", "name").stdout == ""
     gone = crd_node.kubectl("get", "--raw", "/apis/example.com/v1/widgets", check=False)
     assert "NotFound" in gone.stderr

@@ -90,7 +90,7 @@ class ApiServer:
         self.registry.plugins.append(self.webhooks)
         self.resources.deletes.webhooks = self.webhooks
         admission.seed_policy(self.registry)
-        self.custom_resources = crds.CustomResources(store)
+        self.custom_resources = crds.CustomResources(store, self.registry)
         self.custom_resources.sync()  # serve the CRDs established before a restart
         self.node_ip, self.pod_cidr = node_ip, pod_cidr
         self.seed(node_facts or objects.node_facts(getattr(node, "root", None)))
@@ -213,6 +213,7 @@ class ApiServer:
         answer = await self.resources.dispatch(request, resource, ns, name, sub)
         if (resource, request.method) in AGGREGATING:
             admission.aggregate(self.registry)  # the clusterrole-aggregation controller
-        if resource == crds.RESOURCE and request.method != "GET":
+        if request.method != "GET" and (resource == crds.RESOURCE or
+                                        resource in self.custom_resources.terminating):
             self.custom_resources.sync()  # establishing, naming and cleanup controllers
         return answer

@@ -22,6 +22,7 @@ from podhost.apiserver import discovery
 from podhost.apiserver.http import Response
 from podhost.registry import strategies
 from podhost.registry.apiextensions.customresources import CustomResourceStrategy
+from podhost.registry.generic import Registry
 from podhost.store.sqlite import Store
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,11 @@ OBJECT_META = "#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 
 
 class CustomResources:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, registry_: Registry | None = None) -> None:
         self.store = store
+        self.registry = registry_ or Registry(store)
         self.served: dict[str, str] = {}  # plural -> the CRD's resourceVersion served
+        self.terminating: set[str] = set()  # deleted CRDs whose objects are still going
 
     def sync(self) -> None:
         """Establish new CRDs, serve established ones, clean up deleted ones."""
@@ -42,8 +45,9 @@ class CustomResources:
                 self._sync_one(crd)
             except errors.ApiError as e:  # another write won: the next sync sees it
                 log.info("syncing CRD %s: %s", crd["metadata"]["name"], e)
-        plurals = {c["spec"]["names"]["plural"] for c in current
-                   if crds.established(c) and not c["metadata"].get("deletionTimestamp")}
+        plurals = {c["spec"]["names"]["plural"] for c in current if crds.established(c) and (
+            not c["metadata"].get("deletionTimestamp") or
+            c["spec"]["names"]["plural"] in self.terminating)}
         for plural in list(self.served):
             if plural not in plurals:
                 self._unserve(plural)
@@ -78,6 +82,20 @@ class CustomResources:
         self.served[served.name] = crd["metadata"]["resourceVersion"]
         discovery.changed()
 
+    def _delete_objects(self, plural: str) -> int:
+        """Delete the objects of a deleted CRD; how many are still held by finalizers."""
+        remaining = 0
+        for obj in self.store.list(plural)[0]:
+            m = obj["metadata"]
+            with contextlib.suppress(errors.NotFoundError):
+                if not m.get("deletionTimestamp"):
+                    obj = self.registry.delete(plural, m.get("namespace") or "", m["name"],
+                                               obj=obj)
+                if obj["metadata"].get("deletionTimestamp") and \
+                        obj["metadata"].get("finalizers"):
+                    remaining += 1
+        return remaining
+
     def _unserve(self, plural: str) -> None:
         served = registry.get(plural)
         self.served.pop(plural, None)
@@ -90,13 +108,22 @@ class CustomResources:
         discovery.changed()
 
     def _cleanup(self, crd: Obj) -> None:
-        """The customresourcecleanup finalizer: delete every object, then let the CRD go."""
+        """The customresourcecleanup finalizer: delete every object (finalizers honoured: the
+        CRD stays, Terminating, until the last one is gone), then let the CRD go."""
         plural = crd["spec"]["names"]["plural"]
         if plural in self.served:
-            for obj in self.store.list(plural)[0]:
-                m = obj["metadata"]
-                with contextlib.suppress(errors.NotFoundError):
-                    self.store.delete(plural, m.get("namespace", ""), m["name"])
+            if self._delete_objects(plural):
+                self.terminating.add(plural)
+                if (resource := custom.get(plural)) is not None:
+                    resource.terminating = True
+                if not any(c.get("type") == "Terminating"
+                           for c in crd["status"].get("conditions") or []):
+                    crd["status"].setdefault("conditions", []).append(crds.condition(
+                        "Terminating", "True", "InstanceDeletionInProgress",
+                        "CustomResource deletion is in progress"))
+                    self.store.update(RESOURCE, crd)
+                return
+            self.terminating.discard(plural)
             self._unserve(plural)
         finalizers = [f for f in crd["metadata"].get("finalizers") or []
                       if f != crds.CLEANUP_FINALIZER]

@@ -79,6 +79,7 @@ class CustomResource:
         self.scale: Obj | None = subs.get("scale")
         self.columns = [c for c in self.version.get("additionalPrinterColumns") or []]
         self.has_defaults = '"default"' in json.dumps(self.schema)
+        self.terminating = False  # the CRD was deleted; its objects are going
 
     def deprecation(self, version: str) -> str:
         """The Warning a request at a deprecated served version gets ("" when it is not)."""

@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from podhost.api import errors
 from podhost.api.apiextensions.strategy import CustomResource
 from podhost.api.errors import FieldError
 from podhost.api.types import Obj
-from podhost.registry.strategy import Strategy
+from podhost.registry.strategy import Context, Strategy
 
 
 class CustomResourceStrategy(Strategy):
@@ -31,6 +32,11 @@ class CustomResourceStrategy(Strategy):
         result = super().prepare_for_status_update(new, old)
         self.custom.prepare_for_update(result, old, status_only=True)
         return result
+
+    def admit(self, ctx: Context, obj: Obj, old: Obj | None) -> None:
+        if old is None and self.custom.terminating:
+            raise errors.MethodNotAllowedError(
+                "create not allowed while custom resource definition is terminating")
 
     def validate(self, obj: Obj) -> list[FieldError]:
         return self.custom.validate(obj, None)
