@@ -132,6 +132,10 @@ def test_served_versions_and_deprecation(crd_node: Node) -> None:
     assert "Warning: example.com/v1beta1 Widget is deprecated" in old.stderr
     assert crd_node.kubectl("get", "widget", "w7", "-o",
                             "jsonpath={.apiVersion}").stdout == "example.com/v1"
+    watched = crd_node.kubectl("get", "--raw", "/apis/example.com/v1beta1/namespaces/default/"
+                               "widgets?watch=true&timeoutSeconds=1&fieldSelector="
+                               "metadata.name%3Dw7").stdout
+    assert json.loads(watched.splitlines()[0])["object"]["apiVersion"] == "example.com/v1beta1"
     bad = crd_node.kubectl("apply", "-f", "-", check=False, input="""\
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition

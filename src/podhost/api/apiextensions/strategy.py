@@ -34,6 +34,21 @@ def put(resource: str, custom: CustomResource | None) -> None:
         _SERVED[resource] = custom
 
 
+def for_read(resource: str, obj: Obj, version: str) -> Obj:
+    """A custom object as a read at `version` returns it: defaults applied, the version's
+    apiVersion (conversion None); a copy when anything changes, else `obj` itself."""
+    custom = _SERVED.get(resource)
+    if custom is None:
+        return obj
+    api_version = f"{custom.group}/{version}" if version else obj.get("apiVersion")
+    if not custom.has_defaults and obj.get("apiVersion") == api_version:
+        return obj
+    out = copy.deepcopy(obj)
+    custom.read(out)
+    out["apiVersion"] = api_version
+    return out
+
+
 def json_path(obj: Any, path: str) -> list[Any]:
     """The values a CRD column's simple JSONPath selects (`.a.b`, `[0]`, `[*]`,
     `[?(@.type=="Ready")]`)."""
