@@ -118,3 +118,18 @@ def test_cel_errors():
         {"rule": "self.("}]}, "spec.validation.openAPIV3Schema")
     assert errs[0].field == "spec.validation.openAPIV3Schema.x-kubernetes-validations[0].rule"
     assert "compilation failed: ERROR: <input>:1:6: Syntax error" in str(errs[0])
+
+
+def test_crd_update_immutable_fields():
+    from podhost.api.apiextensions import crd
+
+    old = {"metadata": {"name": "ws.e.com"}, "spec": {
+        "group": "e.com", "scope": "Namespaced", "conversion": {"strategy": "None"},
+        "names": {"plural": "ws", "singular": "w", "kind": "W", "listKind": "WList"},
+        "versions": [{"name": "v1", "served": True, "storage": True,
+                      "schema": {"openAPIV3Schema": {"type": "object"}}}]},
+        "status": {"conditions": [{"type": "Established", "status": "True"}]}}
+    new = {**old, "spec": {**old["spec"], "scope": "Cluster"}}
+    assert [str(e) for e in crd.validate_update(new, old)] == \
+        ['spec.scope: Invalid value: "Cluster": field is immutable']
+    assert crd.validate_update(new, {**old, "status": {}}) == []

@@ -174,12 +174,24 @@ def _printer_columns(columns: list[Obj], path: str) -> Iterator[FieldError]:
 
 
 def validate_update(new: Obj, old: Obj) -> list[FieldError]:
+    """ValidateCustomResourceDefinitionUpdate: group and plural never change; scope and kind
+    not once the CRD is established (they shape storage)."""
     errs = validate(new)
-    for key in ("group", "scope"):
-        if new["spec"].get(key) != old["spec"].get(key) and key == "group":
-            errs.append(errors.invalid(f"spec.{key}", new["spec"].get(key),
-                                       "field is immutable"))
+    spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
+    immutable = [("spec.group", ("group",)), ("spec.names.plural", ("names", "plural"))]
+    if established(old):
+        immutable[:0] = [("spec.scope", ("scope",)), ("spec.names.kind", ("names", "kind"))]
+    for path, keys in immutable:
+        now, before = _dig(spec, keys), _dig(old_spec, keys)
+        if now != before:
+            errs.append(errors.invalid(path, now, "field is immutable"))
     return errs
+
+
+def _dig(obj: Obj, keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        obj = obj.get(key) or {} if isinstance(obj, dict) else {}
+    return obj or ""
 
 
 # ---- what the established CRD serves ------------------------------------------------------
