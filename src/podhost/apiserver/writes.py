@@ -90,7 +90,7 @@ class Writes:
 
     def context(self, request: Request) -> Context:
         ctx = self.registry.context(request.user, dry_run(request))
-        ctx.warnings = request.warnings  # admission's warnings, sent as Warning headers
+        ctx.warnings = request.warnings  # admission's (PodSecurity's): app.py sends them
         return ctx
 
     def create(self, request: Request, resource: str, ns: str | None) -> Response:
@@ -188,5 +188,7 @@ class Writes:
                 f'{kind} in version "v1" cannot be handled as a {kind}: the kind or apiVersion '
                 f'of the object ("{obj.get("apiVersion")}, {obj.get("kind")}") does not match')
         obj["kind"], obj["apiVersion"] = kind, api_version
+        if obj.get("metadata") is None:  # JSON null decodes to an empty ObjectMeta
+            obj["metadata"] = {}
         validation.check_decodable(resource, obj)
         return obj
