@@ -92,19 +92,19 @@ class Webhooks:
             self._cache = (version, {r: self.store.list(r)[0] for r in CONFIGS})
         return self._cache[1]
 
-    def mutate(self, ctx: Context, resource: str, obj: Obj, old: Obj | None,
-               subresource: str = "") -> None:
+    def mutate(self, ctx: Context, resource: str, obj: Obj, old: Obj | None) -> None:
         """The mutating webhooks, in name order, patching `obj` in place; IfNeeded webhooks
         are called once more when a later webhook changed the object."""
         if resource in EXEMPT:
             return
-        hooks = [(c, h) for c in sorted(self.configs()["mutatingwebhookconfigurations"],
-                                        key=lambda c: c["metadata"]["name"])
+        hooks = [h for c in sorted(self.configs()["mutatingwebhookconfigurations"],
+                                   key=lambda c: c["metadata"]["name"])
                  for h in c.get("webhooks") or []]
         if not hooks:
             return
+        subresource = ctx.subresource
         called: list[tuple[Obj, str]] = []  # IfNeeded webhooks and the object they saw
-        for _config, hook in hooks:
+        for hook in hooks:
             if self._call(ctx, hook, resource, obj, old, subresource, mutating=True) and \
                     hook.get("reinvocationPolicy") == "IfNeeded":
                 called.append((hook, json.dumps(obj, sort_keys=True)))
@@ -113,11 +113,11 @@ class Webhooks:
             if seen != final:
                 self._call(ctx, hook, resource, obj, old, subresource, mutating=True)
 
-    def validate(self, ctx: Context, resource: str, obj: Obj | None, old: Obj | None,
-                 subresource: str = "") -> None:
+    def validate(self, ctx: Context, resource: str, obj: Obj | None, old: Obj | None) -> None:
         """ValidatingAdmissionPolicies, then the validating webhooks."""
         if resource in EXEMPT:
             return
+        subresource = ctx.subresource
         configs = self.configs()
         if configs["validatingadmissionpolicybindings"]:
             a = attributes(ctx, resource, obj, old, subresource)
@@ -128,6 +128,7 @@ class Webhooks:
 
     def validate_delete(self, ctx: Context, resource: str, obj: Obj) -> None:
         """Validating admission of a DELETE (`oldObject` is the object)."""
+        ctx.subresource = ""
         self.validate(ctx, resource, None, obj)
 
     def _namespace(self, a: Attributes) -> Obj | None:

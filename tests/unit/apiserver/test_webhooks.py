@@ -80,3 +80,17 @@ def test_dry_run_needs_side_effects_none(store: Store) -> None:
     with pytest.raises(errors.BadRequestError,
                        match='admission webhook "v.example.com" does not support dry run'):
         Webhooks(store).validate(Context(store, dry_run=True), "configmaps", dict(CM), None)
+
+
+def test_subresource_writes_match_subresource_rules(store: Store) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"}}
+    on_pods = config(rules=[{"operations": ["UPDATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                             "resources": ["pods"]}])
+    store.create("validatingwebhookconfigurations", on_pods)  # its URL refuses
+    status_write = Context(store, subresource="status")
+    Webhooks(store).validate(status_write, "pods", dict(pod), dict(pod))  # kubelet's status
+    on_status = config(rules=[{"operations": ["UPDATE"], "apiGroups": [""],
+                               "apiVersions": ["v1"], "resources": ["pods/status"]}])
+    store.update("validatingwebhookconfigurations", on_status)
+    with pytest.raises(errors.InternalError, match="failed calling webhook"):
+        Webhooks(store).validate(status_write, "pods", dict(pod), dict(pod))
