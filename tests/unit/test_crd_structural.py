@@ -133,3 +133,22 @@ def test_crd_update_immutable_fields():
     assert [str(e) for e in crd.validate_update(new, old)] == \
         ['spec.scope: Invalid value: "Cluster": field is immutable']
     assert crd.validate_update(new, {**old, "status": {}}) == []
+
+
+@pytest.mark.parametrize(("node", "want"), [
+    ({"type": "array", "x-kubernetes-list-type": "bag", "items": {"type": "string"}},
+     'p.x-kubernetes-list-type: Unsupported value: "bag": supported values: "atomic", "map", '
+     '"set"'),
+    ({"type": "object", "x-kubernetes-preserve-unknown-fields": False},
+     "p.x-kubernetes-preserve-unknown-fields: Invalid value: false: must be true or undefined"),
+    ({"type": "string", "x-kubernetes-int-or-string": True},
+     'p.type: Invalid value: "string": must be empty if x-kubernetes-int-or-string is true'),
+    ({"type": "object", "properties": {"a": {"type": "string"}},
+      "additionalProperties": {"type": "string"}},
+     "p.additionalProperties: Forbidden: additionalProperties and properties are mutual "
+     "exclusive"),
+])
+def test_schema_extension_rules(node, want):
+    from podhost.api.apiextensions import crd
+
+    assert [str(e) for e in crd._extensions(node, "p")] == [want]

@@ -148,9 +148,7 @@ def _structural(node: Any, path: str, root: bool = False) -> Iterator[FieldError
     elif not root and not node.get("type") and not node.get("x-kubernetes-int-or-string") \
             and not node.get("x-kubernetes-preserve-unknown-fields"):
         yield errors.required(f"{path}.type", "must not be empty for specified object fields")
-    if node.get("x-kubernetes-list-type") == "map" and not node.get("x-kubernetes-list-map-keys"):
-        yield errors.required(f"{path}.x-kubernetes-list-map-keys",
-                              "must not be empty if x-kubernetes-list-type is map")
+    yield from _extensions(node, path)
     if node.get("type") == "array" and not isinstance(node.get("items"), dict):
         yield errors.required(f"{path}.items", "must be specified")
     for key, sub in (node.get("properties") or {}).items():
@@ -159,6 +157,34 @@ def _structural(node: Any, path: str, root: bool = False) -> Iterator[FieldError
         yield from _structural(node["items"], f"{path}.items")
     if isinstance(node.get("additionalProperties"), dict):
         yield from _structural(node["additionalProperties"], f"{path}.additionalProperties")
+
+
+def _extensions(node: Obj, path: str) -> Iterator[FieldError]:
+    """The x-kubernetes-* extensions' own rules (ValidateCustomResourceDefinitionOpenAPISchema)."""
+    list_type = node.get("x-kubernetes-list-type")
+    if list_type is not None and list_type not in ("atomic", "map", "set"):
+        yield errors.not_supported(f"{path}.x-kubernetes-list-type", list_type,
+                                   ["atomic", "map", "set"])
+    if list_type == "map" and not node.get("x-kubernetes-list-map-keys"):
+        yield errors.required(f"{path}.x-kubernetes-list-map-keys",
+                              "must not be empty if x-kubernetes-list-type is map")
+    map_type = node.get("x-kubernetes-map-type")
+    if map_type is not None and map_type not in ("atomic", "granular"):
+        yield errors.not_supported(f"{path}.x-kubernetes-map-type", map_type,
+                                   ["atomic", "granular"])
+    if node.get("x-kubernetes-preserve-unknown-fields") is False:
+        yield errors.invalid(f"{path}.x-kubernetes-preserve-unknown-fields", False,
+                             "must be true or undefined")
+    if node.get("x-kubernetes-embedded-resource") and node.get("type") != "object":
+        detail = "must be object if x-kubernetes-embedded-resource is true"
+        yield errors.invalid(f"{path}.type", node["type"], detail) if node.get("type") else \
+            errors.required(f"{path}.type", detail)
+    if node.get("x-kubernetes-int-or-string") and node.get("type"):
+        yield errors.invalid(f"{path}.type", node["type"],
+                             "must be empty if x-kubernetes-int-or-string is true")
+    if node.get("properties") and isinstance(node.get("additionalProperties"), dict):
+        yield errors.forbidden(f"{path}.additionalProperties",
+                               "additionalProperties and properties are mutual exclusive")
 
 
 def _printer_columns(columns: list[Obj], path: str) -> Iterator[FieldError]:
