@@ -152,3 +152,21 @@ def test_schema_extension_rules(node, want):
     from podhost.api.apiextensions import crd
 
     assert [str(e) for e in crd._extensions(node, "p")] == [want]
+
+
+def test_optional_old_self():
+    node = {"type": "object", "properties": {"n": {"type": "integer"}},
+            "x-kubernetes-validations": [
+                {"rule": "oldSelf.hasValue() || self.n == 0", "optionalOldSelf": True,
+                 "message": "new objects start at 0"},
+                {"rule": "!oldSelf.hasValue() || self.n >= oldSelf.value().n",
+                 "optionalOldSelf": True, "message": "n may not go down"}]}
+    assert [e.detail for e in rules.validate(node, {"n": 1})] == ["new objects start at 0"]
+    assert rules.validate(node, {"n": 0}) == []
+    assert [e.detail for e in rules.validate(node, {"n": 1}, {"n": 2})] == ["n may not go down"]
+    assert rules.compile_errors(node, "s") == []
+    bad = {"type": "object", "x-kubernetes-validations": [
+        {"rule": "self.n == 0", "optionalOldSelf": True}]}
+    assert [str(e) for e in rules.compile_errors(bad, "s")] == [
+        "s.x-kubernetes-validations[0].optionalOldSelf: Invalid value: true: may only be set "
+        "to true for transition rules (rules that refer to oldSelf)"]

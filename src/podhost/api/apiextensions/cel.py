@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cel_expr_python import cel
+from cel_expr_python.ext import ext_bindings, ext_optional
 
 from podhost.api import quantity
 
@@ -143,6 +144,9 @@ def _declarations() -> list[Any]:
 
 
 RULE_VARIABLES = ("self", "oldSelf")
+# optionalOldSelf: oldSelf is bound as a CEL optional around the rule (cel.bind)
+OPTIONAL_OLD = "podhostOldSelf"
+OPTIONAL_RULE_VARIABLES = ("self", OPTIONAL_OLD)
 # ValidatingAdmissionPolicy and webhook matchConditions
 ADMISSION_VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject",
                        "variables")
@@ -150,7 +154,8 @@ ADMISSION_VARIABLES = ("object", "oldObject", "request", "params", "namespaceObj
 
 @functools.cache
 def _env(variables: tuple[str, ...]) -> Any:
-    return cel.NewEnv(variables=dict.fromkeys(variables, T.DYN), functions=_declarations())
+    return cel.NewEnv(variables=dict.fromkeys(variables, T.DYN), functions=_declarations(),
+                      extensions=[ext_optional.ExtOptional(), ext_bindings.ExtBindings()])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -170,9 +175,20 @@ def uses_old_self(rule: str) -> bool:
     return re.search(r"\boldSelf\b", rule) is not None
 
 
-def evaluate(rule: str, self_value: Any, old_self: Any = None) -> Result:
-    """Run `rule` with `self` (and `oldSelf`)."""
+def optional_old_self(rule: str, has_old: bool) -> str:
+    """`rule` with `oldSelf` bound as an optional: `optional.of(the old value)` on an update
+    where one correlates, `optional.none()` otherwise (optionalOldSelf: true)."""
+    bound = f"optional.of({OPTIONAL_OLD})" if has_old else "optional.none()"
+    return f"cel.bind(oldSelf, {bound}, ({rule}))"
+
+
+def evaluate(rule: str, self_value: Any, old_self: Any = None, optional: bool = False,
+             has_old: bool = False) -> Result:
+    """Run `rule` with `self` (and `oldSelf`; an optional one when `optional`)."""
     data = {"self": self_value}
+    if optional:
+        data[OPTIONAL_OLD] = old_self
+        return run(optional_old_self(rule, has_old), data, OPTIONAL_RULE_VARIABLES)
     if old_self is not None:
         data["oldSelf"] = old_self
     return run(rule, data, RULE_VARIABLES)

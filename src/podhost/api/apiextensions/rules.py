@@ -57,17 +57,20 @@ def _rules(node: Obj, value: Any, old: Any, path: str) -> Iterator[FieldError]:
     for rule in node.get("x-kubernetes-validations") or []:
         text = rule.get("rule", "")
         transition = cel.uses_old_self(text)
-        if transition and old is _MISSING:
+        optional = bool(rule.get("optionalOldSelf")) and transition
+        if transition and old is _MISSING and not optional:
             continue
         old_value = None if old is _MISSING else old
-        result = cel.evaluate(text, value, old_value if transition else None)
+        result = cel.evaluate(text, value, old_value if transition else None, optional,
+                              old is not _MISSING)
         if result.ok:
             continue
         where = path + rule.get("fieldPath", "") if rule.get("fieldPath") else path
         if result.error:
             yield errors.invalid(where, _type(node), result.error)
             continue
-        yield _error(rule, where, _type(node), _message(rule, value, old_value))
+        yield _error(rule, where, _type(node),
+                     _message(rule, value, old_value, optional, old is not _MISSING))
 
 
 def _type(node: Obj) -> str:
@@ -75,10 +78,10 @@ def _type(node: Obj) -> str:
                                     else "object"))
 
 
-def _message(rule: Obj, value: Any, old: Any) -> str:
+def _message(rule: Obj, value: Any, old: Any, optional: bool, has_old: bool) -> str:
     if rule.get("messageExpression"):
         try:
-            result = cel.evaluate(rule["messageExpression"], value, old)
+            result = cel.evaluate(rule["messageExpression"], value, old, optional, has_old)
         except cel.CompileError:
             result = cel.Result(False)
         if isinstance(result.value, str) and result.value.strip():
@@ -115,13 +118,18 @@ def _compile_walk(node: Any, path: str) -> Iterator[FieldError]:
         for key in ("rule", "messageExpression"):
             if rule.get(key):
                 try:
-                    cel.compile_rule(rule[key])
+                    if rule.get("optionalOldSelf"):
+                        cel.compile_rule(cel.optional_old_self(rule[key], True),
+                                         cel.OPTIONAL_RULE_VARIABLES)
+                    else:
+                        cel.compile_rule(rule[key])
                 except cel.CompileError as e:
                     yield errors.invalid(f"{where}.{key}", rule[key],
                                          f"compilation failed: {e}")
-        if rule.get("optionalOldSelf"):
-            yield errors.forbidden(f"{where}.optionalOldSelf", "podhost does not support "
-                                   "optionalOldSelf (oldSelf as a CEL optional)")
+        if rule.get("optionalOldSelf") and not cel.uses_old_self(rule["rule"]):
+            yield errors.invalid(f"{where}.optionalOldSelf", True,
+                                 "may only be set to true for transition rules (rules that "
+                                 "refer to oldSelf)")
         if rule.get("reason") not in (None, "FieldValueInvalid", "FieldValueForbidden",
                                       "FieldValueRequired", "FieldValueDuplicate"):
             yield errors.not_supported(f"{where}.reason", rule["reason"],
