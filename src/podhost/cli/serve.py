@@ -103,10 +103,11 @@ def write_kubeconfigs(settings: config.Settings, pki: Pki) -> None:
             log.warning("could not update %s: %s", target, e)
 
 
-def start_controllers(registry: Registry, ca_bundle: str, node_address: str = ""
-                      ) -> list[asyncio.Task[None]]:
+def start_controllers(registry: Registry, ca_bundle: str, node_address: str = "",
+                      node_name: str = "") -> list[asyncio.Task[None]]:
     """kube-controller-manager's part: the namespace controller, the root CA publisher,
-    the EndpointSlice controller, the workload controllers and the garbage collector."""
+    the EndpointSlice controller, the workload controllers and the garbage collector; and the
+    kubelet's node Lease."""
     from podhost.controllers.controller import MANAGER
     from podhost.controllers.endpointslice import EndpointSliceController
     from podhost.controllers.ephemeralvolume import EphemeralVolumeController
@@ -119,7 +120,12 @@ def start_controllers(registry: Registry, ca_bundle: str, node_address: str = ""
     controllers = (NamespaceController(store), RootCAPublisher(store, ca_bundle),
                    EndpointSliceController(store, node_address), *workload_controllers(store),
                    PersistentVolumeController(store), EphemeralVolumeController(store))
-    return [asyncio.ensure_future(c.run()) for c in controllers]
+    tasks = [asyncio.ensure_future(c.run()) for c in controllers]
+    if node_name:
+        from podhost.controllers.nodelease import NodeLease
+        tasks.append(asyncio.ensure_future(NodeLease(Client(registry, "kubelet"),
+                                                     node_name).run()))
+    return tasks
 
 
 async def start_services(settings: config.Settings, registry: Registry,
@@ -237,7 +243,8 @@ async def serve(settings: config.Settings) -> None:
                            node_name=settings.node_name,
                            pod_cidr=str(network.cidr) if network else "", token_service=tokens)
     kubelet.volumes.tokens = tokens  # projected serviceAccountTokens, minted in-process
-    controllers = start_controllers(registry, pki.ca_cert.read_text(), address)
+    controllers = start_controllers(registry, pki.ca_cert.read_text(), address,
+                                    settings.node_name)
     proxy, dns_server, kubelet.volumes.cluster_dns = await start_services(settings, registry,
                                                                          network, address)
     controllers.append(asyncio.ensure_future(proxy.run()))

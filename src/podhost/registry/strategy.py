@@ -45,6 +45,7 @@ class Context:
     authorizer: Authorizer | None = None
     dry_run: bool = False
     warnings: list[str] = field(default_factory=list)
+    subresource: str = ""  # the write's subresource (`status`), for admission plugins' rules
 
 
 class Strategy:
