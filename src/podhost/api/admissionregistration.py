@@ -18,11 +18,6 @@ from podhost.api.workload_validation import selector_matches
 GROUP = "admissionregistration.k8s.io"
 WEBHOOK_RESOURCES = ("validatingwebhookconfigurations", "mutatingwebhookconfigurations")
 POLICY_RESOURCES = ("validatingadmissionpolicies", "validatingadmissionpolicybindings")
-# objects admission never applies to (upstream excludes its own configuration)
-EXEMPT = frozenset({*WEBHOOK_RESOURCES, *POLICY_RESOURCES, "events", "tokenreviews",
-                    "subjectaccessreviews", "selfsubjectaccessreviews",
-                    "localsubjectaccessreviews", "selfsubjectrulesreviews",
-                    "selfsubjectreviews"})
 _QUALIFIED = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?){2,}$")
 
 

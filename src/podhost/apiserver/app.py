@@ -243,7 +243,6 @@ class ApiServer:
         answer = await self.resources.dispatch(request, resource, ns, name, sub)
         if (resource, request.method) in AGGREGATING:
             admission.aggregate(self.registry)  # the clusterrole-aggregation controller
-        if request.method != "GET" and (resource == crds.RESOURCE or
-                                        resource in self.custom_resources.terminating):
+        if request.method != "GET" and self.custom_resources.concerns(resource):
             self.custom_resources.sync()  # establishing, naming and cleanup controllers
         return answer

@@ -37,6 +37,10 @@ class CustomResources:
         self.served: dict[str, str] = {}  # plural -> the CRD's resourceVersion served
         self.terminating: set[str] = set()  # deleted CRDs whose objects are still going
 
+    def concerns(self, resource: str) -> bool:
+        """A write to CRDs, or to the objects of a CRD being deleted, moves its controllers."""
+        return resource == RESOURCE or resource in self.terminating
+
     def sync(self) -> None:
         """Establish new CRDs, serve established ones, clean up deleted ones."""
         current = self.store.list(RESOURCE)[0]

@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 from podhost.api import errors, registry
 from podhost.api import patch as patches
 from podhost.api.admissionregistration import (
-    EXEMPT,
     Attributes,
     cel_data,
     conditions_match,
@@ -35,9 +34,18 @@ from podhost.api.admissionregistration import (
 )
 from podhost.api.types import Obj
 from podhost.apiserver import policies
+from podhost.registry import strategies
 from podhost.registry.strategy import Context
 from podhost.store.sqlite import Store
 
+
+def exempt(resource: str) -> bool:
+    """Objects admission never applies to: its own configuration, Events, and what is not
+    stored (the reviews)."""
+    try:
+        return strategies.get(resource).admission_exempt
+    except KeyError:
+        return True
 
 class _Connection(http.client.HTTPSConnection):
     """A kept-alive HTTPS connection to one webhook: TCP_NODELAY (a request is one write,
@@ -95,7 +103,7 @@ class Webhooks:
     def mutate(self, ctx: Context, resource: str, obj: Obj, old: Obj | None) -> None:
         """The mutating webhooks, in name order, patching `obj` in place; IfNeeded webhooks
         are called once more when a later webhook changed the object."""
-        if resource in EXEMPT:
+        if exempt(resource):
             return
         hooks = [h for c in sorted(self.configs()["mutatingwebhookconfigurations"],
                                    key=lambda c: c["metadata"]["name"])
@@ -115,7 +123,7 @@ class Webhooks:
 
     def validate(self, ctx: Context, resource: str, obj: Obj | None, old: Obj | None) -> None:
         """ValidatingAdmissionPolicies, then the validating webhooks."""
-        if resource in EXEMPT:
+        if exempt(resource):
             return
         subresource = ctx.subresource
         configs = self.configs()

@@ -60,6 +60,9 @@ class Strategy:
     # controller instead
     delete_when_finalized = True
     gc_policy = "Background"  # DefaultGarbageCollectionPolicy: what a delete does not say
+    # never sent to webhooks or admission policies (upstream exempts admission's own
+    # configuration, and Events)
+    admission_exempt = False
 
     @property
     def kind(self) -> str:

@@ -13,6 +13,7 @@ from podhost.registry.strategy import Strategy
 
 class ValidatingAdmissionPolicyBindingStrategy(Strategy):
     columns = extensiontables.BINDING_COLUMNS
+    admission_exempt = True
 
     def validate(self, obj: Obj) -> list[FieldError]:
         return admissionregistration.validate_binding(obj)

@@ -13,6 +13,7 @@ from podhost.registry.strategy import Strategy
 
 class WebhookConfigurationStrategy(Strategy):
     columns = extensiontables.WEBHOOK_COLUMNS
+    admission_exempt = True
 
     def __init__(self, mutating: bool) -> None:
         self.mutating = mutating
