@@ -9,6 +9,7 @@ from podhost.api import (
     errors,
     managedfields,
     meta,
+    networkpolicy,
     registry,
     strategy,
     validation,
@@ -268,6 +269,8 @@ class Writes:
             storage.admit(self.store, resource, obj, old)
         elif resource in registry.RBAC_RESOURCES:
             pass  # admission.validate, with the escalation checks
+        elif resource == "networkpolicies":
+            networkpolicy.check(obj, old)
         else:
             objects.validate(resource, obj)
 

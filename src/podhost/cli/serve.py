@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from podhost.apiserver.tokens import TokenService
     from podhost.network.bridge import PodNetwork
     from podhost.network.dns import DnsServer
+    from podhost.node.kubelet import Kubelet
+    from podhost.node.policies import PolicyAgent
     from podhost.node.provisioner import LocalProvisioner
     from podhost.node.proxier import ServiceProxy
     from podhost.store.sqlite import Store
@@ -144,6 +146,24 @@ async def start_services(settings: config.Settings, store: Store, network: PodNe
     return ServiceProxy(store, table, server), server, cluster_dns
 
 
+def policy_agent(settings: config.Settings, store: Store, network: PodNetwork | None,
+                 kubelet: Kubelet) -> PolicyAgent | None:
+    """With a Pod network, the NetworkPolicy agent: its table enforces what the store holds
+    before any Pod starts, and each new Pod is covered before its containers start."""
+    from podhost.network.policytable import PolicyTable
+    from podhost.node.policies import PolicyAgent
+    if network is None:
+        return None
+    workers = kubelet.workers
+
+    def addresses() -> dict[str, str]:
+        return {uid: w.pod_ip for uid, w in list(workers.items()) if w.pod_ip}
+    agent = PolicyAgent(store, PolicyTable(str(settings.root.resolve())), addresses)
+    agent.start()
+    kubelet.sandboxes.on_network_change = agent.pod_network_changed
+    return agent
+
+
 def api_service_names(settings: config.Settings) -> list[str]:
     """Extra names of the serving certificate: the `kubernetes` Service's ClusterIP and the
     node's address (Pods reach the API server through them)."""
@@ -194,8 +214,7 @@ async def serve(settings: config.Settings) -> None:
     store, tokens = open_store(settings, pki)
     seed_namespaces(store)
     runtime = Runtime(settings.runtime_dir, runc=settings.runc, conmon=settings.conmon)
-    network = pod_network(settings)
-    address = node_ip()
+    network, address = pod_network(settings), node_ip()
     kubelet = Kubelet(store, runtime, ImageStore(settings.images_dir), settings.root,
                       node_name=settings.node_name, registries_conf=settings.registries_conf,
                       network=network, host_ip=address)
@@ -206,9 +225,9 @@ async def serve(settings: config.Settings) -> None:
     controllers = start_controllers(store, pki.ca_cert.read_text(), address)
     proxy, dns_server, kubelet.volumes.cluster_dns = await start_services(settings, store,
                                                                          network, address)
-    controllers.append(asyncio.ensure_future(proxy.run()))
+    policies = policy_agent(settings, store, network, kubelet)
     provisioner = local_provisioner(settings, store)
-    controllers.append(asyncio.ensure_future(provisioner.run()))
+    controllers += [asyncio.ensure_future(t.run()) for t in (proxy, policies, provisioner) if t]
     server = await http.serve(settings.host, settings.port, api.handle, apiapp.too_large,
                               pkimod.server_context(pki))
     write_kubeconfigs(settings, pki)
@@ -232,6 +251,7 @@ async def serve(settings: config.Settings) -> None:
         dns_server.close()
     if not store.list("pods")[0]:  # `down --delete-pods`: nothing left to serve
         proxy.remove()
+        policies.remove() if policies else None
         provisioner.pool.release()  # the volumes stay in the image, mounted again when used
     failure = node_task.exception() if node_task.done() and not node_task.cancelled() else None
     if failure is not None:
