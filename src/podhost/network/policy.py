@@ -95,7 +95,7 @@ def block_ranges(block: Obj) -> list[Range]:
         return []
     if not isinstance(cidr, ipaddress.IPv4Network):
         return []
-    nets = [cidr]
+    ranges = [(int(cidr.network_address), int(cidr.broadcast_address))]
     for text in block.get("except") or []:
         try:
             hole = ipaddress.ip_network(str(text), strict=False)
@@ -103,10 +103,10 @@ def block_ranges(block: Obj) -> list[Range]:
             continue
         if not isinstance(hole, ipaddress.IPv4Network):
             continue
-        nets = [piece for net in nets
-                for piece in ((net.address_exclude(hole) if hole.subnet_of(net) else [])
-                              if net.overlaps(hole) else [net])]
-    return merge((int(n.network_address), int(n.broadcast_address)) for n in nets)
+        lo, hi = int(hole.network_address), int(hole.broadcast_address)
+        ranges = [piece for a, b in ranges
+                  for piece in ((a, min(b, lo - 1)), (max(a, hi + 1), b)) if piece[0] <= piece[1]]
+    return merge(ranges)
 
 
 @dataclass(frozen=True)
@@ -149,8 +149,8 @@ def numeric_ports(port: Obj) -> Range | None:
     number = port.get("port")
     if number is None:
         return ALL_PORTS
-    if isinstance(number, int):
-        return number, int(port.get("endPort") or number)
+    if isinstance(number, int):  # (validation keeps endPort >= port)
+        return number, max(number, int(port.get("endPort") or number))
     return None
 
 
@@ -226,6 +226,12 @@ def disjoint(rects: Iterable[tuple[Range, Range]]) -> list[tuple[Range, Range]]:
     axis cut where any rectangle starts or ends, the ports of each piece merged, equal
     neighbours joined."""
     rects = list(rects)
+    by_ports: dict[Range, list[Range]] = {}
+    for peer, span in rects:
+        by_ports.setdefault(span, []).append(peer)
+    spans = sorted(by_ports)
+    if all(a[1] < b[0] for a, b in zip(spans, spans[1:])):  # port ranges apart: no cutting
+        return [(peer, p) for p in spans for peer in merge(by_ports[p])]
     cuts = sorted({lo for (lo, _), _ in rects} | {hi + 1 for (_, hi), _ in rects})
     out: list[tuple[Range, Range]] = []
     previous: tuple[Range, list[Range]] | None = None

@@ -62,9 +62,11 @@ def direction_elements(d: Direction) -> tuple[list[str], list[str], list[str]]:
     return isolated, any_port, ports
 
 
-def _set(name: str, kind: str, interval: bool) -> str:
-    flags = " flags interval;" if interval else ""
-    return f"  set {name} {{ type {kind};{flags} }}"
+SETS = [f"  set {way}-{name} {{ type {kind};{flags} }}" for way in ("ingress", "egress")
+        for name, kind, flags in (
+            ("isolated", "ipv4_addr", ""),
+            ("any", "ipv4_addr . ipv4_addr", " flags interval;"),
+            ("ports", "ipv4_addr . ipv4_addr . inet_proto . inet_service", " flags interval;"))]
 
 
 def script(table: str, model: Model, protocols: tuple[str, ...] = ("TCP", "UDP", "SCTP")
@@ -75,16 +77,16 @@ def script(table: str, model: Model, protocols: tuple[str, ...] = ("TCP", "UDP",
     elements of the others are left out."""
     t = table
     lines = [f"table ip {t} {{"]
-    for way in ("ingress", "egress"):
-        lines.append(_set(f"{way}-isolated", "ipv4_addr", False))
-        lines.append(_set(f"{way}-any", "ipv4_addr . ipv4_addr", True))
-        lines.append(_set(f"{way}-ports", "ipv4_addr . ipv4_addr . inet_proto . inet_service",
-                          True))
+    lines += SETS
     lines += [f"  chain forward {{ {HOOK} }}", "  chain ingress { }", "  chain egress { }", "}",
               f"flush table ip {t}"]
-    for way in ("ingress", "egress"):
-        lines += [f"flush set ip {t} {way}-{s}" for s in ("isolated", "any", "ports")]
-    lines += [f"table ip {t} {{",
+    # sets are made anew rather than flushed: emptying a large interval set and refilling it
+    # in one transaction costs the kernel far more than a new set
+    lines += [f"delete set ip {t} {way}-{s}" for way in ("ingress", "egress")
+              for s in ("isolated", "any", "ports")]
+    lines.append(f"table ip {t} {{")
+    lines += SETS
+    lines += ["}", f"table ip {t} {{",
               "  chain forward {",
               "    ct state established,related accept",
               "    ip saddr @egress-isolated jump egress",
@@ -97,14 +99,23 @@ def script(table: str, model: Model, protocols: tuple[str, ...] = ("TCP", "UDP",
                   "    drop",
                   "  }"]
     lines.append("}")
+    for name, items in elements(model, protocols).items():
+        if items:
+            lines.append(f"add element ip {t} {name} {{ {', '.join(items)} }}")
+    return "\n".join(lines) + "\n"
+
+
+def elements(model: Model, protocols: tuple[str, ...] = ("TCP", "UDP", "SCTP")
+             ) -> dict[str, list[str]]:
+    """The elements of each set (pure); ports of protocols the kernel lacks are left out."""
     allowed = {PROTOCOLS[p] for p in protocols}
+    out = {}
     for way, d in (("ingress", model.ingress), ("egress", model.egress)):
         isolated, any_port, ports = direction_elements(d)
-        ports = [e for e in ports if e.split(" . ")[2] in allowed]
-        for name, elements in (("isolated", isolated), ("any", any_port), ("ports", ports)):
-            if elements:
-                lines.append(f"add element ip {t} {way}-{name} {{ {', '.join(elements)} }}")
-    return "\n".join(lines) + "\n"
+        out[f"{way}-isolated"] = isolated
+        out[f"{way}-any"] = any_port
+        out[f"{way}-ports"] = [e for e in ports if e.split(" . ")[2] in allowed]
+    return out
 
 
 def _nft(text: str) -> None:
@@ -131,11 +142,11 @@ class PolicyTable:
     def __init__(self, owner: str, registry: Path = REGISTRY) -> None:
         self.owner, self.registry = owner, registry
         self.table = table_name(owner)
-        self.applied = ""
+        self.applied: dict[str, list[str]] | None = None
         self.protocols = ("TCP", "UDP", "SCTP") if sctp_supported() else ("TCP", "UDP")
 
     def reset(self) -> None:
-        self.applied = ""
+        self.applied = None
         if self.registry.is_dir():
             for entry in self.registry.iterdir():
                 try:
@@ -150,23 +161,27 @@ class PolicyTable:
         (self.registry / self.table).write_text(self.owner + "\n")
 
     def apply(self, model: Model) -> bool:
-        """Make the table enforce `model`; False when nothing changed."""
-        text = script(self.table, model, self.protocols)
-        if text == self.applied:
+        """Make the table enforce `model`; False when nothing changed. The whole table is
+        rewritten in one transaction: deleting elements of a large concatenated interval set
+        one by one costs the kernel more than making the set anew (measured in
+        bench/netpol.py)."""
+        new = elements(model, self.protocols)
+        if new == self.applied:
             return False
+        text = script(self.table, model, self.protocols)
         try:
             _nft(text)
         except NetworkError:
-            if self.applied:
+            if self.applied is not None:
                 raise
             self.remove()  # a table an earlier version left, of another layout: afresh
             _nft(text)
-        self.applied = text
+        self.applied = new
         return True
 
     def remove(self) -> None:
         subprocess.run(["nft", "delete", "table", "ip", self.table], capture_output=True)
-        self.applied = ""
+        self.applied = None
 
     def forget(self) -> None:
         """At clean-up: the table and its registry entry go."""
