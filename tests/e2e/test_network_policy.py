@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -102,6 +103,12 @@ class Cluster:
                                  f"{'reachable' if want else 'blocked'}")
         assert not wrong, "\n".join(wrong)
 
+    def fetch_from(self, source: Peer, address: str, timeout: int = 2) -> bool:
+        done = self.node.kubectl("exec", "-n", self.ns(source[0]), source[1], "--", "timeout",
+                                 str(timeout), "wget", "-qO", "/dev/null", f"http://{address}/",
+                                 check=False)
+        return done.returncode == 0
+
     def clear(self) -> None:
         for letter in NAMES:
             self.kubectl("delete", "networkpolicy", "--all", "-n", self.ns(letter))
@@ -134,6 +141,9 @@ def test_default_deny_ingress_and_deletion(cluster: Cluster) -> None:
     assert out.split("\n")[0].split() == ["NAME", "POD-SELECTOR", "AGE"]
     assert out.split("\n")[1].split()[:2] == ["deny-all", "<none>"]
     cluster.check(lambda s, t, port: t[0] != "x")
+    # the node itself (kubelet's probes, the host) always reaches its Pods
+    with urllib.request.urlopen(f"http://{cluster.ips[('x', 'a')]}/", timeout=5) as r:
+        assert r.read() == b"ok\n"
     described = cluster.kubectl("describe", "networkpolicy", "deny-all", "-n", cluster.ns("x"))
     assert "PodSelector:     <none> (Allowing the specific traffic to all pods in this " \
         "namespace)" in described
@@ -202,3 +212,22 @@ def test_ip_block_with_except(cluster: Cluster) -> None:
     cluster.check(to_xa(lambda s: s != ("y", "b")))
     cluster.clear()
     cluster.check(everything)
+
+
+def test_a_service_is_judged_by_the_pod_behind_it(cluster: Cluster) -> None:
+    ns = cluster.ns("x")
+    cluster.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": ns},
+        "spec": {"selector": {"pod": "a"}, "ports": [{"port": 8080, "targetPort": 80}]}}))
+    ip = cluster.kubectl("get", "svc", "web", "-n", ns, "-o", "jsonpath={.spec.clusterIP}")
+    deadline = time.monotonic() + 10
+    while not cluster.fetch_from(("y", "a"), f"{ip}:8080") and time.monotonic() < deadline:
+        time.sleep(0.2)  # the endpoints come
+    cluster.policy("x", "from-b", {"podSelector": {"matchLabels": {"pod": "a"}},
+                                   "ingress": [{"from": [{"podSelector": {
+                                       "matchLabels": {"pod": "b"}}}]}]})
+    assert not cluster.fetch_from(("y", "a"), f"{ip}:8080")
+    assert cluster.fetch_from(("x", "b"), f"{ip}:8080", 6)
+    assert cluster.fetch_from(("x", "b"), f"web.{ns}:8080", 6)  # DNS from the node: allowed
+    cluster.clear()
+    cluster.kubectl("delete", "svc", "web", "-n", ns)
