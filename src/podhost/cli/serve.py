@@ -151,9 +151,13 @@ def policy_agent(settings: config.Settings, store: Store, network: PodNetwork | 
     """With a Pod network, the NetworkPolicy agent: its table enforces what the store holds
     before any Pod starts, and each new Pod is covered before its containers start."""
     from podhost.network.policytable import PolicyTable
+    from podhost.network.services import bridge_netfilter
     from podhost.node.policies import PolicyAgent
     if network is None:
         return None
+    if not bridge_netfilter():
+        log.warning("no bridge netfilter (br_netfilter): NetworkPolicies are not enforced "
+                    "between two Pods of the bridge")
     workers = kubelet.workers
 
     def addresses() -> dict[str, str]:

@@ -35,14 +35,20 @@ def test_the_rendered_ruleset_loads_and_is_replaced(tmp_path: Path) -> None:
     table = PolicyTable(str(tmp_path), registry=tmp_path / "registry")
     table.reset()
     try:
-        assert table.apply(build([deny, allow], pods, {"x": {}}))
+        assert table.apply(build([deny], pods, {"x": {}}))  # the whole table
+        assert "10.244.0.2 : jump i-0af40002" in listing(table.table)
+        assert table.apply(build([deny, allow], pods, {"x": {}}))  # a change: x/a's sets
         text = listing(table.table)
-        assert "10.244.0.2 . 10.0.0.0/16 . tcp . 80-90," in text  # except 10.1.0.0/16
-        assert "10.244.0.2 . 10.2.0.0-10.255.255.255 . tcp . 80-90," in text
-        assert "ip daddr . ip saddr @ingress-any return" in text
+        assert "10.0.0.0/16 . tcp . 80-90," in text  # except 10.1.0.0/16
+        assert "10.2.0.0-10.255.255.255 . tcp . 80-90," in text
+        assert "ip saddr . meta l4proto . th dport @i-0af40002-ports return" in text
         assert not table.apply(build([deny, allow], pods, {"x": {}}))  # nothing changed
+        assert table.apply(build([allow], pods[:1], {"x": {}}))  # Pods and rules go
+        text = listing(table.table)
+        assert "i-0af40003" not in text and "e-0af40003" not in text
+        table.applied = None  # a restarted node: the whole table anew, in one transaction
         assert table.apply(build([], pods, {"x": {}}))
-        assert "10.244.0.2" not in listing(table.table)
+        assert "jump" not in listing(table.table)
     finally:
         table.forget()
     assert listing(table.table) == ""

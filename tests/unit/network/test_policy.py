@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from podhost.network.policy import PolicyPod, block_ranges, build, disjoint, merge
-from podhost.network.policytable import direction_elements, script
+from podhost.network.policytable import PodRules, delta_script, full_script, pod_rules
 
 NAMESPACES = {"x": {"ns": "x"}, "y": {"ns": "y"}, "z": {"ns": "z"}}
 
@@ -154,17 +154,54 @@ def test_the_nft_text() -> None:
                                                 {"port": 53, "protocol": "SCTP"}]}],
                          "egress": [{}]})]
     model = build(pols, list(PODS.values()), NAMESPACES)
-    assert direction_elements(model.ingress) == (
-        ["10.0.0.1"], [], ["10.0.0.1 . 10.0.0.2 . sctp . 53",
-                           "10.0.0.1 . 10.0.0.2 . tcp . 80-81"])
-    text = script("podhost_np_t", model, ("TCP", "UDP"))
-    assert "add element ip podhost_np_t ingress-ports { 10.0.0.1 . 10.0.0.2 . tcp . 80-81 }\n" \
-        in text  # SCTP left out when the kernel has none
-    assert "add element ip podhost_np_t egress-any { 10.0.0.1 . 0.0.0.0-255.255.255.255 }\n" \
-        in text
+    rules = pod_rules(model, ("TCP", "UDP"))  # SCTP left out when the kernel has none
+    assert rules == {
+        "i-0a000001": PodRules("ingress", "10.0.0.1", (), ("10.0.0.2 . tcp . 80-81",)),
+        "e-0a000001": PodRules("egress", "10.0.0.1", ("0.0.0.0-255.255.255.255",), ())}
+    assert pod_rules(model)["i-0a000001"].ports == ("10.0.0.2 . tcp . 80-81",
+                                                    "10.0.0.2 . sctp . 53")
+    text = full_script("t", rules)
+    assert text.startswith("table ip t { }\ndelete table ip t\ntable ip t {\n")
     assert "    ct state established,related accept\n" \
-        "    ip saddr @egress-isolated jump egress\n" \
-        "    ip daddr @ingress-isolated jump ingress\n" in text
-    assert "    ip daddr . ip saddr . meta l4proto . th dport @ingress-ports return\n" \
-        "    drop\n" in text
-    assert text.index("flush table ip podhost_np_t") < text.index("add element")
+        "    ip saddr vmap @egress-pods\n" \
+        "    ip daddr vmap @ingress-pods\n" in text
+    assert "add element ip t i-0a000001-ports { 10.0.0.2 . tcp . 80-81 }\n" \
+        "add rule ip t i-0a000001 ip saddr @i-0a000001-any return\n" \
+        "add rule ip t i-0a000001 ip saddr . meta l4proto . th dport @i-0a000001-ports " \
+        "return\nadd rule ip t i-0a000001 drop\n" in text
+    assert text.endswith("add element ip t ingress-pods { 10.0.0.1 : jump i-0a000001 }\n"
+                         "add element ip t egress-pods { 10.0.0.1 : jump e-0a000001 }\n")
+
+
+def test_a_change_touches_only_the_pods_whose_rules_changed() -> None:
+    old = {"i-0a000001": PodRules("ingress", "10.0.0.1", (), ("10.0.0.2 . tcp . 80",)),
+           "i-0a000002": PodRules("ingress", "10.0.0.2", ("10.0.0.3",), ()),
+           "e-0a000003": PodRules("egress", "10.0.0.3", (), ())}
+    new = {"i-0a000001": old["i-0a000001"],
+           "i-0a000002": PodRules("ingress", "10.0.0.2", ("10.0.0.4",), ()),
+           "i-0a000005": PodRules("ingress", "10.0.0.5", (), ())}
+    assert delta_script("t", old, old) == ""
+    assert delta_script("t", old, new).splitlines() == [
+        "delete element ip t egress-pods { 10.0.0.3 }",
+        "flush chain ip t e-0a000003",
+        "delete set ip t e-0a000003-any",
+        "delete set ip t e-0a000003-ports",
+        "delete chain ip t e-0a000003",
+        "flush chain ip t i-0a000002",
+        "delete set ip t i-0a000002-any",
+        "delete set ip t i-0a000002-ports",
+        "add set ip t i-0a000002-any { type ipv4_addr; flags interval; }",
+        "add set ip t i-0a000002-ports { type ipv4_addr . inet_proto . inet_service; flags "
+        "interval; }",
+        "add element ip t i-0a000002-any { 10.0.0.4 }",
+        "add rule ip t i-0a000002 ip saddr @i-0a000002-any return",
+        "add rule ip t i-0a000002 ip saddr . meta l4proto . th dport @i-0a000002-ports return",
+        "add rule ip t i-0a000002 drop",
+        "add chain ip t i-0a000005",
+        "add set ip t i-0a000005-any { type ipv4_addr; flags interval; }",
+        "add set ip t i-0a000005-ports { type ipv4_addr . inet_proto . inet_service; flags "
+        "interval; }",
+        "add rule ip t i-0a000005 ip saddr @i-0a000005-any return",
+        "add rule ip t i-0a000005 ip saddr . meta l4proto . th dport @i-0a000005-ports return",
+        "add rule ip t i-0a000005 drop",
+        "add element ip t ingress-pods { 10.0.0.5 : jump i-0a000005 }"]
