@@ -1,17 +1,17 @@
 """networking.k8s.io/v1 NetworkPolicy as the API server has it: its defaults
 (pkg/apis/networking/v1/defaults.go), validation with the API server's field paths and words
-(pkg/apis/networking/validation ValidateNetworkPolicy, metav1 ValidateLabelSelector) and the
-`kubectl get networkpolicy` columns (printNetworkPolicy). Pure functions.
+(pkg/apis/networking/validation ValidateNetworkPolicySpec, metav1 ValidateLabelSelector; the
+ObjectMeta is the registry's) and the `kubectl get networkpolicy` columns (printNetworkPolicy).
+Pure functions, used by registry/networking/networkpolicies.py.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 from datetime import datetime
 from typing import Any
 
-from podhost.api import errors, meta
+from podhost.api import errors, objectmeta
 from podhost.api.columns import AGE, NAME, Column, age
 from podhost.api.containers import port_name_errors
 from podhost.api.errors import FieldError
@@ -19,16 +19,9 @@ from podhost.api.types import Obj
 from podhost.api.workload_validation import GoValue
 from podhost.api.workloads import selector_string
 
-KIND = "NetworkPolicy.networking.k8s.io"
 PROTOCOLS = ["TCP", "UDP", "SCTP"]
 POLICY_TYPES = ["Ingress", "Egress"]
 PORT_RANGE_MSG = "must be between 1 and 65535, inclusive"
-_QNAME = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_QNAME_MSG = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and "
-              "end with an alphanumeric character")
-_LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric "
-                    "characters, '-', '_' or '.', and must start and end with an alphanumeric "
-                    "character")
 CIDR_MSG = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"
 
 COLUMNS: list[Column] = [
@@ -82,45 +75,6 @@ def prepare_update(new: Obj, old: Obj) -> None:
 
 
 # -- label selectors (apimachinery's validation) ---------------------------------------------------
-def _regex_error(msg: str, fmt: str, *examples: str) -> str:
-    return (msg + " (e.g. " + "".join(f"{' or ' if i else ''}'{e}', "
-                                      for i, e in enumerate(examples))
-            + f"regex used for validation is '{fmt}')")
-
-
-def qualified_name_errors(value: str) -> list[str]:
-    """IsQualifiedName."""
-    errs: list[str] = []
-    parts = value.split("/")
-    if len(parts) > 2:
-        return ["a qualified name " + _regex_error(_QNAME_MSG, _QNAME, "MyName", "my.name",
-                                                   "123-abc")
-                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
-    name = parts[-1]
-    if len(parts) == 2:
-        if not parts[0]:
-            errs.append("prefix part must be non-empty")
-        else:
-            errs += ["prefix part " + m for m in meta.dns1123_subdomain_errors(parts[0])]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif len(name) > 63:
-        errs.append("name part must be no more than 63 characters")
-    if not re.fullmatch(_QNAME, name):
-        errs.append("name part " + _regex_error(_QNAME_MSG, _QNAME, "MyName", "my.name",
-                                                "123-abc"))
-    return errs
-
-
-def label_value_errors(value: str) -> list[str]:
-    """IsValidLabelValue."""
-    errs = ["must be no more than 63 characters"] if len(value) > 63 else []
-    if not re.fullmatch(f"({_QNAME})?", value):
-        errs.append(_regex_error(_LABEL_VALUE_MSG, f"({_QNAME})?", "MyValue", "my_value",
-                                 "12345"))
-    return errs
-
-
 def _requirement_errors(req: Obj, path: str, allow_invalid_values: bool) -> list[FieldError]:
     errs = []
     op, values = req.get("operator"), _list(req.get("values"))
@@ -135,11 +89,11 @@ def _requirement_errors(req: Obj, path: str, allow_invalid_values: bool) -> list
     else:
         errs.append(errors.invalid(f"{path}.operator", op or "", "not a valid selector operator"))
     key = str(req.get("key") or "")
-    errs += [errors.invalid(f"{path}.key", key, m) for m in qualified_name_errors(key)]
+    errs += [errors.invalid(f"{path}.key", key, m) for m in objectmeta.qualified_name_errors(key)]
     if not allow_invalid_values:
         for i, value in enumerate(values):
             errs += [errors.invalid(f"{path}.values[{i}]", value, m)
-                     for m in label_value_errors(str(value))]
+                     for m in objectmeta.label_value_errors(str(value))]
     return errs
 
 
@@ -147,11 +101,7 @@ def selector_errors(selector: Any, path: str, allow_invalid_values: bool = False
                     ) -> list[FieldError]:
     """ValidateLabelSelector."""
     sel = _dict(selector)
-    errs = []
-    for key, value in sorted(_dict(sel.get("matchLabels")).items()):
-        errs += [errors.invalid(f"{path}.matchLabels", key, m) for m in qualified_name_errors(key)]
-        errs += [errors.invalid(f"{path}.matchLabels", value, m)
-                 for m in label_value_errors(str(value))]
+    errs = objectmeta.labels_errors(sel.get("matchLabels"), f"{path}.matchLabels")
     for i, req in enumerate(_list(sel.get("matchExpressions"))):
         errs += _requirement_errors(_dict(req), f"{path}.matchExpressions[{i}]",
                                     allow_invalid_values)
@@ -270,15 +220,6 @@ def spec_errors(spec: Obj, allowed: frozenset[str] = frozenset(),
     return errs
 
 
-def validate(obj: Obj) -> list[FieldError]:
-    """ValidateNetworkPolicy (the name as a DNS subdomain)."""
-    name = obj["metadata"].get("name") or ""
-    errs = [errors.invalid("metadata.name", name, m) for m in meta.dns1123_subdomain_errors(name)]
-    if not name:
-        errs = [errors.required("metadata.name", "name or generateName is required")]
-    return errs + spec_errors(_dict(obj.get("spec")))
-
-
 def _old_cidrs(old: Obj) -> frozenset[str]:
     spec = _dict(old.get("spec"))
     found: set[str] = set()
@@ -300,13 +241,6 @@ def validate_update(new: Obj, old: Obj) -> list[FieldError]:
     return spec_errors(_dict(new.get("spec")), _old_cidrs(old), lax)
 
 
-def check(obj: Obj, old: Obj | None = None) -> None:
-    """Raise the 422 for a create (old None) or update."""
-    errs = validate(obj) if old is None else validate_update(obj, old)
-    if errs:
-        raise errors.InvalidError(KIND, obj["metadata"].get("name") or "", errs)
-
-
 # -- kubectl get -----------------------------------------------------------------------------------
 def cells(obj: Obj, now: datetime) -> list[Any]:
     """printNetworkPolicy: metav1.FormatLabelSelector of the podSelector (`<none>` when it
@@ -314,5 +248,3 @@ def cells(obj: Obj, now: datetime) -> list[Any]:
     selector = selector_string(_dict(_dict(obj.get("spec")).get("podSelector")))
     return [obj["metadata"]["name"], selector or "<none>", age(obj, now)]
 
-
-TABLES = {"networkpolicies": (COLUMNS, cells)}
