@@ -229,5 +229,6 @@ def test_a_service_is_judged_by_the_pod_behind_it(cluster: Cluster) -> None:
     assert not cluster.fetch_from(("y", "a"), f"{ip}:8080")
     assert cluster.fetch_from(("x", "b"), f"{ip}:8080", 6)
     assert cluster.fetch_from(("x", "b"), f"web.{ns}:8080", 6)  # DNS from the node: allowed
+    assert cluster.fetch_from(("x", "a"), f"{ip}:8080", 6)  # itself through it (hairpin)
     cluster.clear()
     cluster.kubectl("delete", "svc", "web", "-n", ns)

@@ -7,6 +7,7 @@ nor the cost of a change grows with the number of policies or Pods:
         ip saddr vmap @egress-pods                  isolated Pod -> jump e-<its address>
         ip daddr vmap @ingress-pods                 isolated Pod -> jump i-<its address>
     i-0af40007 (the Pod 10.244.0.7, ingress):
+        ip saddr 10.244.0.7 return                  itself through a Service (hairpin)
         ip saddr @i-0af40007-any return             peers of rules without ports
         ip saddr . meta l4proto . th dport @i-0af40007-ports return
         drop
@@ -78,7 +79,8 @@ class PodRules:
             lines.append(f"add element ip {t} {c}-any {{ {', '.join(self.any_port)} }}")
         if self.ports:
             lines.append(f"add element ip {t} {c}-ports {{ {', '.join(self.ports)} }}")
-        return lines + [f"add rule ip {t} {c} ip {peer} @{c}-any return",
+        return lines + [f"add rule ip {t} {c} ip {peer} {self.pod} return",  # hairpin
+                        f"add rule ip {t} {c} ip {peer} @{c}-any return",
                         f"add rule ip {t} {c} ip {peer} . meta l4proto . th dport @{c}-ports "
                         "return",
                         f"add rule ip {t} {c} drop"]

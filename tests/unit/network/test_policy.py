@@ -166,6 +166,7 @@ def test_the_nft_text() -> None:
         "    ip saddr vmap @egress-pods\n" \
         "    ip daddr vmap @ingress-pods\n" in text
     assert "add element ip t i-0a000001-ports { 10.0.0.2 . tcp . 80-81 }\n" \
+        "add rule ip t i-0a000001 ip saddr 10.0.0.1 return\n" \
         "add rule ip t i-0a000001 ip saddr @i-0a000001-any return\n" \
         "add rule ip t i-0a000001 ip saddr . meta l4proto . th dport @i-0a000001-ports " \
         "return\nadd rule ip t i-0a000001 drop\n" in text
@@ -194,6 +195,7 @@ def test_a_change_touches_only_the_pods_whose_rules_changed() -> None:
         "add set ip t i-0a000002-ports { type ipv4_addr . inet_proto . inet_service; flags "
         "interval; }",
         "add element ip t i-0a000002-any { 10.0.0.4 }",
+        "add rule ip t i-0a000002 ip saddr 10.0.0.2 return",
         "add rule ip t i-0a000002 ip saddr @i-0a000002-any return",
         "add rule ip t i-0a000002 ip saddr . meta l4proto . th dport @i-0a000002-ports return",
         "add rule ip t i-0a000002 drop",
@@ -201,6 +203,7 @@ def test_a_change_touches_only_the_pods_whose_rules_changed() -> None:
         "add set ip t i-0a000005-any { type ipv4_addr; flags interval; }",
         "add set ip t i-0a000005-ports { type ipv4_addr . inet_proto . inet_service; flags "
         "interval; }",
+        "add rule ip t i-0a000005 ip saddr 10.0.0.5 return",
         "add rule ip t i-0a000005 ip saddr @i-0a000005-any return",
         "add rule ip t i-0a000005 ip saddr . meta l4proto . th dport @i-0a000005-ports return",
         "add rule ip t i-0a000005 drop",
