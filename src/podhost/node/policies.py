@@ -64,6 +64,8 @@ class PolicyAgent:
     def model(self) -> Model:
         """The rule model of the store's policies over the Pods that have an address."""
         policies, _ = self.store.list("networkpolicies")
+        if not policies:  # nothing isolated: the Pods need not be read
+            return Model()
         namespaces = {n["metadata"]["name"]: n["metadata"].get("labels") or {}
                       for n in self.store.list("namespaces")[0]}
         known = self.addresses()
