@@ -203,6 +203,11 @@ def test_egress_deny_with_dns_allowed(cluster: Cluster) -> None:
                                      f"a.{cluster.ns('y')}.svc.cluster.local", check=False)
     assert "NXDOMAIN" in looked_up.stdout + looked_up.stderr  # DNS answered (no such Service)
     cluster.clear()
+    # a named egress port is the destination Pod's: y's Pods may send to any Pod's serve-81
+    cluster.policy("y", "named-egress", {"podSelector": {}, "policyTypes": ["Egress"],
+                                         "egress": [{"ports": [{"port": "serve-81"}]}]})
+    cluster.check(lambda s, t, port: s[0] != "y" or port == 81, (80, 81))
+    cluster.clear()
 
 
 def test_ip_block_with_except(cluster: Cluster) -> None:
