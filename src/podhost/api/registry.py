@@ -127,6 +127,10 @@ STORAGE: tuple[ResourceType, ...] = (
                  namespaced=False, short_names=("sc",)),
 )
 STORAGE_RESOURCES = frozenset({"persistentvolumes", "persistentvolumeclaims", "storageclasses"})
+NETWORKING: tuple[ResourceType, ...] = (
+    ResourceType("networkpolicies", "networkpolicy", "NetworkPolicy", group="networking.k8s.io",
+                 short_names=("netpol",)),
+)
 
 SCALE = Subresource("scale", "Scale", STATUS_VERBS, group="autoscaling", version="v1")
 
@@ -205,7 +209,7 @@ WORKLOADS = frozenset({"deployments", "replicasets", "statefulsets", "daemonsets
                        "cronjobs"})
 
 # the named groups' tables, in the order discovery lists them
-GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, BATCH, STORAGE,
+GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, BATCH, NETWORKING, STORAGE,
                                                 APIEXTENSIONS, ADMISSIONREGISTRATION,
                                                 COORDINATION, RBAC,
                                                 AUTHORIZATION, AUTHENTICATION)

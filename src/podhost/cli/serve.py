@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from podhost.network.bridge import PodNetwork
     from podhost.network.dns import DnsServer
     from podhost.node.kubelet import Kubelet
+    from podhost.node.policies import PolicyAgent
     from podhost.node.provisioner import LocalProvisioner
     from podhost.node.proxier import ServiceProxy
     from podhost.registry.generic import Registry
@@ -174,6 +175,28 @@ async def start_services(settings: config.Settings, registry: Registry,
     return ServiceProxy(store, table, server), server, cluster_dns
 
 
+def policy_agent(settings: config.Settings, store: Store, network: PodNetwork | None,
+                 kubelet: Kubelet) -> PolicyAgent | None:
+    """With a Pod network, the NetworkPolicy agent: its table enforces what the store holds
+    before any Pod starts, and each new Pod is covered before its containers start."""
+    from podhost.network.policytable import PolicyTable
+    from podhost.network.services import bridge_netfilter
+    from podhost.node.policies import PolicyAgent
+    if network is None:
+        return None
+    if not bridge_netfilter():
+        log.warning("no bridge netfilter (br_netfilter): NetworkPolicies are not enforced "
+                    "between two Pods of the bridge")
+    workers = kubelet.workers
+
+    def addresses() -> dict[str, str]:
+        return {uid: w.pod_ip for uid, w in list(workers.items()) if w.pod_ip}
+    agent = PolicyAgent(store, PolicyTable(str(settings.root.resolve())), addresses)
+    agent.start()
+    kubelet.sandboxes.on_network_change = agent.pod_network_changed
+    return agent
+
+
 def make_kubelet(settings: config.Settings, registry: Registry, network: PodNetwork | None,
                  address: str) -> Kubelet:
     """The kubelet's part, writing as `kubelet` through the registry."""
@@ -247,9 +270,9 @@ async def serve(settings: config.Settings) -> None:
                                     settings.node_name)
     proxy, dns_server, kubelet.volumes.cluster_dns = await start_services(settings, registry,
                                                                          network, address)
-    controllers.append(asyncio.ensure_future(proxy.run()))
+    policies = policy_agent(settings, store, network, kubelet)
     provisioner = local_provisioner(settings, registry)
-    controllers.append(asyncio.ensure_future(provisioner.run()))
+    controllers += [asyncio.ensure_future(t.run()) for t in (proxy, policies, provisioner) if t]
     server = await http.serve(settings.host, settings.port, api.handle, apiapp.too_large,
                               pkimod.server_context(pki))
     write_kubeconfigs(settings, pki)
@@ -273,6 +296,7 @@ async def serve(settings: config.Settings) -> None:
         dns_server.close()
     if not store.list("pods")[0]:  # `down --delete-pods`: nothing left to serve
         proxy.remove()
+        policies.remove() if policies else None
         provisioner.pool.release()  # the volumes stay in the image, mounted again when used
     failure = node_task.exception() if node_task.done() and not node_task.cancelled() else None
     if failure is not None:
