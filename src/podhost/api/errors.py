@@ -174,6 +174,10 @@ class RequestTooLargeError(ApiError):
     code, reason = 413, "RequestEntityTooLarge"
 
 
+class TooManyRequestsError(ApiError):
+    code, reason = 429, "TooManyRequests"
+
+
 class UnsupportedMediaError(ApiError):
     code, reason = 415, "UnsupportedMediaType"
 

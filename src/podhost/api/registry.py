@@ -86,7 +86,9 @@ CORE: tuple[ResourceType, ...] = (
                      Subresource("log", "Pod", ("get",)),
                      Subresource("attach", "PodAttachOptions", ("create", "get")),
                      Subresource("exec", "PodExecOptions", ("create", "get")),
-                     Subresource("portforward", "PodPortForwardOptions", ("create", "get")))),
+                     Subresource("portforward", "PodPortForwardOptions", ("create", "get")),
+                     Subresource("eviction", "Eviction", ("create",), group="policy",
+                                 version="v1"))),
     ResourceType("namespaces", "namespace", "Namespace", namespaced=False,
                  verbs=VERBS_NO_COLLECTION_DELETE, short_names=("ns",),
                  field_selectors=frozenset({"metadata.name", "status.phase"}),
@@ -177,8 +179,14 @@ AUTHENTICATION: tuple[ResourceType, ...] = (
 WORKLOADS = frozenset({"deployments", "replicasets", "statefulsets", "daemonsets", "jobs",
                        "cronjobs"})
 
+POLICY: tuple[ResourceType, ...] = (
+    ResourceType("poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget",
+                 group="policy", short_names=("pdb",),
+                 subresources=(Subresource("status", "PodDisruptionBudget", STATUS_VERBS),)),
+)
+
 # the named groups' tables, in the order discovery lists them
-GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, BATCH, STORAGE,
+GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, BATCH, POLICY, STORAGE,
                                                 APIEXTENSIONS, RBAC, AUTHORIZATION,
                                                 AUTHENTICATION)
 

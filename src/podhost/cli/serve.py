@@ -90,19 +90,25 @@ def write_kubeconfigs(settings: config.Settings, pki: Pki) -> None:
 def start_controllers(registry: Registry, ca_bundle: str, node_address: str = ""
                       ) -> list[asyncio.Task[None]]:
     """kube-controller-manager's part: the namespace controller, the root CA publisher,
-    the EndpointSlice controller, the workload controllers and the garbage collector."""
-    from podhost.controllers.controller import MANAGER
+    the EndpointSlice controller, the workload controllers and the garbage collector, the
+    disruption controller and the node lifecycle controller (cordon taint, NoExecute)."""
+    from podhost.controllers.controller import MANAGER, Controller
+    from podhost.controllers.disruption import DisruptionController
     from podhost.controllers.endpointslice import EndpointSliceController
     from podhost.controllers.ephemeralvolume import EphemeralVolumeController
     from podhost.controllers.namespace import NamespaceController
+    from podhost.controllers.nodelifecycle import NodeLifecycleController
     from podhost.controllers.persistentvolume import PersistentVolumeController
     from podhost.controllers.rootca import RootCAPublisher
     from podhost.controllers.workloads import workload_controllers
     from podhost.registry.client import Client
     store = Client(registry, MANAGER)
-    controllers = (NamespaceController(store), RootCAPublisher(store, ca_bundle),
+    controllers: list[Controller] = [NamespaceController(store), RootCAPublisher(store, ca_bundle),
                    EndpointSliceController(store, node_address), *workload_controllers(store),
-                   PersistentVolumeController(store), EphemeralVolumeController(store))
+                   PersistentVolumeController(store), EphemeralVolumeController(store),
+                   DisruptionController(store)]
+    if registry.node_name:
+        controllers.append(NodeLifecycleController(store, registry.node_name))
     return [asyncio.ensure_future(c.run()) for c in controllers]
 
 
