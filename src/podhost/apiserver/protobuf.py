@@ -99,6 +99,16 @@ SCHEMAS["SubjectAccessReview"] = SCHEMAS["LocalSubjectAccessReview"] = {
 SCHEMAS["SelfSubjectRulesReview"] = {1: ("metadata", OBJECT_META),
                                      2: ("spec", {1: ("namespace", "string")})}
 SCHEMAS["SelfSubjectReview"] = {1: ("metadata", OBJECT_META)}
+# policy/v1 (generated.proto): `kubectl create pdb`, and the evictions of `kubectl drain`
+SCHEMAS["PodDisruptionBudget"] = {1: ("metadata", OBJECT_META), 2: ("spec", {
+    1: ("minAvailable", "pintorstr"), 2: ("selector", LABEL_SELECTOR),
+    3: ("maxUnavailable", "pintorstr"), 4: ("unhealthyPodEvictionPolicy", "string")})}
+DELETE_OPTIONS: Schema = {1: ("gracePeriodSeconds", "int"),
+                          2: ("preconditions", {1: ("uid", "string"),
+                                                2: ("resourceVersion", "string")}),
+                          3: ("orphanDependents", "bool"), 4: ("propagationPolicy", "string"),
+                          5: ("dryRun", ("list", "string"))}
+SCHEMAS["Eviction"] = {1: ("metadata", OBJECT_META), 2: ("deleteOptions", DELETE_OPTIONS)}
 UNKNOWN: Schema = {1: ("typeMeta", {1: ("apiVersion", "string"), 2: ("kind", "string")}),
                    2: ("raw", "raw"), 3: ("contentEncoding", "string"),
                    4: ("contentType", "string")}
@@ -117,7 +127,7 @@ def _scalar(kind: Any, value: Any) -> Any:
         return bool(value)
     if isinstance(kind, dict):
         return decode_message(bytes(value), kind)
-    if kind == "intorstr":  # {type 0: intVal, 1: strVal}
+    if kind in ("intorstr", "pintorstr"):  # {type 0: intVal, 1: strVal}
         parts = {n: v for n, _w, v in fields(bytes(value))}
         return bytes(parts.get(3, b"")).decode("utf-8") if parts.get(1) == 1 else \
             int(parts.get(2, 0))
@@ -138,7 +148,8 @@ def decode_message(data: bytes, schema: Schema) -> dict[str, Any]:
             obj.setdefault(name, []).append(_scalar(kind[1], value))
         else:
             scalar = _scalar(kind, value)
-            if scalar not in ("", 0, False, {}):  # as JSON's omitempty would leave them out
+            # as JSON's omitempty would leave them out; a pointer (pintorstr) is set when sent
+            if scalar not in ("", 0, False, {}) or kind == "pintorstr":
                 obj[name] = scalar
     return obj
 
