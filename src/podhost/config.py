@@ -41,6 +41,8 @@ class Settings:
     registries_conf: Path | None = None  # None: $PODHOST_REGISTRIES_CONF or the default file
     pod_cidr: str = ""  # "" or "none": Pods have loopback only
     service_cidr: str = DEFAULT_SERVICE_CIDR
+    hpa_sync_period: float = 15.0  # seconds between two syncs of every autoscaler
+    hpa_downscale_stabilization: float = 300.0  # seconds of recommendations a scale-down keeps
 
     @property
     def db_path(self) -> Path:

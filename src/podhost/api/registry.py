@@ -179,6 +179,12 @@ AUTHENTICATION: tuple[ResourceType, ...] = (
 WORKLOADS = frozenset({"deployments", "replicasets", "statefulsets", "daemonsets", "jobs",
                        "cronjobs"})
 
+AUTOSCALING: tuple[ResourceType, ...] = (
+    ResourceType("horizontalpodautoscalers", "horizontalpodautoscaler",
+                 "HorizontalPodAutoscaler", group="autoscaling", version="v2",
+                 short_names=("hpa",), categories=("all",),
+                 subresources=(Subresource("status", "HorizontalPodAutoscaler", STATUS_VERBS),)),
+)
 POLICY: tuple[ResourceType, ...] = (
     ResourceType("poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget",
                  group="policy", short_names=("pdb",),
@@ -186,7 +192,8 @@ POLICY: tuple[ResourceType, ...] = (
 )
 
 # the named groups' tables, in the order discovery lists them
-GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, BATCH, POLICY, STORAGE,
+GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, AUTOSCALING, BATCH, POLICY,
+                                                STORAGE,
                                                 APIEXTENSIONS, RBAC, AUTHORIZATION,
                                                 AUTHENTICATION)
 

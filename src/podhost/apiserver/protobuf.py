@@ -109,6 +109,24 @@ DELETE_OPTIONS: Schema = {1: ("gracePeriodSeconds", "int"),
                           3: ("orphanDependents", "bool"), 4: ("propagationPolicy", "string"),
                           5: ("dryRun", ("list", "string"))}
 SCHEMAS["Eviction"] = {1: ("metadata", OBJECT_META), 2: ("deleteOptions", DELETE_OPTIONS)}
+# autoscaling/v2 and v1 (generated.proto): `kubectl autoscale`
+TARGET_REF: Schema = {1: ("kind", "string"), 2: ("name", "string"), 3: ("apiVersion", "string")}
+METRIC_TARGET: Schema = {1: ("type", "string"), 2: ("value", "quantity"),
+                         3: ("averageValue", "quantity"), 4: ("averageUtilization", "int")}
+RESOURCE_METRIC: Schema = {1: ("name", "string"), 2: ("target", METRIC_TARGET),
+                           3: ("container", "string")}
+SCALING_RULES: Schema = {3: ("stabilizationWindowSeconds", "int"), 1: ("selectPolicy", "string"),
+                         2: ("policies", ("list", {1: ("type", "string"), 2: ("value", "int"),
+                                                   3: ("periodSeconds", "int")}))}
+SCHEMAS["HorizontalPodAutoscaler"] = {1: ("metadata", OBJECT_META), 2: ("spec", {
+    1: ("scaleTargetRef", TARGET_REF), 2: ("minReplicas", "int"), 3: ("maxReplicas", "int"),
+    4: ("metrics", ("list", {1: ("type", "string"), 4: ("resource", RESOURCE_METRIC),
+                             7: ("containerResource", RESOURCE_METRIC)})),
+    5: ("behavior", {1: ("scaleUp", SCALING_RULES), 2: ("scaleDown", SCALING_RULES)})})}
+# autoscaling/v1's spec: field 4 is targetCPUUtilizationPercentage (see hpav1.py)
+HPA_V1: Schema = {1: ("metadata", OBJECT_META), 2: ("spec", {
+    1: ("scaleTargetRef", TARGET_REF), 2: ("minReplicas", "int"), 3: ("maxReplicas", "int"),
+    4: ("targetCPUUtilizationPercentage", "int")})}
 UNKNOWN: Schema = {1: ("typeMeta", {1: ("apiVersion", "string"), 2: ("kind", "string")}),
                    2: ("raw", "raw"), 3: ("contentEncoding", "string"),
                    4: ("contentType", "string")}
@@ -125,6 +143,9 @@ def _scalar(kind: Any, value: Any) -> Any:
         return value - (1 << 64) if value >= 1 << 63 else value
     if kind == "bool":
         return bool(value)
+    if kind == "quantity":  # resource.Quantity {string = 1}
+        parts = {n: v for n, _w, v in fields(bytes(value))}
+        return bytes(parts.get(1, b"")).decode("utf-8")
     if isinstance(kind, dict):
         return decode_message(bytes(value), kind)
     if kind in ("intorstr", "pintorstr"):  # {type 0: intVal, 1: strVal}

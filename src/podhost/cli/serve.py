@@ -19,6 +19,8 @@ from podhost.cli.localnode import root_of
 if TYPE_CHECKING:
     from podhost.apiserver.pki import Pki
     from podhost.apiserver.tokens import TokenService
+    from podhost.controllers.hpa import Settings as HpaSettings
+    from podhost.controllers.hpa import UsageSource
     from podhost.network.bridge import PodNetwork
     from podhost.network.dns import DnsServer
     from podhost.node.kubelet import Kubelet
@@ -36,7 +38,11 @@ def settings_from(args: argparse.Namespace) -> config.Settings:
                            registries_conf=getattr(args, "registries_conf", None),
                            pod_cidr=getattr(args, "pod_cidr", None) or config.default_pod_cidr(),
                            service_cidr=getattr(args, "service_cidr", None)
-                           or config.default_service_cidr())
+                           or config.default_service_cidr(),
+                           hpa_sync_period=getattr(
+                               args, "horizontal_pod_autoscaler_sync_period", 15.0),
+                           hpa_downscale_stabilization=getattr(
+                               args, "horizontal_pod_autoscaler_downscale_stabilization", 300.0))
 
 
 def pod_network(settings: config.Settings) -> PodNetwork | None:
@@ -87,15 +93,18 @@ def write_kubeconfigs(settings: config.Settings, pki: Pki) -> None:
             log.warning("could not update %s: %s", target, e)
 
 
-def start_controllers(registry: Registry, ca_bundle: str, node_address: str = ""
+def start_controllers(registry: Registry, ca_bundle: str, node_address: str = "",
+                      usage: UsageSource | None = None, hpa: HpaSettings | None = None
                       ) -> list[asyncio.Task[None]]:
     """kube-controller-manager's part: the namespace controller, the root CA publisher,
     the EndpointSlice controller, the workload controllers and the garbage collector, the
-    disruption controller and the node lifecycle controller (cordon taint, NoExecute)."""
+    disruption controller, the node lifecycle controller (cordon taint, NoExecute) and, given
+    the node's usage, the horizontal Pod autoscaler."""
     from podhost.controllers.controller import MANAGER, Controller
     from podhost.controllers.disruption import DisruptionController
     from podhost.controllers.endpointslice import EndpointSliceController
     from podhost.controllers.ephemeralvolume import EphemeralVolumeController
+    from podhost.controllers.hpa import HorizontalPodAutoscalerController
     from podhost.controllers.namespace import NamespaceController
     from podhost.controllers.nodelifecycle import NodeLifecycleController
     from podhost.controllers.persistentvolume import PersistentVolumeController
@@ -103,12 +112,15 @@ def start_controllers(registry: Registry, ca_bundle: str, node_address: str = ""
     from podhost.controllers.workloads import workload_controllers
     from podhost.registry.client import Client
     store = Client(registry, MANAGER)
-    controllers: list[Controller] = [NamespaceController(store), RootCAPublisher(store, ca_bundle),
-                   EndpointSliceController(store, node_address), *workload_controllers(store),
-                   PersistentVolumeController(store), EphemeralVolumeController(store),
-                   DisruptionController(store)]
+    controllers: list[Controller] = [
+        NamespaceController(store), RootCAPublisher(store, ca_bundle),
+        EndpointSliceController(store, node_address), *workload_controllers(store),
+        PersistentVolumeController(store), EphemeralVolumeController(store),
+        DisruptionController(store)]
     if registry.node_name:
         controllers.append(NodeLifecycleController(store, registry.node_name))
+    if usage is not None:
+        controllers.append(HorizontalPodAutoscalerController(store, usage, hpa))
     return [asyncio.ensure_future(c.run()) for c in controllers]
 
 
@@ -207,6 +219,11 @@ async def stop_tasks(tasks: list[asyncio.Task[None]]) -> None:
             await task
 
 
+def hpa_settings(settings: config.Settings) -> HpaSettings:
+    from podhost.controllers.hpa import Settings as HpaSettings
+    return HpaSettings(settings.hpa_sync_period, settings.hpa_downscale_stabilization)
+
+
 async def serve(settings: config.Settings) -> None:
     from podhost.apiserver import app as apiapp
     from podhost.apiserver import http
@@ -227,7 +244,8 @@ async def serve(settings: config.Settings) -> None:
                            node_name=settings.node_name,
                            pod_cidr=str(network.cidr) if network else "", token_service=tokens)
     kubelet.volumes.tokens = tokens  # projected serviceAccountTokens, minted in-process
-    controllers = start_controllers(registry, pki.ca_cert.read_text(), address)
+    controllers = start_controllers(registry, pki.ca_cert.read_text(), address,
+                                    kubelet.streaming, hpa_settings(settings))
     proxy, dns_server, kubelet.volumes.cluster_dns = await start_services(settings, registry,
                                                                          network, address)
     controllers.append(asyncio.ensure_future(proxy.run()))
