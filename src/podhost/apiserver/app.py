@@ -15,6 +15,7 @@ from podhost.apiserver import (
     admission,
     attach,
     discovery,
+    hpav1,
     identity,
     logs,
     metrics,
@@ -171,6 +172,8 @@ class ApiServer:
             proxied = await volumes.handle(self.store, self.node, self.node_name, request)
             if proxied is not None:
                 return proxied
+        if (served_v1 := await hpav1.handle(request, self.route)) is not None:
+            return served_v1  # autoscaling/v1, converted to and from the stored v2
         m = RESOURCE_PATH.match(path)
         if not m:
             raise errors.NotFoundError("the server could not find the requested resource")
