@@ -43,6 +43,8 @@ class Settings:
     service_cidr: str = DEFAULT_SERVICE_CIDR
     hpa_sync_period: float = 15.0  # seconds between two syncs of every autoscaler
     hpa_downscale_stabilization: float = 300.0  # seconds of recommendations a scale-down keeps
+    pod_security_default: str | None = None  # --pod-security-default LEVEL
+    admission_config: Path | None = None  # --admission-control-config-file
 
     @property
     def db_path(self) -> Path:

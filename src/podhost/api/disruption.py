@@ -194,10 +194,12 @@ def failed_status(pdb: Obj, message: str, now: datetime) -> Obj:
 
 # -- the eviction subresource ------------------------------------------------------------------
 def too_many_requests(message: str, retry_after: int = 0) -> errors.TooManyRequestsError:
-    details: Obj = {"causes": [{"reason": CAUSE, "message": message}]}
+    """NewTooManyRequests with the budget's cause (retryAfterSeconds only when not 0)."""
+    err = errors.TooManyRequestsError(EVICTION_REFUSED, retry_after)
+    err.extra_details = {"causes": [{"reason": CAUSE, "message": message}]}
     if retry_after:
-        details["retryAfterSeconds"] = retry_after
-    return errors.TooManyRequestsError(EVICTION_REFUSED, details=details)
+        err.extra_details["retryAfterSeconds"] = retry_after
+    return err
 
 
 def can_ignore(pod: Obj) -> bool:

@@ -42,7 +42,23 @@ def settings_from(args: argparse.Namespace) -> config.Settings:
                            hpa_sync_period=getattr(
                                args, "horizontal_pod_autoscaler_sync_period", 15.0),
                            hpa_downscale_stabilization=getattr(
-                               args, "horizontal_pod_autoscaler_downscale_stabilization", 300.0))
+                               args, "horizontal_pod_autoscaler_downscale_stabilization", 300.0),
+                           pod_security_default=getattr(args, "pod_security_default", None),
+                           admission_config=getattr(args, "admission_control_config_file",
+                                                    None))
+
+
+def configure_pod_security(settings: config.Settings) -> None:
+    """The PodSecurity plugin's configuration; a bad one stops the node before it starts."""
+    from podhost.api import podsecurity
+    from podhost.api.podsecurity import config as psconfig
+    if settings.admission_config is not None and settings.pod_security_default is not None:
+        raise psconfig.ConfigError("--pod-security-default and "
+                                   "--admission-control-config-file are exclusive")
+    if settings.admission_config is not None:
+        podsecurity.configure(psconfig.from_file(settings.admission_config))
+    elif settings.pod_security_default is not None:
+        podsecurity.configure(psconfig.from_level(settings.pod_security_default))
 
 
 def pod_network(settings: config.Settings) -> PodNetwork | None:
@@ -292,6 +308,7 @@ def run(args: argparse.Namespace) -> int:
         print("error: podhost serve must run as root (it mounts filesystems and runs runc)",
               file=sys.stderr)
         return 1
+    from podhost.api.podsecurity.config import ConfigError
     from podhost.images.errors import ImageError
     from podhost.images.registries import load_registries
     from podhost.network import NetworkError
@@ -299,8 +316,9 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     try:
         load_registries(settings.registries_conf)  # a bad file stops the node before it starts
+        configure_pod_security(settings)
         asyncio.run(serve(settings))
-    except (OSError, ImageError, NetworkError) as e:
+    except (OSError, ImageError, NetworkError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
