@@ -112,6 +112,9 @@ CORE: tuple[ResourceType, ...] = (
     ResourceType("persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim",
                  short_names=("pvc",),
                  subresources=(Subresource("status", "PersistentVolumeClaim", STATUS_VERBS),)),
+    ResourceType("resourcequotas", "resourcequota", "ResourceQuota", short_names=("quota",),
+                 subresources=(Subresource("status", "ResourceQuota", STATUS_VERBS),)),
+    ResourceType("limitranges", "limitrange", "LimitRange", short_names=("limits",)),
 )
 DISCOVERY: tuple[ResourceType, ...] = (
     ResourceType("endpointslices", "endpointslice", "EndpointSlice", group="discovery.k8s.io",

@@ -109,6 +109,9 @@ DELETE_OPTIONS: Schema = {1: ("gracePeriodSeconds", "int"),
                           3: ("orphanDependents", "bool"), 4: ("propagationPolicy", "string"),
                           5: ("dryRun", ("list", "string"))}
 SCHEMAS["Eviction"] = {1: ("metadata", OBJECT_META), 2: ("deleteOptions", DELETE_OPTIONS)}
+# core/v1 ResourceQuota (generated.proto): `kubectl create quota`
+SCHEMAS["ResourceQuota"] = {1: ("metadata", OBJECT_META), 2: ("spec", {
+    1: ("hard", ("map", "quantity")), 2: ("scopes", ("list", "string"))})}
 # autoscaling/v2 and v1 (generated.proto): `kubectl autoscale`
 TARGET_REF: Schema = {1: ("kind", "string"), 2: ("name", "string"), 3: ("apiVersion", "string")}
 METRIC_TARGET: Schema = {1: ("type", "string"), 2: ("value", "quantity"),

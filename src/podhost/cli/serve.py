@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from podhost.node.kubelet import Kubelet
     from podhost.node.provisioner import LocalProvisioner
     from podhost.node.proxier import ServiceProxy
-    from podhost.registry.generic import Registry
+    from podhost.registry.generic import AdmissionPlugin, Registry
     from podhost.store.sqlite import Store
 
 log = logging.getLogger("podhost")
@@ -124,6 +124,7 @@ def start_controllers(registry: Registry, ca_bundle: str, node_address: str = ""
     from podhost.controllers.namespace import NamespaceController
     from podhost.controllers.nodelifecycle import NodeLifecycleController
     from podhost.controllers.persistentvolume import PersistentVolumeController
+    from podhost.controllers.resourcequota import ResourceQuotaController
     from podhost.controllers.rootca import RootCAPublisher
     from podhost.controllers.workloads import workload_controllers
     from podhost.registry.client import Client
@@ -132,7 +133,7 @@ def start_controllers(registry: Registry, ca_bundle: str, node_address: str = ""
         NamespaceController(store), RootCAPublisher(store, ca_bundle),
         EndpointSliceController(store, node_address), *workload_controllers(store),
         PersistentVolumeController(store), EphemeralVolumeController(store),
-        DisruptionController(store)]
+        DisruptionController(store), ResourceQuotaController(store)]
     if registry.node_name:
         controllers.append(NodeLifecycleController(store, registry.node_name))
     if usage is not None:
@@ -235,6 +236,12 @@ async def stop_tasks(tasks: list[asyncio.Task[None]]) -> None:
             await task
 
 
+def quota_plugins() -> list[AdmissionPlugin]:
+    """LimitRanger and ResourceQuota (PodSecurity is added by the API server)."""
+    from podhost.registry.quota import LimitRanger, ResourceQuota
+    return [LimitRanger(), ResourceQuota()]
+
+
 def hpa_settings(settings: config.Settings) -> HpaSettings:
     from podhost.controllers.hpa import Settings as HpaSettings
     return HpaSettings(settings.hpa_sync_period, settings.hpa_downscale_stabilization)
@@ -250,7 +257,7 @@ async def serve(settings: config.Settings) -> None:
     settings.root.mkdir(parents=True, exist_ok=True, mode=0o711)
     pki = pkimod.ensure_pki(settings.pki_dir, api_service_names(settings))
     store, tokens = open_store(settings, pki)
-    registry = Registry(store, node_name=settings.node_name)
+    registry = Registry(store, node_name=settings.node_name, plugins=quota_plugins())
     seed_namespaces(registry)
     network = pod_network(settings)
     address = node_ip()
