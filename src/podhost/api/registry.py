@@ -115,6 +115,7 @@ CORE: tuple[ResourceType, ...] = (
     ResourceType("resourcequotas", "resourcequota", "ResourceQuota", short_names=("quota",),
                  subresources=(Subresource("status", "ResourceQuota", STATUS_VERBS),)),
     ResourceType("limitranges", "limitrange", "LimitRange", short_names=("limits",)),
+    ResourceType("podtemplates", "podtemplate", "PodTemplate"),
 )
 DISCOVERY: tuple[ResourceType, ...] = (
     ResourceType("endpointslices", "endpointslice", "EndpointSlice", group="discovery.k8s.io",
@@ -138,6 +139,8 @@ def _workload(name: str, singular: str, kind: str, group: str, short: tuple[str,
                         categories=("all",), subresources=subs)
 
 
+CORE = (*CORE, _workload("replicationcontrollers", "replicationcontroller",
+                          "ReplicationController", "", ("rc",), scale=True))
 APPS: tuple[ResourceType, ...] = (
     ResourceType("controllerrevisions", "controllerrevision", "ControllerRevision",
                  group="apps"),
