@@ -58,3 +58,27 @@ def test_limit_range_injects_defaults(node: Node, namespace: str) -> None:
         "container plain")
     assert pod["status"]["qosClass"] == "Burstable"
     node.kubectl("delete", "pod", "plain", "-n", namespace, "--grace-period=0", "--force")
+
+
+def test_priority_class_gives_pods_their_priority(node: Node, namespace: str) -> None:
+    listed = node.kubectl("get", "priorityclasses", "--no-headers").stdout
+    assert "system-node-critical" in listed and "2000001000" in listed
+    name = unique("prio")
+    node.kubectl("create", "priorityclass", name, "--value=1000", "--description=test")
+    try:
+        node.kubectl("run", "ranked", "--image=busybox", "--restart=Never", "-n", namespace,
+                     "--overrides", json.dumps({"spec": {"priorityClassName": name}}), "--",
+                     "sleep", "3600")
+        out = node.kubectl("get", "pod", "ranked", "-n", namespace, "-o",
+                           "jsonpath={.spec.priority}").stdout
+        assert out == "1000"
+        refused = node.kubectl("run", "unranked", "--image=busybox", "--restart=Never", "-n",
+                               namespace, "--overrides",
+                               json.dumps({"spec": {"priorityClassName": "missing"}}),
+                               check=False)
+        assert 'pods "unranked" is forbidden: no PriorityClass with name missing was found' \
+            in refused.stderr
+    finally:
+        node.kubectl("delete", "pod", "ranked", "-n", namespace, "--grace-period=0", "--force",
+                     check=False)
+        node.kubectl("delete", "priorityclass", name)

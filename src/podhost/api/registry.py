@@ -191,6 +191,14 @@ AUTOSCALING: tuple[ResourceType, ...] = (
                  short_names=("hpa",), categories=("all",),
                  subresources=(Subresource("status", "HorizontalPodAutoscaler", STATUS_VERBS),)),
 )
+SCHEDULING: tuple[ResourceType, ...] = (
+    ResourceType("priorityclasses", "priorityclass", "PriorityClass", group="scheduling.k8s.io",
+                 namespaced=False, short_names=("pc",)),
+)
+NODE: tuple[ResourceType, ...] = (
+    ResourceType("runtimeclasses", "runtimeclass", "RuntimeClass", group="node.k8s.io",
+                 namespaced=False),
+)
 POLICY: tuple[ResourceType, ...] = (
     ResourceType("poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget",
                  group="policy", short_names=("pdb",),
@@ -199,7 +207,7 @@ POLICY: tuple[ResourceType, ...] = (
 
 # the named groups' tables, in the order discovery lists them
 GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, AUTOSCALING, BATCH, POLICY,
-                                                STORAGE,
+                                                SCHEDULING, NODE, STORAGE,
                                                 APIEXTENSIONS, RBAC, AUTHORIZATION,
                                                 AUTHENTICATION)
 

@@ -112,6 +112,10 @@ SCHEMAS["Eviction"] = {1: ("metadata", OBJECT_META), 2: ("deleteOptions", DELETE
 # core/v1 ResourceQuota (generated.proto): `kubectl create quota`
 SCHEMAS["ResourceQuota"] = {1: ("metadata", OBJECT_META), 2: ("spec", {
     1: ("hard", ("map", "quantity")), 2: ("scopes", ("list", "string"))})}
+# scheduling.k8s.io/v1 PriorityClass: `kubectl create priorityclass`
+SCHEMAS["PriorityClass"] = {1: ("metadata", OBJECT_META), 2: ("value", "int"),
+                            3: ("globalDefault", "bool"), 4: ("description", "string"),
+                            5: ("preemptionPolicy", "string")}
 # autoscaling/v2 and v1 (generated.proto): `kubectl autoscale`
 TARGET_REF: Schema = {1: ("kind", "string"), 2: ("name", "string"), 3: ("apiVersion", "string")}
 METRIC_TARGET: Schema = {1: ("type", "string"), 2: ("value", "quantity"),

@@ -80,6 +80,10 @@ def seed_namespaces(registry: Registry) -> None:
         with contextlib.suppress(errors.AlreadyExistsError):
             ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
             registry.create("namespaces", ns, None, manager="kube-apiserver")
+    from podhost.api import podclasses
+    for pc in podclasses.system_priority_classes():  # the scheduling group's post-start hook
+        with contextlib.suppress(errors.AlreadyExistsError):
+            registry.create("priorityclasses", pc, None, manager="kube-apiserver")
 
 
 def local_provisioner(settings: config.Settings, registry: Registry) -> LocalProvisioner:
@@ -237,9 +241,10 @@ async def stop_tasks(tasks: list[asyncio.Task[None]]) -> None:
 
 
 def quota_plugins() -> list[AdmissionPlugin]:
-    """LimitRanger and ResourceQuota (PodSecurity is added by the API server)."""
-    from podhost.registry.quota import LimitRanger, ResourceQuota
-    return [LimitRanger(), ResourceQuota()]
+    """Priority and RuntimeClass, LimitRanger and ResourceQuota (PodSecurity is added by the
+    API server)."""
+    from podhost.registry.quota import LimitRanger, PodClasses, ResourceQuota
+    return [PodClasses(), LimitRanger(), ResourceQuota()]
 
 
 def hpa_settings(settings: config.Settings) -> HpaSettings:

@@ -7,7 +7,7 @@ store at admission time, so it is exact; the usage controller writes it to statu
 
 from __future__ import annotations
 
-from podhost.api import limitrange, quota
+from podhost.api import limitrange, podclasses, quota
 from podhost.api.storage import ObjectStore
 from podhost.api.types import Obj
 from podhost.registry.core import pods
@@ -54,3 +54,20 @@ class ResourceQuota:
                 continue
             if (reason := quota.check(q, resource, obj, usage(ctx.store, q))) is not None:
                 raise quota.forbidden(resource, obj, reason)
+
+
+class PodClasses:
+    """The Priority and RuntimeClass plugins on a new Pod: spec.priority from its
+    PriorityClass (or the global default), the RuntimeClass's overhead; 403 for a class that
+    does not exist."""
+
+    def mutate(self, ctx: Context, resource: str, obj: Obj, old: Obj | None) -> None:
+        if resource != "pods" or old is not None:
+            return
+        reason = podclasses.admit_priority(obj, ctx.store.list("priorityclasses", None)[0]) or \
+            podclasses.admit_runtime_class(obj, ctx.store.list("runtimeclasses", None)[0])
+        if reason is not None:
+            raise quota.forbidden(resource, obj, reason)
+
+    def validate(self, ctx: Context, resource: str, obj: Obj, old: Obj | None) -> None:
+        pass
