@@ -17,10 +17,8 @@ from typing import Any
 
 from podhost.api import errors
 from podhost.api.types import Obj
-from podhost.apiserver import protobuf
 from podhost.apiserver.common import decode_body, dumps, not_allowed
 from podhost.apiserver.http import Request, Response, StreamResponse, Upgrade
-from podhost.protowire import DecodeError
 
 PATH = re.compile(r"^/apis/autoscaling/v1/(?P<rest>(?:namespaces/[^/]+/)?"
                   r"horizontalpodautoscalers(?:/[^/]+(?:/status)?)?)/?$")
@@ -72,20 +70,8 @@ def to_v1(obj: Obj) -> Obj:
 
 
 def _decode(request: Request) -> Any:
-    ctype = request.headers.get("content-type", "").split(";")[0].strip()
-    if ctype != protobuf.CONTENT_TYPE:
-        return decode_body(request, "HorizontalPodAutoscaler")
-    body = request.body
-    try:
-        if not body.startswith(protobuf.MAGIC):
-            raise DecodeError("provided data does not appear to be a protobuf "
-                                       "message, expected prefix [107 56 115 0]")
-        unknown = protobuf.decode_message(body[len(protobuf.MAGIC):], protobuf.UNKNOWN)
-        obj = protobuf.decode_message(unknown.get("raw", b""), protobuf.HPA_V1)
-    except (DecodeError, UnicodeDecodeError) as e:
-        raise errors.BadRequestError('HorizontalPodAutoscaler in version "v1" cannot be '
-                                     f"handled as a HorizontalPodAutoscaler: {e}") from None
-    return {"kind": "HorizontalPodAutoscaler", "apiVersion": V1, **obj}
+    """The v1 body (JSON, YAML, or protobuf with the autoscaling/v1 message)."""
+    return decode_body(request, "HorizontalPodAutoscaler")
 
 
 def _answer(response: Response) -> Response:
