@@ -199,6 +199,13 @@ NODE: tuple[ResourceType, ...] = (
     ResourceType("runtimeclasses", "runtimeclass", "RuntimeClass", group="node.k8s.io",
                  namespaced=False),
 )
+CERTIFICATES: tuple[ResourceType, ...] = (
+    ResourceType("certificatesigningrequests", "certificatesigningrequest",
+                 "CertificateSigningRequest", group="certificates.k8s.io", namespaced=False,
+                 short_names=("csr",), subresources=(
+                     Subresource("approval", "CertificateSigningRequest", STATUS_VERBS),
+                     Subresource("status", "CertificateSigningRequest", STATUS_VERBS))),
+)
 POLICY: tuple[ResourceType, ...] = (
     ResourceType("poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget",
                  group="policy", short_names=("pdb",),
@@ -207,7 +214,7 @@ POLICY: tuple[ResourceType, ...] = (
 
 # the named groups' tables, in the order discovery lists them
 GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, AUTOSCALING, BATCH, POLICY,
-                                                SCHEDULING, NODE, STORAGE,
+                                                SCHEDULING, NODE, CERTIFICATES, STORAGE,
                                                 APIEXTENSIONS, RBAC, AUTHORIZATION,
                                                 AUTHENTICATION)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -19,6 +20,7 @@ from podhost.cli.localnode import root_of
 if TYPE_CHECKING:
     from podhost.apiserver.pki import Pki
     from podhost.apiserver.tokens import TokenService
+    from podhost.controllers.certificates import Signer
     from podhost.controllers.hpa import Settings as HpaSettings
     from podhost.controllers.hpa import UsageSource
     from podhost.network.bridge import PodNetwork
@@ -114,12 +116,13 @@ def write_kubeconfigs(settings: config.Settings, pki: Pki) -> None:
 
 
 def start_controllers(registry: Registry, ca_bundle: str, node_address: str = "",
-                      usage: UsageSource | None = None, hpa: HpaSettings | None = None
-                      ) -> list[asyncio.Task[None]]:
+                      usage: UsageSource | None = None, hpa: HpaSettings | None = None,
+                      signer: Signer | None = None) -> list[asyncio.Task[None]]:
     """kube-controller-manager's part: the namespace controller, the root CA publisher,
     the EndpointSlice controller, the workload controllers and the garbage collector, the
     disruption controller, the node lifecycle controller (cordon taint, NoExecute) and, given
     the node's usage, the horizontal Pod autoscaler."""
+    from podhost.controllers.certificates import CertificateSigner
     from podhost.controllers.controller import MANAGER, Controller
     from podhost.controllers.disruption import DisruptionController
     from podhost.controllers.endpointslice import EndpointSliceController
@@ -142,6 +145,8 @@ def start_controllers(registry: Registry, ca_bundle: str, node_address: str = ""
         controllers.append(NodeLifecycleController(store, registry.node_name))
     if usage is not None:
         controllers.append(HorizontalPodAutoscalerController(store, usage, hpa))
+    if signer is not None:
+        controllers.append(CertificateSigner(store, signer))
     return [asyncio.ensure_future(c.run()) for c in controllers]
 
 
@@ -273,7 +278,8 @@ async def serve(settings: config.Settings) -> None:
                            pod_cidr=str(network.cidr) if network else "", token_service=tokens)
     kubelet.volumes.tokens = tokens  # projected serviceAccountTokens, minted in-process
     controllers = start_controllers(registry, pki.ca_cert.read_text(), address,
-                                    kubelet.streaming, hpa_settings(settings))
+                                    kubelet.streaming, hpa_settings(settings),
+                                    functools.partial(pkimod.sign_client_csr, pki))
     proxy, dns_server, kubelet.volumes.cluster_dns = await start_services(settings, registry,
                                                                          network, address)
     controllers.append(asyncio.ensure_future(proxy.run()))
