@@ -60,3 +60,13 @@ def test_certificate_approve_gives_a_working_user_certificate(node: Node,
         assert f'User "{user}" cannot list resource "secrets"' in refused.stderr
     finally:
         node.kubectl("delete", "csr", name, "--ignore-not-found")
+
+
+def test_api_services_list_the_local_groups(node: Node) -> None:
+    out = node.kubectl("get", "apiservices").stdout.splitlines()
+    assert out[0].split() == ["NAME", "SERVICE", "AVAILABLE", "AGE"]
+    rows = {line.split()[0]: line.split()[1:3] for line in out[1:]}
+    for name in ("v1.", "v1.apps", "v2.autoscaling", "v1.policy", "v1beta1.metrics.k8s.io"):
+        assert rows[name] == ["Local", "True"], name
+    refused = node.kubectl("delete", "apiservice", "v1.apps", check=False)
+    assert refused.returncode != 0

@@ -161,6 +161,11 @@ APIEXTENSIONS: tuple[ResourceType, ...] = (
                  categories=("api-extensions",),
                  definition_package="io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."),
 )
+APIREGISTRATION: tuple[ResourceType, ...] = (
+    ResourceType("apiservices", "apiservice", "APIService", group="apiregistration.k8s.io",
+                 namespaced=False, verbs=("get", "list", "watch"), categories=("api-extensions",),
+                 definition_package="io.k8s.kube-aggregator.pkg.apis.apiregistration.v1."),
+)
 # identity: RBAC objects, and the create-only reviews (answered, never stored)
 RBAC: tuple[ResourceType, ...] = tuple(
     ResourceType(name, name[:-1], kind, group="rbac.authorization.k8s.io", namespaced=namespaced)
@@ -215,7 +220,8 @@ POLICY: tuple[ResourceType, ...] = (
 # the named groups' tables, in the order discovery lists them
 GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, AUTOSCALING, BATCH, POLICY,
                                                 SCHEDULING, NODE, CERTIFICATES, STORAGE,
-                                                APIEXTENSIONS, RBAC, AUTHORIZATION,
+                                                APIEXTENSIONS, APIREGISTRATION, RBAC,
+                                                AUTHORIZATION,
                                                 AUTHENTICATION)
 
 _BY_NAME = {r.name: r for table in (CORE, *GROUPS) for r in table}

@@ -86,6 +86,22 @@ def seed_namespaces(registry: Registry) -> None:
     for pc in podclasses.system_priority_classes():  # the scheduling group's post-start hook
         with contextlib.suppress(errors.AlreadyExistsError):
             registry.create("priorityclasses", pc, None, manager="kube-apiserver")
+    seed_api_services(registry)
+
+
+def seed_api_services(registry: Registry) -> None:
+    """An APIService for every local group version, as the autoregister controller makes
+    them (made again at each start: the served versions are this binary's)."""
+    from podhost.api import apiservices, errors
+    from podhost.api import registry as table
+    from podhost.apiserver import metrics
+    for old in registry.store.list("apiservices", None)[0]:
+        registry.remove("apiservices", "", old["metadata"]["name"])
+    for group, version in [("", "v1"), *table.group_versions(),
+                           (metrics.GROUP, metrics.VERSION)]:
+        with contextlib.suppress(errors.AlreadyExistsError):
+            registry.create("apiservices", apiservices.local(group, version), None,
+                            manager="kube-apiserver")
 
 
 def local_provisioner(settings: config.Settings, registry: Registry) -> LocalProvisioner:

@@ -85,3 +85,14 @@ def test_invalid_requests(tmp_path: Path) -> None:
         assert failed["status"]["conditions"][-1]["reason"] == "SignerValidationFailure"
         assert "certificate" not in failed["status"]
     asyncio.run(go())
+
+
+def test_api_service_of_a_local_group() -> None:
+    from datetime import datetime, timezone
+
+    from podhost.api import apiservices
+    service = apiservices.local("autoscaling", "v2")
+    assert service["metadata"]["name"] == "v2.autoscaling"
+    assert service["spec"] == {"group": "autoscaling", "version": "v2",
+                               "groupPriorityMinimum": 17500, "versionPriority": 30}
+    assert apiservices.cells(service, datetime.now(timezone.utc))[1:3] == ["Local", "True"]
