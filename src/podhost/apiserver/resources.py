@@ -55,7 +55,8 @@ class Resources:
             return approval.handle(self.registry, request, resource, name)
         if sub == "eviction" and served is not None and served.subresource("eviction"):
             return eviction.handle(self.registry, request, ns or "", name)
-        if sub not in (None, "status"):
+        if sub not in (None, "status") or (sub == "status" and served is not None
+                                           and served.subresource("status") is None):
             raise errors.NotFoundError("the server could not find the requested resource")
         handlers = {"GET": self.reads.get, "PUT": self.writes.update, "PATCH": self.writes.patch,
                     "DELETE": self.deletes.delete}
