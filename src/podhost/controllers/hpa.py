@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from podhost.api import errors, hpacalc, meta, quantity, registry, selectors, workloads
+from podhost.api.apiextensions import strategy as custom_resources
 from podhost.api.hpabehavior import History, normalize
 from podhost.api.nodeapi import NodeUsage
 from podhost.api.storage import ObjectStore
@@ -57,6 +58,19 @@ def condition(status: Obj, kind: str, state: str, reason: str, message: str, now
     if old is not None and old.get("status") == state:
         new["lastTransitionTime"] = old.get("lastTransitionTime", now)
     status["conditions"] = [c for c in conds if c.get("type") != kind] + [new]
+
+
+def scale_of(resource: str, target: Obj) -> Obj:
+    """The target's Scale: a workload's, or a custom resource's from its CRD's paths."""
+    custom = custom_resources.get(resource)
+    return custom.scale_of(target) if custom is not None else workloads.scale_of(target)
+
+
+def apply_scale(resource: str, target: Obj, replicas: int) -> Obj:
+    custom = custom_resources.get(resource)
+    scale = {"spec": {"replicas": replicas}}
+    return custom.apply_scale(target, scale) if custom is not None else \
+        workloads.apply_scale(target, scale)
 
 
 def _metric_name(spec: Obj) -> str:
@@ -132,7 +146,7 @@ class HorizontalPodAutoscalerController(Controller):
             condition(status, "AbleToScale", "False", "FailedGetScale", message, stamp)
             self._event(hpa, "Warning", "FailedGetScale", str(e))
             return
-        scale = workloads.scale_of(target)
+        scale = scale_of(resource, target)
         current = int(scale["spec"]["replicas"])
         status.update(observedGeneration=hpa["metadata"].get("generation", 1),
                       currentReplicas=int(scale["status"]["replicas"]))
@@ -171,9 +185,8 @@ class HorizontalPodAutoscalerController(Controller):
                  reason: str, status: Obj, now: datetime) -> None:
         stamp = meta.rfc3339(now)
         try:  # through the scale subresource's rules, as the scale client writes
-            self.store.update(resource, workloads.apply_scale(
-                target, {"spec": {"replicas": desired}}),
-                expected_rv=target["metadata"].get("resourceVersion"))
+            self.store.update(resource, apply_scale(resource, target, desired),
+                              expected_rv=target["metadata"].get("resourceVersion"))
         except errors.ApiError as e:
             condition(status, "AbleToScale", "False", "FailedUpdateScale",
                       f"the HPA controller was unable to update the target scale: {e}", stamp)

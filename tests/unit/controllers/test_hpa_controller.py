@@ -7,8 +7,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from podhost.api.nodeapi import ContainerUsage, NodeUsage, PodUsage
 from podhost.api.types import Obj
+from podhost.controllers import hpa
 from podhost.controllers.controller import MANAGER
 from podhost.controllers.hpa import HorizontalPodAutoscalerController
 from podhost.registry.client import Client
@@ -95,3 +98,18 @@ def test_no_metrics_and_missing_target(tmp_path: Path) -> None:
     controller.reconcile("default/web")
     hpa = client.get("horizontalpodautoscalers", "default", "web")
     assert conditions(hpa)["AbleToScale"] == ("False", "FailedGetScale")
+
+
+def test_custom_resource_scale_goes_through_its_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Custom:  # a CRD's scale subresource: spec.size
+        def scale_of(self, obj: Obj) -> Obj:
+            return {"spec": {"replicas": obj["spec"]["size"]}, "status": {"replicas": 0}}
+
+        def apply_scale(self, obj: Obj, scale: Obj) -> Obj:
+            return {**obj, "spec": {"size": scale["spec"]["replicas"]}}
+
+    monkeypatch.setattr(hpa.custom_resources, "get",
+                        lambda r: Custom() if r == "widgets" else None)
+    widget: Obj = {"metadata": {"name": "w"}, "spec": {"size": 2}}
+    assert hpa.scale_of("widgets", widget)["spec"]["replicas"] == 2
+    assert hpa.apply_scale("widgets", widget, 5)["spec"] == {"size": 5}
