@@ -42,6 +42,8 @@ class Settings:
     pod_cidr: str = ""  # "" or "none": Pods have loopback only
     service_cidr: str = DEFAULT_SERVICE_CIDR
     image_pull_fallback: bool = True  # a failed pull runs the image already on the node
+    hpa_sync_period: float = 15.0  # seconds between two syncs of every autoscaler
+    hpa_downscale_stabilization: float = 300.0  # seconds of recommendations a scale-down keeps
     pod_security_default: str | None = None  # --pod-security-default LEVEL
     admission_config: Path | None = None  # --admission-control-config-file
 

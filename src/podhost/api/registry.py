@@ -92,7 +92,9 @@ CORE: tuple[ResourceType, ...] = (
                      Subresource("log", "Pod", ("get",)),
                      Subresource("attach", "PodAttachOptions", ("create", "get")),
                      Subresource("exec", "PodExecOptions", ("create", "get")),
-                     Subresource("portforward", "PodPortForwardOptions", ("create", "get")))),
+                     Subresource("portforward", "PodPortForwardOptions", ("create", "get")),
+                     Subresource("eviction", "Eviction", ("create",), group="policy",
+                                 version="v1"))),
     ResourceType("namespaces", "namespace", "Namespace", namespaced=False,
                  verbs=VERBS_NO_COLLECTION_DELETE, short_names=("ns",),
                  field_selectors=frozenset({"metadata.name", "status.phase"}),
@@ -116,6 +118,10 @@ CORE: tuple[ResourceType, ...] = (
     ResourceType("persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim",
                  short_names=("pvc",),
                  subresources=(Subresource("status", "PersistentVolumeClaim", STATUS_VERBS),)),
+    ResourceType("resourcequotas", "resourcequota", "ResourceQuota", short_names=("quota",),
+                 subresources=(Subresource("status", "ResourceQuota", STATUS_VERBS),)),
+    ResourceType("limitranges", "limitrange", "LimitRange", short_names=("limits",)),
+    ResourceType("podtemplates", "podtemplate", "PodTemplate"),
 )
 DISCOVERY: tuple[ResourceType, ...] = (
     ResourceType("endpointslices", "endpointslice", "EndpointSlice", group="discovery.k8s.io",
@@ -143,6 +149,8 @@ def _workload(name: str, singular: str, kind: str, group: str, short: tuple[str,
                         categories=("all",), subresources=subs)
 
 
+CORE = (*CORE, _workload("replicationcontrollers", "replicationcontroller",
+                          "ReplicationController", "", ("rc",), scale=True))
 APPS: tuple[ResourceType, ...] = (
     ResourceType("controllerrevisions", "controllerrevision", "ControllerRevision",
                  group="apps"),
@@ -164,6 +172,11 @@ APIEXTENSIONS: tuple[ResourceType, ...] = (
                                            STATUS_VERBS),),
                  categories=("api-extensions",),
                  definition_package="io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."),
+)
+APIREGISTRATION: tuple[ResourceType, ...] = (
+    ResourceType("apiservices", "apiservice", "APIService", group="apiregistration.k8s.io",
+                 namespaced=False, verbs=("get", "list", "watch"), categories=("api-extensions",),
+                 definition_package="io.k8s.kube-aggregator.pkg.apis.apiregistration.v1."),
 )
 COORDINATION: tuple[ResourceType, ...] = (
     ResourceType("leases", "lease", "Lease", group="coordination.k8s.io"),
@@ -208,10 +221,38 @@ AUTHENTICATION: tuple[ResourceType, ...] = (
 WORKLOADS = frozenset({"deployments", "replicasets", "statefulsets", "daemonsets", "jobs",
                        "cronjobs"})
 
+AUTOSCALING: tuple[ResourceType, ...] = (
+    ResourceType("horizontalpodautoscalers", "horizontalpodautoscaler",
+                 "HorizontalPodAutoscaler", group="autoscaling", version="v2",
+                 short_names=("hpa",), categories=("all",),
+                 subresources=(Subresource("status", "HorizontalPodAutoscaler", STATUS_VERBS),)),
+)
+SCHEDULING: tuple[ResourceType, ...] = (
+    ResourceType("priorityclasses", "priorityclass", "PriorityClass", group="scheduling.k8s.io",
+                 namespaced=False, short_names=("pc",)),
+)
+NODE: tuple[ResourceType, ...] = (
+    ResourceType("runtimeclasses", "runtimeclass", "RuntimeClass", group="node.k8s.io",
+                 namespaced=False),
+)
+CERTIFICATES: tuple[ResourceType, ...] = (
+    ResourceType("certificatesigningrequests", "certificatesigningrequest",
+                 "CertificateSigningRequest", group="certificates.k8s.io", namespaced=False,
+                 short_names=("csr",), subresources=(
+                     Subresource("approval", "CertificateSigningRequest", STATUS_VERBS),
+                     Subresource("status", "CertificateSigningRequest", STATUS_VERBS))),
+)
+POLICY: tuple[ResourceType, ...] = (
+    ResourceType("poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget",
+                 group="policy", short_names=("pdb",),
+                 subresources=(Subresource("status", "PodDisruptionBudget", STATUS_VERBS),)),
+)
+
 # the named groups' tables, in the order discovery lists them
-GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, BATCH, NETWORKING, STORAGE,
-                                                APIEXTENSIONS, ADMISSIONREGISTRATION,
-                                                COORDINATION, RBAC,
+GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, AUTOSCALING, BATCH, POLICY,
+                                                SCHEDULING, NODE, CERTIFICATES, NETWORKING,
+                                                STORAGE, APIEXTENSIONS, APIREGISTRATION,
+                                                ADMISSIONREGISTRATION, COORDINATION, RBAC,
                                                 AUTHORIZATION, AUTHENTICATION)
 
 _BY_NAME = {r.name: r for table in (CORE, *GROUPS) for r in table}

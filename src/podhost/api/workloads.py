@@ -175,9 +175,12 @@ def keep_job_labels(new_spec: Obj, old_spec: Obj) -> None:
 
 # -- LabelSelector ---------------------------------------------------------------------------------
 def selector_string(selector: Any) -> str:
-    """The selector as labels.Selector.String() prints it (Scale's status.selector)."""
+    """The selector as labels.Selector.String() prints it (Scale's status.selector); a map
+    (a ReplicationController's) is its matchLabels."""
     if not isinstance(selector, dict):
         return ""
+    if selector and not selector.keys() & {"matchLabels", "matchExpressions"}:
+        selector = {"matchLabels": selector}
     parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
     for req in selector.get("matchExpressions") or []:
         key, op, values = req.get("key"), req.get("operator"), sorted(req.get("values") or [])

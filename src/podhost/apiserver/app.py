@@ -17,6 +17,7 @@ from podhost.apiserver import (
     attach,
     crds,
     discovery,
+    hpav1,
     identity,
     limits,
     logs,
@@ -62,7 +63,7 @@ def json_response(obj: Any, status: int = 200,
 
 def status_response(err: errors.ApiError) -> Response:
     retry = [("Retry-After", str(err.retry_after))] \
-        if isinstance(err, errors.TooManyRequestsError) else []
+        if isinstance(err, errors.TooManyRequestsError) and err.retry_after > 0 else []
     return json_response(err.to_status(), err.code, retry)
 
 
@@ -213,6 +214,8 @@ class ApiServer:
             proxied = await volumes.handle(self.store, self.node, self.node_name, request)
             if proxied is not None:
                 return proxied
+        if (served_v1 := await hpav1.handle(request, self.route)) is not None:
+            return served_v1  # autoscaling/v1, converted to and from the stored v2
         m = RESOURCE_PATH.match(path)
         if not m:
             raise errors.NotFoundError("the server could not find the requested resource")

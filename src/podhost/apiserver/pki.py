@@ -212,3 +212,25 @@ def server_context(pki: Pki) -> ssl.SSLContext:
     ctx.verify_mode = ssl.CERT_OPTIONAL
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
+
+
+CLIENT_SIGNING_DURATION = datetime.timedelta(days=365)  # --cluster-signing-duration
+
+
+def sign_client_csr(pki: Pki, request_pem: bytes, seconds: int | None = None) -> bytes:
+    """The kube-apiserver-client signer: a client certificate of the node's CA for the
+    CertificateSigningRequest's subject (CN the user, O the groups) and public key, valid for
+    `expirationSeconds` (at most the signing duration); returns the certificate PEM."""
+    ca_key, ca_cert = _load_ca(pki)
+    csr = x509.load_pem_x509_csr(request_pem)
+    validity = CLIENT_SIGNING_DURATION if seconds is None else \
+        min(CLIENT_SIGNING_DURATION, datetime.timedelta(seconds=seconds))
+    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    cert = (x509.CertificateBuilder().subject_name(csr.subject).issuer_name(ca_cert.subject)
+            .public_key(csr.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + validity)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)

@@ -4,7 +4,7 @@ update, patch, apply, and the status subresource), deletes.py (delete, deletecol
 from __future__ import annotations
 
 from podhost.api import errors, registry
-from podhost.apiserver import ephemeral, scale
+from podhost.apiserver import approval, ephemeral, eviction, scale
 from podhost.apiserver.common import NAMESPACED, check_namespace, not_allowed
 from podhost.apiserver.deletes import Deletes
 from podhost.apiserver.http import Request, Response, StreamResponse
@@ -51,6 +51,10 @@ class Resources:
         if sub == "ephemeralcontainers" and served is not None and \
                 served.subresource("ephemeralcontainers"):
             return ephemeral.handle(self.store, request, ns or "", name, self.registry.node_name)
+        if sub == "approval" and served is not None and served.subresource("approval"):
+            return approval.handle(self.registry, request, resource, name)
+        if sub == "eviction" and served is not None and served.subresource("eviction"):
+            return eviction.handle(self.registry, request, ns or "", name)
         if sub not in (None, "status") or (sub == "status" and served is not None
                                            and served.subresource("status") is None):
             raise errors.NotFoundError("the server could not find the requested resource")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="registries.conf (v2) with mirrors, insecure and blocked registries "
                             "(default $PODHOST_REGISTRIES_CONF or /etc/containers/registries.conf)")
     _pod_cidr_arg(serve)
+    serve.add_argument("--horizontal-pod-autoscaler-sync-period", type=duration, default=15.0,
+                       metavar="DURATION", help="how often autoscalers are synced (default 15s)")
+    serve.add_argument("--horizontal-pod-autoscaler-downscale-stabilization", type=duration,
+                       default=300.0, metavar="DURATION",
+                       help="how long past recommendations hold a scale-down (default 5m0s)")
     _admission_args(serve)
     serve.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
@@ -70,6 +76,14 @@ def _bool(text: str) -> bool:
     if text.lower() in ("0", "f", "false"):
         return False
     raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+def duration(text: str) -> float:
+    """A Go duration as kube-controller-manager's flags take it (`15s`, `5m0s`, `1h`, `500ms`),
+    in seconds."""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise argparse.ArgumentTypeError(f'invalid duration "{text}"')
+    return sum(float(n) * units[u] for n, u in parts)
 
 
 def _pod_cidr_arg(parser: argparse.ArgumentParser) -> None:

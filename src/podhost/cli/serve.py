@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -19,13 +20,16 @@ from podhost.cli.localnode import root_of
 if TYPE_CHECKING:
     from podhost.apiserver.pki import Pki
     from podhost.apiserver.tokens import TokenService
+    from podhost.controllers.certificates import Signer
+    from podhost.controllers.hpa import Settings as HpaSettings
+    from podhost.controllers.hpa import UsageSource
     from podhost.network.bridge import PodNetwork
     from podhost.network.dns import DnsServer
     from podhost.node.kubelet import Kubelet
     from podhost.node.policies import PolicyAgent
     from podhost.node.provisioner import LocalProvisioner
     from podhost.node.proxier import ServiceProxy
-    from podhost.registry.generic import Registry
+    from podhost.registry.generic import AdmissionPlugin, Registry
     from podhost.store.sqlite import Store
 
 log = logging.getLogger("podhost")
@@ -39,6 +43,10 @@ def settings_from(args: argparse.Namespace) -> config.Settings:
                            service_cidr=getattr(args, "service_cidr", None)
                            or config.default_service_cidr(),
                            image_pull_fallback=getattr(args, "image_pull_fallback", True),
+                           hpa_sync_period=getattr(
+                               args, "horizontal_pod_autoscaler_sync_period", 15.0),
+                           hpa_downscale_stabilization=getattr(
+                               args, "horizontal_pod_autoscaler_downscale_stabilization", 300.0),
                            pod_security_default=getattr(args, "pod_security_default", None),
                            admission_config=getattr(args, "admission_control_config_file",
                                                     None))
@@ -76,6 +84,26 @@ def seed_namespaces(registry: Registry) -> None:
         with contextlib.suppress(errors.AlreadyExistsError):
             ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
             registry.create("namespaces", ns, None, manager="kube-apiserver")
+    from podhost.api import podclasses
+    for pc in podclasses.system_priority_classes():  # the scheduling group's post-start hook
+        with contextlib.suppress(errors.AlreadyExistsError):
+            registry.create("priorityclasses", pc, None, manager="kube-apiserver")
+    seed_api_services(registry)
+
+
+def seed_api_services(registry: Registry) -> None:
+    """An APIService for every local group version, as the autoregister controller makes
+    them (made again at each start: the served versions are this binary's)."""
+    from podhost.api import apiservices, errors
+    from podhost.api import registry as table
+    from podhost.apiserver import metrics
+    for old in registry.store.list("apiservices", None)[0]:
+        registry.remove("apiservices", "", old["metadata"]["name"])
+    for group, version in [("", "v1"), *table.group_versions(),
+                           (metrics.GROUP, metrics.VERSION)]:
+        with contextlib.suppress(errors.AlreadyExistsError):
+            registry.create("apiservices", apiservices.local(group, version), None,
+                            manager="kube-apiserver")
 
 
 def local_provisioner(settings: config.Settings, registry: Registry) -> LocalProvisioner:
@@ -106,22 +134,39 @@ def write_kubeconfigs(settings: config.Settings, pki: Pki) -> None:
 
 
 def start_controllers(registry: Registry, ca_bundle: str, node_address: str = "",
-                      node_name: str = "") -> list[asyncio.Task[None]]:
+                      node_name: str = "", usage: UsageSource | None = None,
+                      hpa: HpaSettings | None = None, signer: Signer | None = None
+                      ) -> list[asyncio.Task[None]]:
     """kube-controller-manager's part: the namespace controller, the root CA publisher,
-    the EndpointSlice controller, the workload controllers and the garbage collector; and the
-    kubelet's node Lease."""
-    from podhost.controllers.controller import MANAGER
+    the EndpointSlice controller, the workload controllers and the garbage collector, the
+    disruption and resource quota controllers, the node lifecycle controller (cordon taint,
+    NoExecute), given the node's usage the horizontal Pod autoscaler, given a signer the
+    certificate signer; and the kubelet's node Lease."""
+    from podhost.controllers.certificates import CertificateSigner
+    from podhost.controllers.controller import MANAGER, Controller
+    from podhost.controllers.disruption import DisruptionController
     from podhost.controllers.endpointslice import EndpointSliceController
     from podhost.controllers.ephemeralvolume import EphemeralVolumeController
+    from podhost.controllers.hpa import HorizontalPodAutoscalerController
     from podhost.controllers.namespace import NamespaceController
+    from podhost.controllers.nodelifecycle import NodeLifecycleController
     from podhost.controllers.persistentvolume import PersistentVolumeController
+    from podhost.controllers.resourcequota import ResourceQuotaController
     from podhost.controllers.rootca import RootCAPublisher
     from podhost.controllers.workloads import workload_controllers
     from podhost.registry.client import Client
     store = Client(registry, MANAGER)
-    controllers = (NamespaceController(store), RootCAPublisher(store, ca_bundle),
-                   EndpointSliceController(store, node_address), *workload_controllers(store),
-                   PersistentVolumeController(store), EphemeralVolumeController(store))
+    controllers: list[Controller] = [
+        NamespaceController(store), RootCAPublisher(store, ca_bundle),
+        EndpointSliceController(store, node_address), *workload_controllers(store),
+        PersistentVolumeController(store), EphemeralVolumeController(store),
+        DisruptionController(store), ResourceQuotaController(store)]
+    if registry.node_name:
+        controllers.append(NodeLifecycleController(store, registry.node_name))
+    if usage is not None:
+        controllers.append(HorizontalPodAutoscalerController(store, usage, hpa))
+    if signer is not None:
+        controllers.append(CertificateSigner(store, signer))
     tasks = [asyncio.ensure_future(c.run()) for c in controllers]
     if node_name:
         from podhost.controllers.nodelease import NodeLease
@@ -274,6 +319,25 @@ async def stop_requested(node_task: asyncio.Future[Any]) -> bool:
     stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
     await asyncio.wait({node_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     return delete_pods.is_set() and not node_task.done()
+def quota_plugins() -> list[AdmissionPlugin]:
+    """Priority and RuntimeClass, LimitRanger and ResourceQuota (PodSecurity is added by the
+    API server)."""
+    from podhost.registry.quota import LimitRanger, PodClasses, ResourceQuota
+    return [PodClasses(), LimitRanger(), ResourceQuota()]
+
+
+def hpa_settings(settings: config.Settings) -> HpaSettings:
+    from podhost.controllers.hpa import Settings as HpaSettings
+    return HpaSettings(settings.hpa_sync_period, settings.hpa_downscale_stabilization)
+
+
+def all_controllers(settings: config.Settings, registry: Registry, pki: Pki, address: str,
+                    kubelet: Kubelet) -> list[asyncio.Task[None]]:
+    """start_controllers with the node's usage (autoscaling) and its CA (CSR signing)."""
+    from podhost.apiserver import pki as pkimod
+    return start_controllers(registry, pki.ca_cert.read_text(), address, settings.node_name,
+                             kubelet.streaming, hpa_settings(settings),
+                             functools.partial(pkimod.sign_client_csr, pki))
 
 
 async def serve(settings: config.Settings) -> None:
@@ -286,7 +350,7 @@ async def serve(settings: config.Settings) -> None:
     settings.root.mkdir(parents=True, exist_ok=True, mode=0o711)
     pki = pkimod.ensure_pki(settings.pki_dir, api_service_names(settings))
     store, tokens = open_store(settings, pki)
-    registry = Registry(store, node_name=settings.node_name)
+    registry = Registry(store, node_name=settings.node_name, plugins=quota_plugins())
     seed_namespaces(registry)
     network = pod_network(settings)
     address = node_ip()
@@ -296,8 +360,7 @@ async def serve(settings: config.Settings) -> None:
                            node_name=settings.node_name,
                            pod_cidr=str(network.cidr) if network else "", token_service=tokens)
     kubelet.volumes.tokens = tokens  # projected serviceAccountTokens, minted in-process
-    managers = start_controllers(registry, pki.ca_cert.read_text(), address,
-                                 settings.node_name)
+    managers = all_controllers(settings, registry, pki, address, kubelet)
     proxy, dns_server, kubelet.volumes.cluster_dns = await start_services(settings, registry,
                                                                          network, address)
     policies = policy_agent(settings, store, network, kubelet)

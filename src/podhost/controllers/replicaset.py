@@ -60,6 +60,10 @@ class ReplicaSetController(Controller):
     def watches(self) -> list[Watch]:
         return [Watch(self.resource, w.own_key), Watch("pods", self._pod_keys)]
 
+    def selector_of(self, rs: Obj) -> object:
+        """The LabelSelector of the Pods (a ReplicationController's is a map)."""
+        return (rs.get("spec") or {}).get("selector")
+
     def _pod_keys(self, event: Event) -> Iterable[str]:
         ref = gc.controller_ref(event.object)
         ns = event.object["metadata"].get("namespace") or ""
@@ -71,7 +75,7 @@ class ReplicaSetController(Controller):
             return
         labels = event.object["metadata"].get("labels") or {}
         for rs in self.store.list(self.resource, ns)[0]:  # an orphan: who may adopt it
-            if selector_matches((rs.get("spec") or {}).get("selector"), labels):
+            if selector_matches(self.selector_of(rs), labels):
                 yield w.key_of(rs)
 
     def reconcile(self, key: str) -> float | None:
@@ -97,7 +101,7 @@ class ReplicaSetController(Controller):
 
     def claim(self, rs: Obj) -> list[Obj]:
         """ClaimPods: owned Pods that match; adopt matching orphans, release the others."""
-        selector = (rs.get("spec") or {}).get("selector")
+        selector = self.selector_of(rs)
         uid = rs["metadata"]["uid"]
         mine: list[Obj] = []
         for pod in self.store.list("pods", rs["metadata"]["namespace"])[0]:

@@ -9,6 +9,7 @@ from podhost.controllers.deployment import DeploymentController
 from podhost.controllers.gc import GarbageCollector
 from podhost.controllers.job import JobController
 from podhost.controllers.replicaset import ReplicaSetController
+from podhost.controllers.replicationcontroller import ReplicationManager
 from podhost.controllers.statefulset import StatefulSetController
 from podhost.registry.client import Client
 
@@ -16,4 +17,4 @@ from podhost.registry.client import Client
 def workload_controllers(store: Client) -> list[Controller]:
     return [DeploymentController(store), ReplicaSetController(store),
             StatefulSetController(store), DaemonSetController(store), JobController(store),
-            CronJobController(store), GarbageCollector(store)]
+            CronJobController(store), ReplicationManager(store), GarbageCollector(store)]

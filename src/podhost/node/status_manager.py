@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 
-from podhost.api import errors, meta
+from podhost.api import errors, meta, pvbinding, taints
 from podhost.api.storage import ApiClient
 from podhost.api.types import Obj
 from podhost.node.events import Recorder
@@ -42,6 +42,17 @@ class StatusManager:
                             f"Successfully assigned {m['namespace']}/{m['name']} to "
                             f"{self.node_name}", component="default-scheduler")
         return updated
+
+    def node_filter(self, pod: Obj) -> str | None:
+        """The scheduler's NodeUnschedulable and TaintToleration filters on this node: the
+        FailedScheduling message when the Pod may not go there (cordoned, untolerated
+        taint)."""
+        try:
+            node = self.store.get("nodes", "", self.node_name)
+        except errors.NotFoundError:
+            return None
+        reason = taints.unschedulable_reason(node, pod)
+        return pvbinding.unschedulable(reason) if reason is not None else None
 
     def mark_unschedulable(self, pod: Obj, message: str) -> Obj:
         """Leave the Pod Pending with PodScheduled False, as the scheduler does when no node

@@ -93,6 +93,10 @@ class Syncer:
         self.publish_status(worker)
 
     def _schedule(self, worker: PodWorker) -> bool:
+        if (message := self.status.node_filter(worker.pod)) is not None:  # cordon, taints
+            worker.pod = self.status.mark_unschedulable(worker.pod, message)
+            worker.wake_in(SCHEDULE_RETRY)
+            return False
         if self.sandboxes.port_conflict(worker):  # the scheduler's NodePorts filter
             worker.pod = self.status.mark_unschedulable(worker.pod, UNSCHEDULABLE_PORTS)
             worker.wake_in(SCHEDULE_RETRY)

@@ -12,7 +12,8 @@ from podhost.protowire import encode_field as f
 from podhost.protowire import encode_varint
 from tests.unit.apiserver.helpers import call, make_api, request
 
-NOT_IN_K8S_API = {"CustomResourceDefinition"}  # apiextensions-apiserver's, served read-only
+NOT_IN_K8S_API = {"CustomResourceDefinition",  # apiextensions-apiserver's, served read-only
+                  "APIService"}  # kube-aggregator's, served read-only
 
 
 def s(number: int, text: str) -> bytes:
