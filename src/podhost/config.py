@@ -11,6 +11,8 @@ DEFAULT_ROOT = "/var/lib/podhost"
 DEFAULT_PORT = 6443
 DEFAULT_POD_CIDR = "10.244.0.0/16"
 DEFAULT_SERVICE_CIDR = "10.96.0.0/12"
+DEFAULT_INGRESS_HTTP_PORT = 80
+DEFAULT_INGRESS_HTTPS_PORT = 443
 
 
 def default_root() -> Path:
@@ -41,6 +43,8 @@ class Settings:
     registries_conf: Path | None = None  # None: $PODHOST_REGISTRIES_CONF or the default file
     pod_cidr: str = ""  # "" or "none": Pods have loopback only
     service_cidr: str = DEFAULT_SERVICE_CIDR
+    ingress_http_port: int = DEFAULT_INGRESS_HTTP_PORT  # 0: no HTTP listener
+    ingress_https_port: int = DEFAULT_INGRESS_HTTPS_PORT  # 0: no HTTPS listener
 
     @property
     def db_path(self) -> Path:
@@ -61,6 +65,10 @@ class Settings:
     @property
     def runtime_dir(self) -> Path:
         return self.root / "runtime"
+
+    @property
+    def ingress_dir(self) -> Path:
+        return self.root / "ingress"
 
     @property
     def pid_file(self) -> Path:

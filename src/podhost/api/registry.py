@@ -116,6 +116,15 @@ DISCOVERY: tuple[ResourceType, ...] = (
                  field_selectors=META_FIELDS | {"addressType"}),
 )
 
+NETWORKING: tuple[ResourceType, ...] = (
+    ResourceType("ingressclasses", "ingressclass", "IngressClass", group="networking.k8s.io",
+                 namespaced=False),
+    ResourceType("ingresses", "ingress", "Ingress", group="networking.k8s.io",
+                 short_names=("ing",),
+                 subresources=(Subresource("status", "Ingress", STATUS_VERBS),)),
+)
+INGRESS_RESOURCES = frozenset({"ingresses", "ingressclasses"})
+
 STORAGE: tuple[ResourceType, ...] = (
     ResourceType("storageclasses", "storageclass", "StorageClass", group="storage.k8s.io",
                  namespaced=False, short_names=("sc",)),
@@ -178,7 +187,7 @@ WORKLOADS = frozenset({"deployments", "replicasets", "statefulsets", "daemonsets
                        "cronjobs"})
 
 # the named groups' tables, in the order discovery lists them
-GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, BATCH, STORAGE,
+GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, BATCH, NETWORKING, STORAGE,
                                                 APIEXTENSIONS, RBAC, AUTHORIZATION,
                                                 AUTHENTICATION)
 

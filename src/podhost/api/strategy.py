@@ -14,6 +14,7 @@ from podhost.api import (
     defaults,
     ephemeral,
     errors,
+    ingress,
     meta,
     quantity,
     registry,
@@ -90,6 +91,8 @@ def prepare_for_create(resource: str, obj: Obj, namespace: str | None) -> Obj:
         workloads.prepare_create(resource, obj)
     elif resource in registry.STORAGE_RESOURCES:
         volumeclaims.prepare_create(resource, obj)
+    elif resource in registry.INGRESS_RESOURCES:
+        ingress.prepare_create(resource, obj)
     return obj
 
 
@@ -117,6 +120,8 @@ def prepare_for_update(resource: str, new: Obj, old: Obj, *, status_only: bool =
         workloads.prepare_update(resource, new, old)
     elif resource in registry.STORAGE_RESOURCES:
         volumeclaims.prepare_update(resource, new, old)
+    elif resource in registry.INGRESS_RESOURCES:
+        ingress.prepare_update(resource, new, old)
     return new
 
 

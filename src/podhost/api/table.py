@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from podhost.api import meta, rbactable, servicetable, storagetable, workloadtable
+from podhost.api import ingresstable, meta, rbactable, servicetable, storagetable, workloadtable
 from podhost.api.columns import age, since
 from podhost.api.types import Obj
 
@@ -301,7 +301,8 @@ TABLES = {"pods": (POD_COLUMNS, pod_cells), "nodes": (NODE_COLUMNS, node_cells),
           "endpoints": (servicetable.ENDPOINTS_COLUMNS, servicetable.endpoints_cells),
           "endpointslices": (servicetable.ENDPOINTSLICE_COLUMNS,
                              servicetable.endpointslice_cells),
-          **workloadtable.TABLES, **storagetable.TABLES, **rbactable.TABLES}
+          **workloadtable.TABLES, **storagetable.TABLES, **rbactable.TABLES,
+          **ingresstable.TABLES}
 SIMPLE = {"configmaps": CONFIGMAP_COLUMNS, "secrets": SECRET_COLUMNS,
           "namespaces": NAMESPACE_COLUMNS, "serviceaccounts": SERVICEACCOUNT_COLUMNS}
 

@@ -16,6 +16,7 @@ from podhost.apiserver import (
     attach,
     discovery,
     identity,
+    ingress,
     logs,
     metrics,
     nodeproxy,
@@ -77,8 +78,9 @@ class ApiServer:
         self.seed(node_facts or objects.node_facts(getattr(node, "root", None)))
 
     def seed(self, facts: objects.NodeFacts) -> None:
-        """System namespaces, the default ServiceAccount of each namespace and this machine's
-        Node."""
+        """System namespaces, the default ServiceAccount of each namespace, the default
+        IngressClass `podhost` and this machine's Node."""
+        ingress.seed_default_class(self.store)
         for name in objects.SYSTEM_NAMESPACES:
             with contextlib.suppress(errors.AlreadyExistsError):
                 self.store.create("namespaces", objects.namespace(name))

@@ -16,7 +16,7 @@ from podhost.api import (
 )
 from podhost.api import patch as patches
 from podhost.api.types import Obj
-from podhost.apiserver import objects, services, storage
+from podhost.apiserver import ingress, objects, services, storage
 from podhost.apiserver.common import (
     NAMESPACED,
     api_version_of,
@@ -266,6 +266,8 @@ class Writes:
             workloadcheck.validate(resource, obj, old)
         elif resource in registry.STORAGE_RESOURCES:
             storage.admit(self.store, resource, obj, old)
+        elif resource in registry.INGRESS_RESOURCES:
+            ingress.admit(self.store, resource, obj, old)
         elif resource in registry.RBAC_RESOURCES:
             pass  # admission.validate, with the escalation checks
         else:

@@ -95,6 +95,9 @@ def serve_argv(root: Path, args: argparse.Namespace | None = None) -> list[str]:
             argv += ["--pod-cidr", args.pod_cidr]
         if getattr(args, "service_cidr", None):
             argv += ["--service-cidr", args.service_cidr]
+        for flag in ("ingress_http_port", "ingress_https_port"):
+            if getattr(args, flag, None) is not None:
+                argv += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
         if args.no_kubeconfig_update:
             argv.append("--no-kubeconfig-update")
     return argv

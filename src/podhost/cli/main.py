@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="registries.conf (v2) with mirrors, insecure and blocked registries "
                             "(default $PODHOST_REGISTRIES_CONF or /etc/containers/registries.conf)")
     _pod_cidr_arg(serve)
+    _ingress_args(serve)
     serve.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
     kc = sub.add_parser("kubeconfig", help="print the kubeconfig of the local node (or, with "
@@ -58,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _ingress_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ingress-http-port", type=int, default=None,
+                        help="port of the ingress proxy's HTTP listener on --address "
+                             "(default 80; 0: none)")
+    parser.add_argument("--ingress-https-port", type=int, default=None,
+                        help="port of the ingress proxy's HTTPS listener on --address "
+                             "(default 443; 0: none)")
+
+
 def _pod_cidr_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pod-cidr", default=None,
                         help="IPv4 range of Pod addresses on the bridge podhost0 (default "
@@ -75,6 +85,7 @@ def add_node_verbs(sub: Any) -> None:
     up.add_argument("--address", default="127.0.0.1", help="address to listen on")
     up.add_argument("--node-name", default=None, help="name of this node (default: hostname)")
     _pod_cidr_arg(up)
+    _ingress_args(up)
     up.add_argument("--no-kubeconfig-update", action="store_true",
                     help="do not merge the podhost context into $KUBECONFIG or ~/.kube/config")
     down = sub.add_parser("down", help="stop the background node (pid file <root>/podhost.pid)")

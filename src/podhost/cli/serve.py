@@ -9,8 +9,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from podhost import config
 from podhost.cli import kubeconfig
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from podhost.apiserver.tokens import TokenService
     from podhost.network.bridge import PodNetwork
     from podhost.network.dns import DnsServer
+    from podhost.node.ingress import IngressController
     from podhost.node.provisioner import LocalProvisioner
     from podhost.node.proxier import ServiceProxy
     from podhost.store.sqlite import Store
@@ -37,7 +39,34 @@ def settings_from(args: argparse.Namespace) -> config.Settings:
                            registries_conf=getattr(args, "registries_conf", None),
                            pod_cidr=getattr(args, "pod_cidr", None) or config.default_pod_cidr(),
                            service_cidr=getattr(args, "service_cidr", None)
-                           or config.default_service_cidr())
+                           or config.default_service_cidr(),
+                           ingress_http_port=_port(args, "ingress_http_port",
+                                                   config.DEFAULT_INGRESS_HTTP_PORT),
+                           ingress_https_port=_port(args, "ingress_https_port",
+                                                    config.DEFAULT_INGRESS_HTTPS_PORT))
+
+
+def _port(args: argparse.Namespace, name: str, default: int) -> int:
+    value = getattr(args, name, None)
+    return default if value is None else int(value)
+
+
+def ingress_controller(settings: config.Settings, store: Store, address: str
+                       ) -> IngressController | None:
+    """The built-in ingress controller and its HAProxy (None when both ports are 0)."""
+    from podhost.network.haproxy import HAPROXY, ProxyProcess
+    from podhost.node.ingress import IngressController
+    if not settings.ingress_http_port and not settings.ingress_https_port:
+        return None
+    if not os.access(HAPROXY, os.X_OK):
+        log.warning("no ingress proxy: %s not found (apt-get install haproxy)", HAPROXY)
+        return None
+    bind = settings.host or "0.0.0.0"
+    status_ip = address if bind == "0.0.0.0" else bind
+    log.info("ingress proxy (haproxy) on %s: http %s, https %s", bind,
+             settings.ingress_http_port or "off", settings.ingress_https_port or "off")
+    return IngressController(store, ProxyProcess(settings.ingress_dir), bind,
+                             settings.ingress_http_port, settings.ingress_https_port, status_ip)
 
 
 def pod_network(settings: config.Settings) -> PodNetwork | None:
@@ -180,6 +209,26 @@ async def stop_tasks(tasks: list[asyncio.Task[None]]) -> None:
             await task
 
 
+async def until_stopped(node_task: asyncio.Future[Any]) -> None:
+    """Until SIGTERM or SIGINT, or the node's end."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({node_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+
+
+def start_ingress(settings: config.Settings, store: Store, address: str,
+                  tasks: list[asyncio.Task[None]]) -> list[Callable[[], None]]:
+    """Start the ingress controller (a task in `tasks`); returns what stops its proxy."""
+    ingress = ingress_controller(settings, store, address)
+    if ingress is None:
+        return []
+    tasks.append(asyncio.ensure_future(ingress.run()))
+    return [ingress.close]
+
+
 async def serve(settings: config.Settings) -> None:
     from podhost.apiserver import app as apiapp
     from podhost.apiserver import http
@@ -207,6 +256,8 @@ async def serve(settings: config.Settings) -> None:
     proxy, dns_server, kubelet.volumes.cluster_dns = await start_services(settings, store,
                                                                          network, address)
     controllers.append(asyncio.ensure_future(proxy.run()))
+    closers = start_ingress(settings, store, address, controllers) + \
+        ([dns_server.close] if dns_server is not None else [])
     provisioner = local_provisioner(settings, store)
     controllers.append(asyncio.ensure_future(provisioner.run()))
     server = await http.serve(settings.host, settings.port, api.handle, apiapp.too_large,
@@ -215,21 +266,16 @@ async def serve(settings: config.Settings) -> None:
     settings.pid_file.write_text(f"{os.getpid()}\n")
     log.info("podhost node %s serving on %s (root %s)", settings.node_name,
              settings.server_url, settings.root)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     node_task = asyncio.ensure_future(kubelet.run())
-    stopper = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({node_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    await until_stopped(node_task)
     server.close()
     await kubelet.drain()
     node_task.cancel()
     with contextlib.suppress(BaseException):
         await node_task
     await stop_tasks(controllers)
-    if dns_server is not None:
-        dns_server.close()
+    for close in closers:  # the ingress proxy (nothing left listening), the DNS server
+        close()
     if not store.list("pods")[0]:  # `down --delete-pods`: nothing left to serve
         proxy.remove()
         provisioner.pool.release()  # the volumes stay in the image, mounted again when used
