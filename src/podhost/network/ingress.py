@@ -139,11 +139,13 @@ global
     hard-stop-after 30s
     noreuseport
     maxconn 4096
+    nbthread 1
     tune.ssl.default-dh-param 2048
 
 defaults
     mode http
     option http-keep-alive
+    option idle-close-on-response
     option forwardfor
     option redispatch
     retries 2
@@ -151,7 +153,7 @@ defaults
     timeout client 60s
     timeout server 60s
     timeout http-request 30s
-    timeout http-keep-alive 60s
+    timeout http-keep-alive 10s
 """
 
 

@@ -63,7 +63,8 @@ def test_render_lists_ready_servers_default_backend_and_listeners() -> None:
     assert "    server e0 10.244.0.3:8080\n    server e1 10.244.0.9:8080\n" in text
     assert "backend default_none_80\n    balance roundrobin\n\n" in text
     assert "    default_backend default_none_80\n" in text
-    assert "expose-fd listeners" in text
+    assert "expose-fd listeners" in text and "option idle-close-on-response" in text
+    assert "nbthread 1" in text
     no_https = render(ProxyModel("127.0.0.1", 8080, 0), FILES)
     assert "ssl" not in no_https.split("frontend")[1]
     assert "default_backend podhost_not_found" in no_https
