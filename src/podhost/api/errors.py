@@ -188,12 +188,19 @@ class InvalidError(ApiError):
     code, reason = 422, "Invalid"
 
     def __init__(self, kind: str, name: str, errors: list[FieldError]) -> None:
+        """`kind` qualified by its group for named groups (`Deployment.apps`), as
+        NewInvalid's message says it; the details carry kind and group apart."""
         self.errors = errors
-        super().__init__(f'{kind} "{name}" is invalid: {_aggregate(errors)}', kind=kind, name=name)
+        self.group = kind.partition(".")[2]
+        super().__init__(f'{kind} "{name}" is invalid: {_aggregate(errors)}',
+                         kind=kind.partition(".")[0], name=name)
 
     def details(self) -> dict[str, Any]:
         causes = [{"reason": e.type, "message": e.body(), "field": e.field} for e in self.errors]
-        return {"name": self.name, "kind": self.kind, "causes": causes}
+        details: dict[str, Any] = {"name": self.name}
+        if self.group:
+            details["group"] = self.group
+        return {**details, "kind": self.kind, "causes": causes}
 
 
 def _aggregate(errors: list[FieldError]) -> str:

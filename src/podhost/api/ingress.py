@@ -4,7 +4,6 @@ admission plugin's choice of class, and which Ingresses a controller serves (pur
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import re
 from typing import Any
@@ -73,31 +72,21 @@ def path_segment_errors(name: str) -> list[str]:
 
 
 # -- defaults and strategy ------------------------------------------------------------------------
-def prepare_create(resource: str, obj: Obj) -> None:
-    """The strategies' PrepareForCreate and the v1 defaults."""
-    if resource == "ingresses":
-        obj["status"] = {}
-        obj.setdefault("spec", {})
-        obj["metadata"]["generation"] = 1
-    else:
-        default_class(obj)
+def prepare_create(ing: Obj) -> None:
+    """PrepareForCreate: generation 1 (the status is the registry's empty one)."""
+    ing.setdefault("spec", {})
+    ing["metadata"]["generation"] = 1
 
 
-def prepare_update(resource: str, new: Obj, old: Obj) -> None:
-    """PrepareForUpdate: an Ingress keeps its status; a spec change bumps the generation."""
-    if resource == "ingresses":
-        new["status"] = copy.deepcopy(old.get("status") or {})
-        new.setdefault("spec", {})
-        generation = int(old["metadata"].get("generation") or 1)
-        if new.get("spec") != old.get("spec"):
-            generation += 1
-        new["metadata"]["generation"] = generation
-    else:
-        default_class(new)
-        if new.get("spec") != old.get("spec"):
-            new["metadata"]["generation"] = int(old["metadata"].get("generation") or 1) + 1
-        else:
-            new["metadata"]["generation"] = int(old["metadata"].get("generation") or 1)
+def prepare_update(new: Obj, old: Obj) -> None:
+    """PrepareForUpdate: a spec change bumps the generation (the status is kept apart)."""
+    new.setdefault("spec", {})
+    bump_generation(new, old)
+
+
+def bump_generation(new: Obj, old: Obj) -> None:
+    generation = int(old["metadata"].get("generation") or 1)
+    new["metadata"]["generation"] = generation + (new.get("spec") != old.get("spec"))
 
 
 def default_class(ic: Obj) -> None:
@@ -105,7 +94,6 @@ def default_class(ic: Obj) -> None:
     params = _dict(_dict(ic.get("spec")).get("parameters"))
     if params and params.get("scope") is None:
         params["scope"] = "Cluster"
-    ic["metadata"].setdefault("generation", 1)
 
 
 # -- DefaultIngressClass admission ----------------------------------------------------------------
@@ -154,6 +142,25 @@ def _old_invalid_secret(old: Obj) -> bool:
 
 def _tls_secret_errors(name: str) -> list[str]:
     return meta.dns1123_subdomain_errors(name) if name else []
+
+
+def validate_status(ing: Obj) -> list[FieldError]:
+    """ValidateIngressLoadBalancerStatus: addresses are IPs, hostnames DNS names."""
+    errs: list[FieldError] = []
+    lb = _dict(_dict(ing.get("status")).get("loadBalancer"))
+    for i, entry in enumerate(lb.get("ingress") or []):
+        entry, path = _dict(entry), f"status.loadBalancer.ingress[{i}]"
+        if entry.get("ip") and not _is_ip(str(entry["ip"])):
+            errs.append(errors.invalid(f"{path}.ip", entry["ip"], "must be a valid IP address, "
+                                       "(e.g. 10.9.8.7 or 2001:db8::ffff)"))
+        if entry.get("hostname"):
+            host = str(entry["hostname"])
+            errs += [errors.invalid(f"{path}.hostname", host, m)
+                     for m in meta.dns1123_subdomain_errors(host)]
+            if _is_ip(host):
+                errs.append(errors.invalid(f"{path}.hostname", host,
+                                           "must be a DNS name, not an IP address"))
+    return errs
 
 
 def validate_spec(spec: Obj, allow_invalid_secret: bool = False) -> list[FieldError]:

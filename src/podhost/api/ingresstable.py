@@ -73,6 +73,3 @@ def ingressclass_cells(ic: Obj, now: datetime) -> list[Any]:
         text += "/" + str(params.get("name") or "")
     return [ic["metadata"]["name"], spec.get("controller", ""), text, age(ic, now)]
 
-
-TABLES = {"ingresses": (INGRESS_COLUMNS, ingress_cells),
-          "ingressclasses": (INGRESSCLASS_COLUMNS, ingressclass_cells)}

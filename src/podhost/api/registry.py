@@ -123,7 +123,6 @@ NETWORKING: tuple[ResourceType, ...] = (
                  short_names=("ing",),
                  subresources=(Subresource("status", "Ingress", STATUS_VERBS),)),
 )
-INGRESS_RESOURCES = frozenset({"ingresses", "ingressclasses"})
 
 STORAGE: tuple[ResourceType, ...] = (
     ResourceType("storageclasses", "storageclass", "StorageClass", group="storage.k8s.io",
@@ -232,6 +231,12 @@ def by_kind(kind: str, api_version: str | None = None) -> ResourceType | None:
 def kind_of(name: str) -> str:
     r = _BY_NAME.get(name)
     return r.kind if r else name
+
+
+def qualified(name: str) -> str:
+    """The resource as the API server names it in messages: `deployments.apps`, `pods`."""
+    r = _BY_NAME.get(name)
+    return f"{name}.{r.group}" if r is not None and r.group else name
 
 
 def api_version_of(name: str) -> str:

@@ -22,11 +22,12 @@ from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
-from podhost.api import registry
+from podhost.api import quantity, registry
 from podhost.api.types import Obj
 
 KUBERNETES_VERSION = "v1.32.0"
 REF_PREFIX = "#/$defs/"
+QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 CORE = "io.k8s.api.core.v1."
 _JSON_TYPES = {str: "string", bool: "bool", int: "number", float: "number", list: "array",
                dict: "object"}
@@ -126,6 +127,12 @@ def _walk_types(node: Obj, value: Any, struct: str, path: str) -> Iterator[str]:
         return
     shape = _shape(node)
     if value is None:
+        return
+    if name == QUANTITY and not isinstance(value, (int, float)):
+        try:
+            quantity.parse_decimal(str(value))
+        except quantity.QuantityError as e:
+            yield str(e)
         return
     if shape == "struct":
         owner = (name or struct).rsplit(".", 1)[-1]

@@ -46,6 +46,17 @@ class ObjectStore(Protocol):
     def unwatch(self, watcher: Any) -> None: ...
 
 
+class ApiClient(ObjectStore, Protocol):
+    """An in-process API client (podhost.registry.client.Client): the store's methods, with
+    writes through the registry's write path, and a client's graceful delete."""
+
+    def update_status(self, resource: str, obj: Obj, *, expected_rv: str | None = None,
+                      subresource: str = "status") -> Obj: ...
+
+    def delete_gracefully(self, resource: str, obj: Obj, grace: int | None = None,
+                          policy: str = "Background") -> Obj: ...
+
+
 async def mirror(store: ObjectStore, resource: str, cache: dict[tuple[str, str], Obj],
                  changed: asyncio.Event) -> None:
     """Keep `cache` ((namespace, name) -> object) equal to the stored objects of `resource`,

@@ -9,14 +9,13 @@ import re
 from typing import Any
 
 from podhost import config
-from podhost.api import errors, registry, strategy
+from podhost.api import errors, ingress, registry
 from podhost.api.nodeapi import NodeBackend
 from podhost.apiserver import (
     admission,
     attach,
     discovery,
     identity,
-    ingress,
     logs,
     metrics,
     nodeproxy,
@@ -29,7 +28,8 @@ from podhost.apiserver import (
 )
 from podhost.apiserver import exec as exec_
 from podhost.apiserver.http import Request, Response, StreamResponse, Upgrade
-from podhost.apiserver.writes import seed_namespace
+from podhost.registry import generic
+from podhost.registry.core import namespaces
 from podhost.store.sqlite import Store
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,14 @@ RESOURCE_PATH = re.compile(
     r"^/(?:api/v1|apis/(?P<group>[a-z0-9.-]+)/(?P<version>v[a-z0-9]+))/"
     r"(?:namespaces/(?P<ns>[^/]+)/(?=[a-z]))?(?P<resource>[a-z]+)"
     r"(?:/(?P<name>[^/]+)(?:/(?P<sub>[a-z]+))?)?/?$")
+
+
+# the node's streaming subresources: (resource, subresource) -> handler
+STREAMING: dict[tuple[str, str], Any] = {
+    ("pods", "exec"): exec_.handle, ("pods", "attach"): attach.handle,
+    ("pods", "portforward"): portforward.handle, ("pods", "log"): logs.handle}
+# writes after which ClusterRole aggregation runs again
+AGGREGATING = {("clusterroles", m) for m in ("POST", "PUT", "PATCH", "DELETE")}
 
 
 def json_response(obj: Any, status: int = 200,
@@ -62,7 +70,8 @@ class ApiServer:
                  server_address: str = "127.0.0.1:6443", node_name: str | None = None,
                  node_facts: objects.NodeFacts | None = None,
                  node_ip: str = "127.0.0.1", pod_cidr: str = "",
-                 token_service: tokens.TokenService | None = None) -> None:
+                 token_service: tokens.TokenService | None = None,
+                 registry: generic.Registry | None = None) -> None:
         self.store, self.node = store, node
         self.token = token
         self.server_address = server_address
@@ -71,31 +80,34 @@ class ApiServer:
         self.tokens = token_service or tokens.TokenService(
             store, tokens.ephemeral_key(), f"https://{server_address}")
         self.identity = identity.Identity(store, token, self.tokens)
-        self.resources = resources.Resources(store, self.node_name)
-        self.resources.writes.admission = admission.Admission(store, self.identity)
-        admission.seed_policy(store)
+        self.registry = registry or generic.Registry(store, node_name=self.node_name)
+        self.registry.authorizer = self.identity
+        self.resources = resources.Resources(store, self.registry)
+        admission.seed_policy(self.registry)
         self.node_ip, self.pod_cidr = node_ip, pod_cidr
         self.seed(node_facts or objects.node_facts(getattr(node, "root", None)))
 
     def seed(self, facts: objects.NodeFacts) -> None:
         """System namespaces, the default ServiceAccount of each namespace, the default
         IngressClass `podhost` and this machine's Node."""
-        ingress.seed_default_class(self.store)
-        for name in objects.SYSTEM_NAMESPACES:
+        with contextlib.suppress(errors.AlreadyExistsError):
+            self.registry.create("ingressclasses", ingress.podhost_class(), None)
+        for name in namespaces.SYSTEM_NAMESPACES:
             with contextlib.suppress(errors.AlreadyExistsError):
-                self.store.create("namespaces", objects.namespace(name))
+                self.registry.create("namespaces", {
+                    "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, None)
         for ns in self.store.list("namespaces")[0]:
-            if not strategy.namespace_terminating(ns):
-                seed_namespace(self.store, ns["metadata"]["name"])
+            if not generic.namespace_terminating(ns):
+                namespaces.strategy.after_create(self.registry.context(), ns)
         node = objects.node_object(self.node_name, facts, self.node_ip, self.pod_cidr)
         try:
             old = self.store.get("nodes", "", self.node_name)
         except errors.NotFoundError:
-            self.store.create("nodes", node)
+            self.registry.create("nodes", node, None, manager="kubelet")
             return
-        node["metadata"].update({k: old["metadata"][k] for k in ("uid", "creationTimestamp")})
+        node["metadata"]["uid"] = old["metadata"]["uid"]
         node["spec"] = {**old.get("spec", {}), **node["spec"]}
-        self.store.update("nodes", node)
+        self.registry.update("nodes", node, manager="kubelet", owns_status=True)
 
     def authenticated(self, request: Request) -> bool:
         """Authentication, impersonation and authorization: sets request.user; 401 or 403."""
@@ -167,24 +179,22 @@ class ApiServer:
         ns, resource, name, sub = m.group("ns", "resource", "name", "sub")
         if registry.served(resource, m.group("group") or "", m.group("version") or "v1") is None:
             raise errors.NotFoundError("the server could not find the requested resource")
-        if sub == "exec" and resource == "pods":
-            return await exec_.handle(self.store, self.node, request, ns or "", name)
-        if sub == "attach" and resource == "pods":
-            return await attach.handle(self.store, self.node, request, ns or "", name)
-        if sub == "portforward" and resource == "pods":
-            return await portforward.handle(self.store, self.node, request, ns or "", name)
-        if sub == "log" and resource == "pods":
-            return await logs.handle(self.store, self.node, request, ns or "", name)
+        streaming = STREAMING.get((resource, sub or ""))
+        if streaming is not None:
+            answer: Response | StreamResponse | Upgrade = await streaming(
+                self.store, self.node, request, ns or "", name or "")
+            return answer
         return await self.dispatch(request, resource, ns, name, sub)
 
     async def dispatch(self, request: Request, resource: str, ns: str | None, name: str | None,
                        sub: str | None) -> Response | StreamResponse:
         """The identity endpoints (TokenRequest, the reviews), then the CRUD verbs."""
-        if sub == "token" and resource == "serviceaccounts":
+        if (resource, sub) == ("serviceaccounts", "token"):
             return self.tokens.token_request(request, ns or "", name or "")
-        if resource in reviews.RESOURCES and name is None:
+        review = reviews.REVIEWS.get(resource)
+        if review is not None and name is None:
             return reviews.handle(self.identity, request, resource, ns)
         answer = await self.resources.dispatch(request, resource, ns, name, sub)
-        if resource == "clusterroles" and request.method != "GET":
-            admission.aggregate(self.store)  # the clusterrole-aggregation controller
+        if (resource, request.method) in AGGREGATING:
+            admission.aggregate(self.registry)  # the clusterrole-aggregation controller
         return answer

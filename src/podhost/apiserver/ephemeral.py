@@ -11,7 +11,8 @@ from podhost.api.defaults import default_container
 from podhost.api.types import Obj
 from podhost.apiserver.common import decode_body, dry_run, field_manager, not_allowed, ok
 from podhost.apiserver.http import Request, Response
-from podhost.apiserver.writes import PATCH_TYPES, conflict, patched, set_managed_fields
+from podhost.apiserver.writes import PATCH_TYPES, conflict, patched
+from podhost.registry.generic import set_managed_fields
 from podhost.store.sqlite import Store
 
 PATCHES = sorted(PATCH_TYPES - {"application/apply-patch+yaml"})

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
-from podhost.api import errors, registry, table
+from podhost.api import errors, registry
 from podhost.api.types import Obj
 from podhost.apiserver.common import (
     api_version_of,
@@ -23,6 +23,7 @@ from podhost.apiserver.common import (
     wants_table,
 )
 from podhost.apiserver.http import Request, Response, StreamResponse
+from podhost.registry import strategies
 from podhost.store.sqlite import Store
 from podhost.store.watch import Event
 
@@ -98,8 +99,8 @@ def _api_version(kind: str) -> str:
 def _event_line(ev: Event, as_table: bool, first: bool) -> bytes:
     obj = ev.object
     if as_table:
-        obj = table.to_table(ev.resource, [obj], obj["metadata"].get("resourceVersion"),
-                             include_columns=first)
+        obj = strategies.get(ev.resource).table(
+            [obj], obj["metadata"].get("resourceVersion"), include_columns=first)
     return dumps({"type": ev.type, "object": obj}) + b"\n"
 
 
@@ -120,8 +121,9 @@ class Reads:
             status_only: bool = False) -> Response:
         obj = self.store.get(resource, ns, name)
         if wants_table(request):
-            return ok(table.to_table(resource, [obj], obj["metadata"].get("resourceVersion"),
-                                     include_object=request.arg("includeObject")))
+            return ok(strategies.get(resource).table(
+                [obj], obj["metadata"].get("resourceVersion"),
+                include_object=request.arg("includeObject")))
         return ok(obj)
 
     async def list_or_watch(self, request: Request, resource: str,
@@ -141,8 +143,8 @@ class Reads:
         items, rv = self.store.list(resource, ns, predicate)
         items, rv, extra = page(items, rv, limit, request.arg("continue"), _position)
         if wants_table(request):
-            result = table.to_table(resource, items, rv,
-                                    include_object=request.arg("includeObject"))
+            result = strategies.get(resource).table(items, rv,
+                                                    include_object=request.arg("includeObject"))
             result["metadata"].update(extra)
             return ok(result)
         return ok({"kind": kind_of(resource) + "List", "apiVersion": api_version_of(resource),

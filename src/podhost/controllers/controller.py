@@ -17,12 +17,14 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from podhost.api.storage import ObjectStore
 from podhost.api.types import Obj
 from podhost.controllers.queue import WorkQueue
-from podhost.store.sqlite import Store
+from podhost.registry.client import Client, as_client
 from podhost.store.watch import Event
 
 log = logging.getLogger(__name__)
+MANAGER = "kube-controller-manager"  # the field manager of every controller's writes
 
 
 def _everything(obj: Obj) -> bool:
@@ -42,8 +44,9 @@ class Controller(abc.ABC):
 
     name = "controller"
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: ObjectStore | Client) -> None:
+        # an ordinary API user: every write goes through the registry's write path
+        self.store = as_client(store, MANAGER)
         self.queue = WorkQueue()
 
     @abc.abstractmethod

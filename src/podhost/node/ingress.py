@@ -21,7 +21,7 @@ from typing import Any
 from podhost.api import endpoints as eps
 from podhost.api import errors
 from podhost.api import ingress as ingressapi
-from podhost.api.storage import ObjectStore, mirror
+from podhost.api.storage import ApiClient, mirror
 from podhost.api.types import Obj
 from podhost.network import NetworkError
 from podhost.network.haproxy import ProxyProcess
@@ -163,7 +163,7 @@ def wanted_status(ing: Obj, ip: str) -> Obj:
 class IngressController:
     """Keeps the node's ingress proxy in step with the API objects."""
 
-    def __init__(self, store: ObjectStore, proxy: ProxyProcess, address: str, http_port: int,
+    def __init__(self, store: ApiClient, proxy: ProxyProcess, address: str, http_port: int,
                  https_port: int, status_ip: str) -> None:
         self.store, self.proxy = store, proxy
         self.address, self.http_port, self.https_port = address, http_port, https_port
@@ -234,8 +234,8 @@ class IngressController:
             new: dict[str, Any] = copy.deepcopy(ing)
             new["status"] = status
             try:
-                self.store.update("ingresses", new,
-                                  expected_rv=ing["metadata"].get("resourceVersion"))
+                self.store.update_status("ingresses", new,
+                                         expected_rv=ing["metadata"].get("resourceVersion"))
             except (errors.ConflictError, errors.NotFoundError):
                 pass  # the watch brings the newer object, and another sync
 
