@@ -128,6 +128,11 @@ def test_two_apps_answer_by_name_on_localhost(inode: Node, apps: None) -> None:
     lines = inode.kubectl("get", "ingressclass").stdout.splitlines()
     assert lines[0].split() == ["NAME", "CONTROLLER", "PARAMETERS", "AGE"]
     assert lines[1].split()[:3] == ["podhost", "podhost.io/ingress-controller", "<none>"]
+    inode.kubectl("create", "ingress", "made", "--rule=made.localhost/*=a:80")  # kubectl's way
+    wait_for(lambda: curl(f"http://made.localhost:{http}/") == (200, "app-a"), 10,
+             "kubectl create ingress")
+    made = json.loads(inode.kubectl("get", "ingress", "made", "-o", "json").stdout)["spec"]
+    assert made["rules"][0]["http"]["paths"][0]["pathType"] == "Prefix"
     described = inode.kubectl("describe", "ingress", "apps").stdout
     assert "Ingress Class:    podhost" in described
     assert "a.localhost" in described and "/api" in described and "b:80" in described
@@ -285,3 +290,34 @@ def test_a_dead_proxy_is_started_again_and_doctor_reports_the_ports(inode: Node,
     doctor = subprocess.run([PODHOST, "doctor", "--root", str(inode.root)], env=inode.env(),
                             capture_output=True, text=True, timeout=60).stdout
     assert f"127.0.0.1:{http} (http), 127.0.0.1:{https} (https)" in doctor, doctor
+
+
+def _restart(node: Node, extra: list[str]) -> None:
+    """A new `podhost serve` on the node's root, in place of the old one in `node`."""
+    new = start_node(node.root, extra)
+    node.process, node.port, node.log = new.process, new.port, new.log
+
+
+def test_kill_9_of_the_node_keeps_serving_and_down_leaves_nothing_listening(
+        inode: Node, apps: None, registries_conf: Path) -> None:
+    http, https = inode.http, inode.https  # type: ignore[attr-defined]
+    extra = ["--registries-conf", str(registries_conf), "--ingress-http-port", str(http),
+             "--ingress-https-port", str(https)]
+    pid = haproxy.running(inode.root / "ingress")
+    inode.process.kill()
+    inode.process.wait()
+    assert curl(f"http://a.localhost:{http}/") == (200, "app-a")  # the proxy outlives it
+    _restart(inode, extra)
+    assert haproxy.running(inode.root / "ingress") == pid  # adopted, not replaced
+    apply(inode, ingress("after", [{"host": "after.localhost",
+                                    "http": {"paths": [path("/", "a")]}}]))
+    wait_for(lambda: curl(f"http://after.localhost:{http}/") == (200, "app-a"), 10, "adopted")
+    inode.process.kill()
+    inode.process.wait()
+    down = subprocess.run([PODHOST, "down", "--root", str(inode.root)], env=inode.env(),
+                          capture_output=True, text=True, timeout=60)
+    assert "stopped the ingress proxy the node left running" in down.stdout, down.stdout
+    for port in (http, https):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0
+    _restart(inode, extra)  # for the module's clean-up (its Pods)

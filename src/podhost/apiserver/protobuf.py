@@ -99,6 +99,22 @@ SCHEMAS["SubjectAccessReview"] = SCHEMAS["LocalSubjectAccessReview"] = {
 SCHEMAS["SelfSubjectRulesReview"] = {1: ("metadata", OBJECT_META),
                                      2: ("spec", {1: ("namespace", "string")})}
 SCHEMAS["SelfSubjectReview"] = {1: ("metadata", OBJECT_META)}
+# networking/v1 (k8s.io/api/networking/v1/generated.proto): what `kubectl create ingress` sends;
+# an IngressRule's IngressRuleValue is inline in JSON (its field name is "")
+INGRESS_BACKEND: Schema = {
+    4: ("service", {1: ("name", "string"), 2: ("port", {1: ("name", "string"),
+                                                        2: ("number", "int")})}),
+    3: ("resource", {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string")})}
+HTTP_PATHS: Schema = {1: ("paths", ("list", {1: ("path", "string"), 3: ("pathType", "string"),
+                                              2: ("backend", INGRESS_BACKEND)}))}
+SCHEMAS["Ingress"] = {1: ("metadata", OBJECT_META), 2: ("spec", {
+    4: ("ingressClassName", "string"), 1: ("defaultBackend", INGRESS_BACKEND),
+    2: ("tls", ("list", {1: ("hosts", ("list", "string")), 2: ("secretName", "string")})),
+    3: ("rules", ("list", {1: ("host", "string"), 2: ("", {1: ("http", HTTP_PATHS)})}))})}
+SCHEMAS["IngressClass"] = {1: ("metadata", OBJECT_META), 2: ("spec", {
+    1: ("controller", "string"),
+    2: ("parameters", {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string"),
+                       4: ("scope", "string"), 5: ("namespace", "string")})})}
 UNKNOWN: Schema = {1: ("typeMeta", {1: ("apiVersion", "string"), 2: ("kind", "string")}),
                    2: ("raw", "raw"), 3: ("contentEncoding", "string"),
                    4: ("contentType", "string")}
@@ -130,7 +146,9 @@ def decode_message(data: bytes, schema: Schema) -> dict[str, Any]:
         if number not in schema:
             continue
         name, kind = schema[number]
-        if isinstance(kind, tuple) and kind[0] == "map":
+        if name == "" and isinstance(kind, dict):  # an inline (embedded) struct
+            obj.update(decode_message(bytes(value), kind))
+        elif isinstance(kind, tuple) and kind[0] == "map":
             entry = {n: v for n, _w, v in fields(bytes(value))}
             key = bytes(entry.get(1, b"")).decode("utf-8")
             obj.setdefault(name, {})[key] = _scalar(kind[1], entry.get(2, b""))
