@@ -45,6 +45,8 @@ class Settings:
     service_cidr: str = DEFAULT_SERVICE_CIDR
     ingress_http_port: int = DEFAULT_INGRESS_HTTP_PORT  # 0: no HTTP listener
     ingress_https_port: int = DEFAULT_INGRESS_HTTPS_PORT  # 0: no HTTPS listener
+    pod_security_default: str | None = None  # --pod-security-default LEVEL
+    admission_config: Path | None = None  # --admission-control-config-file
 
     @property
     def db_path(self) -> Path:

@@ -178,6 +178,34 @@ class UnsupportedMediaError(ApiError):
     code, reason = 415, "UnsupportedMediaType"
 
 
+class RejectedError(ApiError):
+    """422 as apierrors.NewGenericServerResponse(422, ...) (a JSON patch that cannot be
+    applied): the fixed message, the reason in details.causes."""
+
+    code, reason = 422, "Invalid"
+
+    def __init__(self, cause: str) -> None:
+        super().__init__("the server rejected our request due to an error in our request",
+                         details={"causes": [{"message": cause}]})
+
+
+class TooManyRequestsError(ApiError):
+    """429, as apierrors.NewTooManyRequests: the client retries after `retry_after` seconds
+    (details.retryAfterSeconds and the Retry-After header)."""
+
+    code, reason = 429, "TooManyRequests"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message, details={"retryAfterSeconds": retry_after})
+        self.retry_after = retry_after
+
+
+class RequestTimeoutError(ApiError):
+    """504, as apierrors.NewTimeoutError: the request did not finish in its time."""
+
+    code, reason = 504, "Timeout"
+
+
 class InternalError(ApiError):
     code, reason = 500, "InternalError"
 

@@ -103,12 +103,14 @@ def json_patch(doc: Any, ops: Any) -> Any:
     for op in ops:
         try:
             doc = _json_patch_op(doc, op)
-        except (KeyError, IndexError, ValueError, TypeError) as e:
-            raise errors.ApiError(
-                f"the server rejected our request due to an error in our request: {e}") from e
+        except (KeyError, IndexError) as e:  # evanphx/json-patch's words
+            raise errors.RejectedError(
+                f'{op.get("op")} operation does not apply: doc is missing path: '
+                f'"{op.get("path")}": missing value') from e
+        except (ValueError, TypeError) as e:
+            raise errors.RejectedError(str(e)) from e
         except errors.InvalidError:
-            raise errors.ApiError("the server rejected our request due to an error in our "
-                                  f"request: testing value {op.get('path')} failed") from None
+            raise errors.RejectedError(f"testing value {op.get('path')} failed") from None
     return doc
 
 

@@ -16,6 +16,7 @@ from podhost.apiserver import (
     attach,
     discovery,
     identity,
+    limits,
     logs,
     metrics,
     nodeproxy,
@@ -27,8 +28,8 @@ from podhost.apiserver import (
     volumes,
 )
 from podhost.apiserver import exec as exec_
-from podhost.apiserver.http import Request, Response, StreamResponse, Upgrade
-from podhost.registry import generic
+from podhost.apiserver.http import MAX_BODY, Request, Response, StreamResponse, Upgrade
+from podhost.registry import generic, podsecurity
 from podhost.registry.core import namespaces
 from podhost.store.sqlite import Store
 
@@ -56,11 +57,23 @@ def json_response(obj: Any, status: int = 200,
 
 
 def status_response(err: errors.ApiError) -> Response:
-    return json_response(err.to_status(), err.code)
+    retry = [("Retry-After", str(err.retry_after))] \
+        if isinstance(err, errors.TooManyRequestsError) else []
+    return json_response(err.to_status(), err.code, retry)
+
+
+def with_warnings(request: Request, answer: Response | StreamResponse | Upgrade
+                  ) -> Response | StreamResponse | Upgrade:
+    """Admission's warnings (PodSecurity's) as `Warning: 299 - "…"` headers."""
+    if request.warnings and isinstance(answer, (Response, StreamResponse)):
+        answer.headers = [*answer.headers,
+                          *(("Warning", "299 - " + json.dumps(w)) for w in request.warnings)]
+    return answer
 
 
 def too_large() -> Response:
-    return status_response(errors.RequestTooLargeError("the request is too large"))
+    return status_response(errors.RequestTooLargeError(
+        f"Request entity too large: limit is {MAX_BODY}"))
 
 
 class ApiServer:
@@ -82,9 +95,13 @@ class ApiServer:
         self.identity = identity.Identity(store, token, self.tokens)
         self.registry = registry or generic.Registry(store, node_name=self.node_name)
         self.registry.authorizer = self.identity
+        if not any(isinstance(p, podsecurity.PodSecurity) for p in self.registry.plugins):
+            self.registry.plugins.append(podsecurity.PodSecurity())
         self.resources = resources.Resources(store, self.registry)
         admission.seed_policy(self.registry)
         self.node_ip, self.pod_cidr = node_ip, pod_cidr
+        self.inflight = limits.InFlight()
+        limits.allow_deep_objects()
         self.seed(node_facts or objects.node_facts(getattr(node, "root", None)))
 
     def seed(self, facts: objects.NodeFacts) -> None:
@@ -127,12 +144,27 @@ class ApiServer:
         try:
             if not ANONYMOUS_PATHS.match(request.path) and not self.authenticated(request):
                 raise errors.UnauthorizedError("Unauthorized")
-            return await self.route(request)
+            return with_warnings(request, await self.limited(request))
         except errors.ApiError as e:
             return status_response(e)
         except Exception as e:  # the edge: never a traceback to the client
             log.exception("internal error serving %s %s", request.method, request.raw_target)
             return status_response(errors.InternalError(f"Internal error occurred: {e}"))
+
+    async def limited(self, request: Request) -> Response | StreamResponse | Upgrade:
+        """route() within the in-flight and per-client watch limits (limits.py)."""
+        with self.inflight.admit(request) as admitted:
+            if not admitted:
+                return limits.too_many_requests()
+            if not limits.is_watch(request):
+                return await self.route(request)
+            user = request.user.name if request.user is not None else "system:anonymous"
+            if not self.inflight.watch_allowed(user):
+                return limits.too_many_requests()
+            answer = await self.route(request)
+            if isinstance(answer, StreamResponse):
+                return self.inflight.count_watch(user, answer)
+            return answer
 
     async def route(self, request: Request) -> Response | StreamResponse | Upgrade:
         path = request.path

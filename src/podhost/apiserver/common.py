@@ -12,7 +12,7 @@ import yaml
 from podhost import yamljson
 from podhost.api import errors, managedfields, registry, selectors
 from podhost.api.types import Obj
-from podhost.apiserver import protobuf, protoworkloads
+from podhost.apiserver import limits, protobuf, protoworkloads
 from podhost.apiserver.http import Request, Response
 from podhost.store.sqlite import Store
 
@@ -56,6 +56,9 @@ def decode_body(request: Request, kind: str) -> Any:
         if kind in protoworkloads.KINDS:
             return protoworkloads.decode(request.body, kind)
         return protobuf.decode(request.body, kind)
+    if (deep := limits.too_deep(request.body)) is not None and not ctype.endswith("yaml"):
+        raise errors.BadRequestError(
+            f'{kind} in version "v1" cannot be handled as a {kind}: {deep}')
     try:
         if ctype.endswith("yaml"):
             return yamljson.load(request.body.decode("utf-8"))

@@ -79,7 +79,9 @@ class Writes:
         self.store = registry.store
 
     def context(self, request: Request) -> Context:
-        return self.registry.context(request.user, dry_run(request))
+        ctx = self.registry.context(request.user, dry_run(request))
+        ctx.warnings = request.warnings  # admission's (PodSecurity's): app.py sends them
+        return ctx
 
     def create(self, request: Request, resource: str, ns: str | None) -> Response:
         obj = self._decode_object(request, resource)
@@ -173,5 +175,7 @@ class Writes:
                 f'{kind} in version "v1" cannot be handled as a {kind}: the kind or apiVersion '
                 f'of the object ("{obj.get("apiVersion")}, {obj.get("kind")}") does not match')
         obj["kind"], obj["apiVersion"] = kind, api_version
+        if obj.get("metadata") is None:  # JSON null decodes to an empty ObjectMeta
+            obj["metadata"] = {}
         validation.check_decodable(resource, obj)
         return obj

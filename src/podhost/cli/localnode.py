@@ -98,6 +98,11 @@ def serve_argv(root: Path, args: argparse.Namespace | None = None) -> list[str]:
         for flag in ("ingress_http_port", "ingress_https_port"):
             if getattr(args, flag, None) is not None:
                 argv += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
+        if getattr(args, "pod_security_default", None):
+            argv += ["--pod-security-default", args.pod_security_default]
+        if getattr(args, "admission_control_config_file", None):
+            argv += ["--admission-control-config-file",
+                     str(args.admission_control_config_file.resolve())]
         if args.no_kubeconfig_update:
             argv.append("--no-kubeconfig-update")
     return argv

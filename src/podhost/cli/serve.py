@@ -42,7 +42,10 @@ def settings_from(args: argparse.Namespace) -> config.Settings:
                            ingress_http_port=_port(args, "ingress_http_port",
                                                    config.DEFAULT_INGRESS_HTTP_PORT),
                            ingress_https_port=_port(args, "ingress_https_port",
-                                                    config.DEFAULT_INGRESS_HTTPS_PORT))
+                                                    config.DEFAULT_INGRESS_HTTPS_PORT),
+                           pod_security_default=getattr(args, "pod_security_default", None),
+                           admission_config=getattr(args, "admission_control_config_file",
+                                                    None))
 
 
 def _port(args: argparse.Namespace, name: str, default: int) -> int:
@@ -69,6 +72,20 @@ def ingress_controller(settings: config.Settings, registry: Registry, address: s
     return IngressController(Client(registry, "podhost-ingress-controller"),
                              ProxyProcess(settings.ingress_dir), bind,
                              settings.ingress_http_port, settings.ingress_https_port, status_ip)
+
+
+
+def configure_pod_security(settings: config.Settings) -> None:
+    """The PodSecurity plugin's configuration; a bad one stops the node before it starts."""
+    from podhost.api import podsecurity
+    from podhost.api.podsecurity import config as psconfig
+    if settings.admission_config is not None and settings.pod_security_default is not None:
+        raise psconfig.ConfigError("--pod-security-default and "
+                                   "--admission-control-config-file are exclusive")
+    if settings.admission_config is not None:
+        podsecurity.configure(psconfig.from_file(settings.admission_config))
+    elif settings.pod_security_default is not None:
+        podsecurity.configure(psconfig.from_level(settings.pod_security_default))
 
 
 def pod_network(settings: config.Settings) -> PodNetwork | None:
@@ -317,6 +334,7 @@ def run(args: argparse.Namespace) -> int:
         print("error: podhost serve must run as root (it mounts filesystems and runs runc)",
               file=sys.stderr)
         return 1
+    from podhost.api.podsecurity.config import ConfigError
     from podhost.images.errors import ImageError
     from podhost.images.registries import load_registries
     from podhost.network import NetworkError
@@ -324,8 +342,9 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     try:
         load_registries(settings.registries_conf)  # a bad file stops the node before it starts
+        configure_pod_security(settings)
         asyncio.run(serve(settings))
-    except (OSError, ImageError, NetworkError) as e:
+    except (OSError, ImageError, NetworkError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
