@@ -148,6 +148,22 @@ def _walk_types(node: Obj, value: Any, struct: str, path: str) -> Iterator[str]:
             yield from _walk_types(node["additionalProperties"], item, struct, path)
 
 
+def resolve(node: Obj) -> Obj:
+    """A schema node with its `$ref` followed."""
+    return _resolve(node)[1]
+
+
+def definition_of(obj: Obj) -> str | None:
+    """The OpenAPI definition of an object by its apiVersion and kind (`autoscaling/v1` Scale:
+    `io.k8s.api.autoscaling.v1.Scale`), served or not."""
+    kind, api_version = str(obj.get("kind") or ""), str(obj.get("apiVersion") or "v1")
+    served = registry.by_kind(kind, api_version)
+    if served is not None:
+        return served.definition
+    group, _, version = api_version.rpartition("/")
+    return f"io.k8s.api.{group.split('.')[0] if group else 'core'}.{version}.{kind}"
+
+
 def root_definition(kind: str) -> str | None:
     """The Go type (OpenAPI definition name) a served kind's wire objects decode into."""
     served = registry.by_kind(kind)

@@ -214,7 +214,7 @@ def apply_scale(obj: Obj, scale: Any) -> Obj:
                                      "json: cannot unmarshal into Go struct field "
                                      "ScaleSpec.spec.replicas of type int32")
     if replicas < 0:
-        raise errors.InvalidError("Scale", name, [errors.invalid(
+        raise errors.InvalidError("Scale.autoscaling", name, [errors.invalid(
             "spec.replicas", replicas, "must be greater than or equal to 0")])
     new = copy.deepcopy(obj)
     new["spec"]["replicas"] = replicas

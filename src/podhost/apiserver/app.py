@@ -52,7 +52,8 @@ AGGREGATING = {("clusterroles", m) for m in ("POST", "PUT", "PATCH", "DELETE")}
 
 def json_response(obj: Any, status: int = 200,
                   headers: list[tuple[str, str]] | None = None) -> Response:
-    return Response(status, json.dumps(obj, separators=(",", ":")).encode(),
+    """A JSON answer ending in a newline, as the API server's json.Encoder writes it."""
+    return Response(status, json.dumps(obj, separators=(",", ":")).encode() + b"\n",
                     headers=headers or [])
 
 
@@ -179,7 +180,8 @@ class ApiServer:
                  "/openapi/v3/api/v1": discovery.openapi_v3_core}
         if path.rstrip("/") == "/apis" and request.method == "GET" and \
                 discovery.wants_aggregated(request.headers.get("accept", "")):
-            return Response(200, json.dumps(discovery.api_group_discovery_list()).encode(),
+            return Response(200, json.dumps(discovery.api_group_discovery_list()).encode()
+                            + b"\n",
                             content_type=discovery.AGGREGATED)
         if path.rstrip("/") == "/openapi/v2" and request.method == "GET":
             return discovery.openapi_v2_response(request.headers.get("accept", ""))

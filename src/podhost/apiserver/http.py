@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http
 import json
 import logging
 import ssl
@@ -204,7 +205,7 @@ class Connection:
         status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                   "message": f"malformed HTTP request: {error}", "reason": reason,
                   "code": code}
-        body = json.dumps(status, separators=(",", ":")).encode()
+        body = json.dumps(status, separators=(",", ":")).encode() + b"\n"
         with contextlib.suppress(Exception):
             await self._respond(Response(code, body), close=True)
             await self._discard_input()
@@ -233,14 +234,16 @@ class Connection:
         headers = self._headers(response.content_type, response.headers, len(response.body))
         if close:
             headers.append(("Connection", "close"))
-        await self._send(h11.Response(status_code=response.status, headers=headers))
+        await self._send(h11.Response(status_code=response.status, headers=headers,
+                                      reason=reason_phrase(response.status)))
         if response.body:
             await self._send(h11.Data(data=response.body))
         await self._send(h11.EndOfMessage())
 
     async def _stream(self, response: StreamResponse) -> None:
         headers = self._headers(response.content_type, response.headers, None)
-        await self._send(h11.Response(status_code=response.status, headers=headers))
+        await self._send(h11.Response(status_code=response.status, headers=headers,
+                                      reason=reason_phrase(response.status)))
         pump = asyncio.ensure_future(self._pump(response.chunks))
         hangup = asyncio.ensure_future(self.reader.read(1))
         try:
@@ -268,9 +271,24 @@ class Connection:
                 await aclose()
 
     async def _upgrade(self, upgrade: Upgrade) -> None:
-        await self._send(h11.InformationalResponse(status_code=101, headers=upgrade.headers))
+        await self._send(h11.InformationalResponse(status_code=101, headers=upgrade.headers,
+                                                   reason=reason_phrase(101)))
         trailing, _closed = self.conn.trailing_data
         await upgrade.handler(self.reader, self.writer, bytes(trailing))
+
+
+# where newer Pythons follow RFC 9110's names and Go keeps the older ones
+_GO_PHRASES = {413: b"Request Entity Too Large", 422: b"Unprocessable Entity"}
+
+
+def reason_phrase(code: int) -> bytes:
+    """The status line's reason, as Go's http.StatusText (`HTTP/1.1 200 OK`)."""
+    if code in _GO_PHRASES:
+        return _GO_PHRASES[code]
+    try:
+        return http.HTTPStatus(code).phrase.encode()
+    except ValueError:
+        return b""
 
 
 async def serve(host: str, port: int, handler: Handler, too_large: Callable[[], Response],

@@ -185,6 +185,5 @@ class Identity:
 
 
 def forbidden(a: Attributes, reason: str = "") -> errors.ForbiddenError:
-    details: dict[str, Any] = {"group": a.group} if a.group else {}
     return errors.ForbiddenError(rbac.forbidden_message(a, reason), kind=a.resource,
-                                 name=a.name, details=details)
+                                 name=a.name, group=a.group)

@@ -2,7 +2,8 @@
 Pod template, named `<owner>-<hash>`, labelled like the template plus `controller-revision-hash`,
 numbered in `revision`; the current template's revision is found or made (an older equal one is
 renumbered, as a rollback does), and revisions beyond revisionHistoryLimit that no Pod uses are
-deleted."""
+deleted. A new revision copies its owner's annotations (`kubernetes.io/change-cause` is what
+`kubectl rollout history` prints)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ def current(store: Client, owner: Obj, kind: str) -> tuple[Obj, list[Obj]]:
         "ownerReferences": [w.controller_of(owner, kind, "apps/v1")]},
         "data": data, "revision": top + 1}
     assert made is not None
+    if owner["metadata"].get("annotations"):  # copied as upstream's history code does
+        made["metadata"]["annotations"] = dict(owner["metadata"]["annotations"])
     name = made["metadata"]["name"]
     made["metadata"]["namespace"] = owner["metadata"]["namespace"]
     made = w.create(store, "controllerrevisions", made)

@@ -18,7 +18,6 @@ from datetime import timedelta
 from typing import Protocol
 
 from podhost.api import errors, gc, managedfields, meta, objectmeta
-from podhost.api import registry as table
 from podhost.api.rbac import User
 from podhost.api.storage import ObjectStore
 from podhost.api.types import Obj
@@ -125,34 +124,32 @@ def begin_delete(resource: str, obj: Obj, requested: int | None) -> Deletion:
     return "gone"
 
 
-def check_preconditions(obj: Obj, preconditions: Obj | None) -> None:
-    """DeleteOptions.preconditions: the uid and resourceVersion the client expects."""
+def check_preconditions(resource: str, obj: Obj, preconditions: Obj | None) -> None:
+    """DeleteOptions.preconditions: the uid and resourceVersion the client expects; a mismatch
+    is NewConflict's `Operation cannot be fulfilled on <resource> "<name>": Precondition …`."""
     pre = preconditions or {}
     m = obj["metadata"]
     if pre.get("uid") and pre["uid"] != m.get("uid"):
-        raise errors.ConflictError(f"Precondition failed: UID in precondition: {pre['uid']}, "
-                                   f"UID in object meta: {m.get('uid')}")
+        raise errors.ConflictError.of(resource, m.get("name", ""), "Precondition failed: UID in "
+                                      f"precondition: {pre['uid']}, UID in object meta: "
+                                      f"{m.get('uid')}")
     if pre.get("resourceVersion") and pre["resourceVersion"] != m.get("resourceVersion"):
-        raise errors.ConflictError(
-            f"Precondition failed: ResourceVersion in precondition: "
+        raise errors.ConflictError.of(
+            resource, m.get("name", ""), "Precondition failed: ResourceVersion in precondition: "
             f"{pre['resourceVersion']}, ResourceVersion in object meta: "
             f"{m.get('resourceVersion')}")
 
 
 def conflict(resource: str, name: str) -> errors.ConflictError:
-    return errors.ConflictError(
-        f'Operation cannot be fulfilled on {table.qualified(resource)} "{name}": the object '
-        "has been modified; please apply your changes to the latest version and try again",
-        kind=resource, name=name)
+    return errors.ConflictError.modified(resource, name)
 
 
 def terminating_error(resource: str, name: str, ns: str) -> errors.ForbiddenError:
-    return errors.ForbiddenError(
-        f'{table.qualified(resource)} "{name}" is forbidden: unable to create new content in '
-        f"namespace {ns} because it is being terminated", kind=resource, name=name,
-        details={"causes": [{"reason": "NamespaceTerminating",
-                             "message": f"namespace {ns} is being terminated",
-                             "field": "metadata.namespace"}]})
+    cause = {"reason": "NamespaceTerminating", "message": f"namespace {ns} is being terminated",
+             "field": "metadata.namespace"}
+    return errors.ForbiddenError.of(
+        resource, name, f"unable to create new content in namespace {ns} because it is being "
+        "terminated", details={"causes": [cause]})
 
 
 def namespace_terminating(ns: Obj) -> bool:
@@ -257,7 +254,7 @@ class Registry:
         s = strategies.get(resource)
         current = copy.deepcopy(obj) if obj is not None else \
             self.store.get(resource, namespace, name)
-        check_preconditions(current, preconditions)
+        check_preconditions(resource, current, preconditions)
         s.check_delete(current)
         gc.add_finalizer(current, policy)
         action = begin_delete(resource, current, grace)
