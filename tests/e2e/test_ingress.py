@@ -43,12 +43,15 @@ def inode(tmp_path_factory: pytest.TempPathFactory, registries_conf: Path) -> It
     finally:
         n.kubectl("delete", "pods", "--all", "--wait=true", "--timeout=60s", check=False,
                   timeout=90)
+        n.process.send_signal(signal.SIGTERM)  # as `podhost down` does
+        n.process.wait(timeout=60)
+        stopped = not haproxy.running(root / "ingress")
         stop_node(n)
     # the node stopped its proxy: nothing listens on the ingress ports any more
+    assert stopped
     for port in (http, https):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0
-    assert not haproxy.running(root / "ingress")
 
 
 def apply(node: Node, *objects: dict[str, Any]) -> None:
