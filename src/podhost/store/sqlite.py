@@ -52,15 +52,15 @@ class Store:
     def _reencrypt(self) -> None:
         """Write every Secret not sealed with the primary key again (plain or an older key)."""
         assert self.cipher is not None
-        for resource in ENCRYPTED:
+        for sealed in ENCRYPTED:
             rows = self.db.execute("SELECT namespace, name, data FROM objects WHERE resource=?",
-                                   (resource,)).fetchall()
+                                   (sealed,)).fetchall()
             for ns, name, data in rows:
                 if not self.cipher.current(data) and self.cipher.readable(data):
-                    aad = f"{resource}/{ns}/{name}"
+                    aad = f"{sealed}/{ns}/{name}"
                     self.db.execute("UPDATE objects SET data=? WHERE resource=? AND namespace=? "
                                     "AND name=?", (self.cipher.encrypt(
-                                        aad, self.cipher.decrypt(aad, data)), resource, ns, name))
+                                        aad, self.cipher.decrypt(aad, data)), sealed, ns, name))
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _seal(self, resource: str, ns: str, name: str, data: str) -> str:
