@@ -11,6 +11,8 @@ DEFAULT_ROOT = "/var/lib/podhost"
 DEFAULT_PORT = 6443
 DEFAULT_POD_CIDR = "10.244.0.0/16"
 DEFAULT_SERVICE_CIDR = "10.96.0.0/12"
+DEFAULT_INGRESS_HTTP_PORT = 80
+DEFAULT_INGRESS_HTTPS_PORT = 443
 
 
 def default_root() -> Path:
@@ -44,6 +46,8 @@ class Settings:
     image_pull_fallback: bool = True  # a failed pull runs the image already on the node
     hpa_sync_period: float = 15.0  # seconds between two syncs of every autoscaler
     hpa_downscale_stabilization: float = 300.0  # seconds of recommendations a scale-down keeps
+    ingress_http_port: int = DEFAULT_INGRESS_HTTP_PORT  # 0: no HTTP listener
+    ingress_https_port: int = DEFAULT_INGRESS_HTTPS_PORT  # 0: no HTTPS listener
     pod_security_default: str | None = None  # --pod-security-default LEVEL
     admission_config: Path | None = None  # --admission-control-config-file
 
@@ -66,6 +70,10 @@ class Settings:
     @property
     def runtime_dir(self) -> Path:
         return self.root / "runtime"
+
+    @property
+    def ingress_dir(self) -> Path:
+        return self.root / "ingress"
 
     @property
     def pid_file(self) -> Path:

@@ -12,9 +12,10 @@ from pathlib import Path
 PRIVATE_FILES = ("podhost.db", "podhost.db-wal", "podhost.db-shm", "kubeconfig",
                  "pki/ca.key", "pki/apiserver.key", "pki/admin.key", "pki/token", "pki/sa.key",
                  "pki/encryption-keys")
-# 0700: keys; container bundles (their config.json holds env values, Secrets' included),
-# container root filesystems (what containers write) and container logs
-PRIVATE_DIRS = ("pki", "runtime", "overlay", "logs")
+# 0700: keys (the ingress proxy's TLS keys too); container bundles (their config.json holds env
+# values, Secrets' included), container root filesystems (what containers write) and container
+# logs
+PRIVATE_DIRS = ("pki", "runtime", "overlay", "logs", "ingress")
 ROOT_MODE = 0o711  # others may pass through to what Pods mount, never list
 
 
@@ -51,3 +52,13 @@ def create_private(path: Path) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     os.close(fd)
     os.chmod(path, 0o600)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write `data` readable by root only, atomically (a reader sees the old or new content)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)

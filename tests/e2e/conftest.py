@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from podhost.network import haproxy
 from tests.conftest import REPO, TEST_IMAGES
 from tests.images_registry import LocalRegistry, mirror_conf, push_test_images, start_registry
 
@@ -101,6 +102,8 @@ def stop_node(node: Node) -> None:
         except subprocess.TimeoutExpired:
             node.process.kill()
             node.process.wait()
+    # a node killed (here or by its test) leaves its ingress proxy serving, as designed
+    haproxy.stop_leftover(node.root / "ingress")
 
 
 @pytest.fixture(scope="session")

@@ -276,5 +276,7 @@ def test_doctor_checks_what_the_node_needs(node: Node) -> None:
     out = node.podhost("doctor").stdout.splitlines()
     names = [line.split()[2] for line in out[:-1] if line.startswith("[")]
     assert names == ["overlayfs", "tmpfs", "cgroups", "root", "runc", "conmon", "iproute2",
-                     "nftables", "btrfs-progs", "disk", "state"]
-    assert out[-1] == "11/11 checks passed"
+                     "nftables", "btrfs-progs", "ingress", "disk", "state"]
+    assert out[-1] == "12/12 checks passed"
+    ingress = next(line for line in out if line.split()[2:3] == ["ingress"])
+    assert "HAProxy version 2." in ingress and "(http)" in ingress  # the node's listeners

@@ -128,15 +128,21 @@ DISCOVERY: tuple[ResourceType, ...] = (
                  field_selectors=META_FIELDS | {"addressType"}),
 )
 
+NETWORKING: tuple[ResourceType, ...] = (
+    ResourceType("ingressclasses", "ingressclass", "IngressClass", group="networking.k8s.io",
+                 namespaced=False),
+    ResourceType("ingresses", "ingress", "Ingress", group="networking.k8s.io",
+                 short_names=("ing",),
+                 subresources=(Subresource("status", "Ingress", STATUS_VERBS),)),
+    ResourceType("networkpolicies", "networkpolicy", "NetworkPolicy", group="networking.k8s.io",
+                 short_names=("netpol",)),
+)
+
 STORAGE: tuple[ResourceType, ...] = (
     ResourceType("storageclasses", "storageclass", "StorageClass", group="storage.k8s.io",
                  namespaced=False, short_names=("sc",)),
 )
 STORAGE_RESOURCES = frozenset({"persistentvolumes", "persistentvolumeclaims", "storageclasses"})
-NETWORKING: tuple[ResourceType, ...] = (
-    ResourceType("networkpolicies", "networkpolicy", "NetworkPolicy", group="networking.k8s.io",
-                 short_names=("netpol",)),
-)
 
 SCALE = Subresource("scale", "Scale", STATUS_VERBS, group="autoscaling", version="v1")
 

@@ -55,3 +55,27 @@ class ApiClient(ObjectStore, Protocol):
 
     def delete_gracefully(self, resource: str, obj: Obj, grace: int | None = None,
                           policy: str = "Background") -> Obj: ...
+
+
+async def mirror(store: ObjectStore, resource: str, cache: dict[tuple[str, str], Obj],
+                 changed: asyncio.Event) -> None:
+    """Keep `cache` ((namespace, name) -> object) equal to the stored objects of `resource`,
+    setting `changed` after each change; a closed watch is made again (runs until cancelled)."""
+    def key(obj: Obj) -> tuple[str, str]:
+        return obj["metadata"].get("namespace") or "", obj["metadata"]["name"]
+
+    while True:
+        watcher, _ = store.watch(resource, None, None, lambda o: True)
+        try:
+            items, _ = store.list(resource)
+            cache.clear()
+            cache.update({key(o): o for o in items})
+            changed.set()
+            while (event := await watcher.queue.get()) is not None:
+                if event.type == "DELETED":
+                    cache.pop(key(event.object), None)
+                else:
+                    cache[key(event.object)] = event.object
+                changed.set()
+        finally:
+            store.unwatch(watcher)

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from podhost import config
-from podhost.api import errors, registry
+from podhost.api import errors, ingress, registry
 from podhost.api.apiextensions import strategy as custom_resources
 from podhost.api.nodeapi import NodeBackend
 from podhost.apiserver import (
@@ -115,8 +115,10 @@ class ApiServer:
         self.seed(node_facts or objects.node_facts(getattr(node, "root", None)))
 
     def seed(self, facts: objects.NodeFacts) -> None:
-        """System namespaces, the default ServiceAccount of each namespace and this machine's
-        Node."""
+        """System namespaces, the default ServiceAccount of each namespace, the default
+        IngressClass `podhost` and this machine's Node."""
+        with contextlib.suppress(errors.AlreadyExistsError):
+            self.registry.create("ingressclasses", ingress.podhost_class(), None)
         for name in namespaces.SYSTEM_NAMESPACES:
             with contextlib.suppress(errors.AlreadyExistsError):
                 self.registry.create("namespaces", {

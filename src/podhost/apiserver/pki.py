@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import secrets
 import socket
 import ssl
@@ -18,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from podhost.statefiles import write_private
 
 VALIDITY = datetime.timedelta(days=3650)
 
@@ -66,15 +67,6 @@ class Pki:
         return self.token_file.read_text().strip()
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
@@ -103,7 +95,7 @@ def _make_ca(pki: Pki) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
             .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
                                          False), critical=True)
             .sign(key, hashes.SHA256()))
-    _write_private(pki.ca_key, _key_pem(key))
+    write_private(pki.ca_key, _key_pem(key))
     pki.ca_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return key, cert
 
@@ -118,7 +110,7 @@ def _issue(pki: Pki, ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate], su
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     cert = builder.sign(ca[0], hashes.SHA256())
-    _write_private(key_path, _key_pem(key))
+    write_private(key_path, _key_pem(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
@@ -162,14 +154,14 @@ def ensure_pki(directory: Path, extra_hosts: list[str] | None = None) -> Pki:
            _server_sans(extra_hosts or []), pki.server_cert, pki.server_key)
     _issue(pki, ca, _name("podhost-admin", "system:masters"), ExtendedKeyUsageOID.CLIENT_AUTH,
            None, pki.client_cert, pki.client_key)
-    _write_private(pki.token_file, (secrets.token_urlsafe(32) + "\n").encode())
+    write_private(pki.token_file, (secrets.token_urlsafe(32) + "\n").encode())
     return pki
 
 
 def ensure_service_account_key(pki: Pki) -> ec.EllipticCurvePrivateKey:
     """The ServiceAccount token signing key (made on first use, mode 0600)."""
     if not pki.service_account_key.exists():
-        _write_private(pki.service_account_key, _key_pem(ec.generate_private_key(ec.SECP256R1())))
+        write_private(pki.service_account_key, _key_pem(ec.generate_private_key(ec.SECP256R1())))
     key = serialization.load_pem_private_key(pki.service_account_key.read_bytes(), None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise OSError(f"{pki.service_account_key}: not an EC private key")

@@ -104,6 +104,9 @@ def serve_argv(root: Path, args: argparse.Namespace | None = None) -> list[str]:
             argv += ["--service-cidr", args.service_cidr]
         if not getattr(args, "image_pull_fallback", True):
             argv.append("--image-pull-fallback=false")
+        for flag in ("ingress_http_port", "ingress_https_port"):
+            if getattr(args, flag, None) is not None:
+                argv += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
         if getattr(args, "pod_security_default", None):
             argv += ["--pod-security-default", args.pod_security_default]
         if getattr(args, "admission_control_config_file", None):

@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--horizontal-pod-autoscaler-downscale-stabilization", type=duration,
                        default=300.0, metavar="DURATION",
                        help="how long past recommendations hold a scale-down (default 5m0s)")
+    _ingress_args(serve)
     _admission_args(serve)
     serve.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
@@ -76,6 +77,8 @@ def _bool(text: str) -> bool:
     if text.lower() in ("0", "f", "false"):
         return False
     raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
 def duration(text: str) -> float:
     """A Go duration as kube-controller-manager's flags take it (`15s`, `5m0s`, `1h`, `500ms`),
     in seconds."""
@@ -84,6 +87,15 @@ def duration(text: str) -> float:
     if not parts or "".join(n + u for n, u in parts) != text:
         raise argparse.ArgumentTypeError(f'invalid duration "{text}"')
     return sum(float(n) * units[u] for n, u in parts)
+
+
+def _ingress_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ingress-http-port", type=int, default=None,
+                        help="port of the ingress proxy's HTTP listener on --address "
+                             "(default 80; 0: none)")
+    parser.add_argument("--ingress-https-port", type=int, default=None,
+                        help="port of the ingress proxy's HTTPS listener on --address "
+                             "(default 443; 0: none)")
 
 
 def _pod_cidr_arg(parser: argparse.ArgumentParser) -> None:
@@ -119,6 +131,7 @@ def add_node_verbs(sub: Any) -> None:
     up.add_argument("--address", default="127.0.0.1", help="address to listen on")
     up.add_argument("--node-name", default=None, help="name of this node (default: hostname)")
     _pod_cidr_arg(up)
+    _ingress_args(up)
     _admission_args(up)
     up.add_argument("--no-kubeconfig-update", action="store_true",
                     help="do not merge the podhost context into $KUBECONFIG or ~/.kube/config")

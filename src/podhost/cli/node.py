@@ -72,6 +72,9 @@ def down(args: argparse.Namespace) -> int:
     root = root_of(args)
     pid = running_pid(root)
     if pid is None:
+        from podhost.network import haproxy
+        if haproxy.stop_leftover(root / "ingress"):
+            print("stopped the ingress proxy the node left running")
         print("podhost node is not running")
         return 0
     timeout, pods = args.timeout, []
@@ -219,6 +222,7 @@ def checks(root: Path, settings: config.Settings) -> list[Check]:
         out.append(Check(package, path is not None,
                          f"{path} ({why})" if path else f"{tool} not found (needed for {why})",
                          f"apt-get install {package}"))
+    out.append(_checked("ingress", lambda: _ingress_check(root)))
     out.append(_checked("disk", lambda: _disk_check(root)))
     out.append(_checked("state", lambda: _state_files_check(root)))
     return out
@@ -232,6 +236,19 @@ def _checked(name: str, check: Callable[[], Check]) -> Check:
     except OSError as e:
         return Check(name, False, f"cannot check as uid {os.geteuid()}: {e}",
                      "run `sudo podhost doctor`")
+def _ingress_check(root: Path) -> Check:
+    """The ingress proxy: HAProxy installed, and where the node's proxy listens."""
+    from podhost.network import haproxy
+    fix = "apt-get install haproxy (the ingress proxy)"
+    if not os.access(haproxy.HAPROXY, os.X_OK):
+        return Check("ingress", False, f"{haproxy.HAPROXY} not found", fix)
+    version = tool_version(haproxy.HAPROXY).split(" - ")[0]
+    pid = haproxy.running(root / "ingress")
+    if not pid:
+        return Check("ingress", True, f"{version}; proxy not running "
+                     "(ports --ingress-http-port 80, --ingress-https-port 443)", fix)
+    ports = ", ".join(haproxy.listeners(root / "ingress")) or "no listener"
+    return Check("ingress", True, f"{version}; proxy pid {pid} on {ports}", fix)
 
 
 def _state_files_check(root: Path) -> Check:

@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from podhost.controllers.hpa import UsageSource
     from podhost.network.bridge import PodNetwork
     from podhost.network.dns import DnsServer
+    from podhost.node.ingress import IngressController
     from podhost.node.kubelet import Kubelet
     from podhost.node.policies import PolicyAgent
     from podhost.node.provisioner import LocalProvisioner
@@ -47,9 +49,40 @@ def settings_from(args: argparse.Namespace) -> config.Settings:
                                args, "horizontal_pod_autoscaler_sync_period", 15.0),
                            hpa_downscale_stabilization=getattr(
                                args, "horizontal_pod_autoscaler_downscale_stabilization", 300.0),
+                           ingress_http_port=_port(args, "ingress_http_port",
+                                                   config.DEFAULT_INGRESS_HTTP_PORT),
+                           ingress_https_port=_port(args, "ingress_https_port",
+                                                    config.DEFAULT_INGRESS_HTTPS_PORT),
                            pod_security_default=getattr(args, "pod_security_default", None),
                            admission_config=getattr(args, "admission_control_config_file",
                                                     None))
+
+
+def _port(args: argparse.Namespace, name: str, default: int) -> int:
+    value = getattr(args, name, None)
+    return default if value is None else int(value)
+
+
+def ingress_controller(settings: config.Settings, registry: Registry, address: str
+                       ) -> IngressController | None:
+    """The built-in ingress controller and its HAProxy (None when both ports are 0), writing
+    Ingress status as `podhost-ingress-controller` through the registry."""
+    from podhost.network.haproxy import HAPROXY, ProxyProcess
+    from podhost.node.ingress import IngressController
+    from podhost.registry.client import Client
+    if not settings.ingress_http_port and not settings.ingress_https_port:
+        return None
+    if not os.access(HAPROXY, os.X_OK):
+        log.warning("no ingress proxy: %s not found (apt-get install haproxy)", HAPROXY)
+        return None
+    bind = settings.host or "0.0.0.0"
+    status_ip = address if bind == "0.0.0.0" else bind
+    log.info("ingress proxy (haproxy) on %s: http %s, https %s", bind,
+             settings.ingress_http_port or "off", settings.ingress_https_port or "off")
+    return IngressController(Client(registry, "podhost-ingress-controller"),
+                             ProxyProcess(settings.ingress_dir), bind,
+                             settings.ingress_http_port, settings.ingress_https_port, status_ip)
+
 
 
 def configure_pod_security(settings: config.Settings) -> None:
@@ -319,6 +352,8 @@ async def stop_requested(node_task: asyncio.Future[Any]) -> bool:
     stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
     await asyncio.wait({node_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     return delete_pods.is_set() and not node_task.done()
+
+
 def quota_plugins() -> list[AdmissionPlugin]:
     """Priority and RuntimeClass, LimitRanger and ResourceQuota (PodSecurity is added by the
     API server)."""
@@ -338,6 +373,14 @@ def all_controllers(settings: config.Settings, registry: Registry, pki: Pki, add
     return start_controllers(registry, pki.ca_cert.read_text(), address, settings.node_name,
                              kubelet.streaming, hpa_settings(settings),
                              functools.partial(pkimod.sign_client_csr, pki))
+def start_ingress(settings: config.Settings, registry: Registry, address: str,
+                  tasks: list[asyncio.Task[None]]) -> list[Callable[[], None]]:
+    """Start the ingress controller (a task in `tasks`); returns what stops its proxy."""
+    ingress = ingress_controller(settings, registry, address)
+    if ingress is None:
+        return []
+    tasks.append(asyncio.ensure_future(ingress.run()))
+    return [ingress.close]
 
 
 async def serve(settings: config.Settings) -> None:
@@ -363,8 +406,10 @@ async def serve(settings: config.Settings) -> None:
     managers = all_controllers(settings, registry, pki, address, kubelet)
     proxy, dns_server, kubelet.volumes.cluster_dns = await start_services(settings, registry,
                                                                          network, address)
-    policies = policy_agent(settings, store, network, kubelet)
     controllers = list(managers)
+    closers = start_ingress(settings, registry, address, controllers) + \
+        ([dns_server.close] if dns_server is not None else [])
+    policies = policy_agent(settings, store, network, kubelet)
     provisioner = local_provisioner(settings, registry)
     controllers += [asyncio.ensure_future(t.run()) for t in (proxy, policies, provisioner) if t]
     server = await http.serve(settings.host, settings.port, api.handle, apiapp.too_large,
@@ -381,8 +426,8 @@ async def serve(settings: config.Settings) -> None:
     with contextlib.suppress(BaseException):
         await node_task
     await stop_tasks(controllers)
-    if dns_server is not None:
-        dns_server.close()
+    for close in closers:  # the ingress proxy (nothing left listening), the DNS server
+        close()
     if not store.list("pods")[0]:  # `down --delete-pods`: nothing left to serve
         proxy.remove()
         if network is not None:

@@ -15,7 +15,7 @@ import logging
 import time
 
 from podhost.api import endpoints as eps
-from podhost.api.storage import ObjectStore
+from podhost.api.storage import ObjectStore, mirror
 from podhost.api.types import Obj
 from podhost.network import NetworkError
 from podhost.network.dns import DnsEndpoint, DnsPort, DnsServer, DnsService, Records
@@ -114,21 +114,7 @@ class ServiceProxy:
                 task.cancel()
 
     async def _watch(self, resource: str, cache: dict[Key, Obj]) -> None:
-        while True:
-            watcher, _ = self.store.watch(resource, None, None, lambda o: True)
-            try:
-                items, _ = self.store.list(resource)
-                cache.clear()
-                cache.update({_key(o): o for o in items})
-                self._changed.set()
-                while (event := await watcher.queue.get()) is not None:
-                    if event.type == "DELETED":
-                        cache.pop(_key(event.object), None)
-                    else:
-                        cache[_key(event.object)] = event.object
-                    self._changed.set()
-            finally:
-                self.store.unwatch(watcher)
+        await mirror(self.store, resource, cache, self._changed)
 
     def sync(self) -> None:
         start = time.monotonic()

@@ -170,6 +170,24 @@ def test_protobuf_configmap_and_secret() -> None:
         "kind": "Secret", "apiVersion": "v1", "metadata": {"name": "s"}, "data": {"k": "dg=="}}
 
 
+def test_protobuf_ingress_with_its_inline_rule_value() -> None:
+    """What `kubectl create ingress web --rule=a.localhost/*=web:80,tls=t` sends."""
+    number = protowire.encode_varint(2 << 3) + protowire.encode_varint(80)  # varint field 2
+    backend = _field(4, _field(1, b"web") + _field(2, number))
+    path = _field(1, b"/") + _field(3, b"Prefix") + _field(2, backend)
+    rule = _field(1, b"a.localhost") + _field(2, _field(1, _field(1, path)))
+    spec = _field(3, rule) + _field(2, _field(1, b"a.localhost") + _field(2, b"t"))
+    raw = _field(1, _field(1, b"web")) + _field(2, spec)
+    unknown = _field(1, _field(1, b"networking.k8s.io/v1") + _field(2, b"Ingress")) + \
+        _field(2, raw)
+    assert protobuf.decode(protobuf.MAGIC + unknown, "Ingress") == {
+        "kind": "Ingress", "apiVersion": "networking.k8s.io/v1", "metadata": {"name": "web"},
+        "spec": {"rules": [{"host": "a.localhost", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix",
+             "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}],
+                 "tls": [{"hosts": ["a.localhost"], "secretName": "t"}]}}
+
+
 def test_protobuf_errors() -> None:
     widget = _field(1, _field(1, b"example.com/v1") + _field(2, b"Widget"))
     with pytest.raises(errors.UnsupportedMediaError):
