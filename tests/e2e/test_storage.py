@@ -149,7 +149,9 @@ def test_capacity_growth_and_shrink(holder: Holder) -> None:
              what="capacity 32Mi")
     node.kubectl("exec", "filler", "--", "dd", "if=/dev/zero", "of=/data/b", "bs=1M",
                  "count=20")
-    metrics = node.kubectl("get", "--raw", "/metrics").stdout
+    node_name = node.kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}").stdout
+    # the kubelet's endpoint (the API server's /metrics no longer repeats them)
+    metrics = node.kubectl("get", "--raw", f"/api/v1/nodes/{node_name}/proxy/metrics").stdout
     assert 'kubelet_volume_stats_capacity_bytes{namespace="default",persistentvolumeclaim=' \
         '"sized"} 33554432' in metrics
     used = re.search(r'kubelet_volume_stats_used_bytes\{namespace="default",'

@@ -23,6 +23,7 @@ from podhost.apiserver import (
     portforward,
     resources,
     reviews,
+    servermetrics,
     tokens,
     volumes,
 )
@@ -74,6 +75,7 @@ class ApiServer:
         self.resources.writes.admission = admission.Admission(store, self.identity)
         admission.seed_policy(store)
         self.node_ip, self.pod_cidr = node_ip, pod_cidr
+        self.metrics = servermetrics.ServerMetrics(store)  # /metrics: apiserver_*, workqueue_*
         self.seed(node_facts or objects.node_facts(getattr(node, "root", None)))
 
     def seed(self, facts: objects.NodeFacts) -> None:
@@ -110,6 +112,9 @@ class ApiServer:
         return True
 
     async def handle(self, request: Request) -> Response | StreamResponse | Upgrade:
+        return await self.metrics.instrument(request, self.answer)  # apiserver_request_*
+
+    async def answer(self, request: Request) -> Response | StreamResponse | Upgrade:
         try:
             if not ANONYMOUS_PATHS.match(request.path) and not self.authenticated(request):
                 raise errors.UnauthorizedError("Unauthorized")
@@ -140,7 +145,8 @@ class ApiServer:
         if (issuer := self.tokens.discovery(path)) is not None and request.method == "GET":
             return issuer
         if path == "/metrics" and request.method == "GET":
-            return Response(200, (await self.node.metrics_text()).encode(),
+            text = self.metrics.text() + await self.node.metrics_text()
+            return Response(200, text.encode(),
                             content_type="text/plain; version=0.0.4; charset=utf-8")
         if path.rstrip("/") in fixed and request.method == "GET":
             return json_response(fixed[path.rstrip("/")]())

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from podhost.api.types import Obj
 from podhost.controllers.queue import WorkQueue
+from podhost.controllers.queuemetrics import queue_name
 from podhost.store.sqlite import Store
 from podhost.store.watch import Event
 
@@ -44,7 +45,7 @@ class Controller(abc.ABC):
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.queue = WorkQueue()
+        self.queue = WorkQueue(name=queue_name(self.name))
 
     @abc.abstractmethod
     def watches(self) -> list[Watch]:
