@@ -13,6 +13,7 @@ that ended.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import time
@@ -119,6 +120,17 @@ class OperationMetrics:
         if not ok:
             self.runtime_errors.labels(operation).inc()
 
+    @contextlib.contextmanager
+    def timing(self, operation: str) -> Iterator[None]:
+        """Count and time a runtime operation (an error when it raises)."""
+        started = time.monotonic()
+        try:
+            yield
+        except Exception:
+            self.runtime(operation, time.monotonic() - started, ok=False)
+            raise
+        self.runtime(operation, time.monotonic() - started)
+
     def relisted(self, started: float, seconds: float) -> None:
         """One relist, begun at `started` (monotonic), which took `seconds`."""
         if self.last_relist is not None:
@@ -139,26 +151,14 @@ def _timed(fn: Callable[..., Any], operation: str, ops: OperationMetrics) -> Cal
     if inspect.iscoroutinefunction(fn):
         @functools.wraps(fn)
         async def timed_async(*args: Any, **kwargs: Any) -> Any:
-            started = time.monotonic()
-            try:
-                result = await fn(*args, **kwargs)
-            except Exception:
-                ops.runtime(operation, time.monotonic() - started, ok=False)
-                raise
-            ops.runtime(operation, time.monotonic() - started)
-            return result
+            with ops.timing(operation):
+                return await fn(*args, **kwargs)
         return timed_async
 
     @functools.wraps(fn)
     def timed(*args: Any, **kwargs: Any) -> Any:
-        started = time.monotonic()
-        try:
-            result = fn(*args, **kwargs)
-        except Exception:
-            ops.runtime(operation, time.monotonic() - started, ok=False)
-            raise
-        ops.runtime(operation, time.monotonic() - started)
-        return result
+        with ops.timing(operation):
+            return fn(*args, **kwargs)
     return timed
 
 

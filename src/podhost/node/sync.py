@@ -118,18 +118,16 @@ class Syncer:
         return True
 
     async def _make_sandbox(self, worker: PodWorker) -> bool:
-        started = time.monotonic()
         try:
-            await self.sandboxes.prepare(worker)
+            with self.metrics.ops.timing("run_podsandbox"):
+                await self.sandboxes.prepare(worker)
         except (ContainerRuntimeError, NetworkError) as e:
-            self.metrics.ops.runtime("run_podsandbox", time.monotonic() - started, ok=False)
             self.recorder.warning(worker.pod, "FailedCreatePodSandBox",
                                   f"Failed to create pod sandbox: {e}")
             self.metrics.sandbox_started(False)
             worker.wake_in(SANDBOX_RETRY)
             return False
         self.metrics.sandbox_started(True)
-        self.metrics.ops.runtime("run_podsandbox", time.monotonic() - started)
         worker.start_time = worker.start_time or meta.rfc3339()
         deadline = plan.deadline_left(worker.pod, 0.0)
         if deadline != float("inf"):
