@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from podhost.api import meta
 from podhost.api.nodeapi import NodeUsage
-from podhost.node import summary
+from podhost.node import cadvisor, summary
 from podhost.node.metrics import CONTENT_TYPE, NodeMetrics
 from podhost.node.paths import NodePaths
 from podhost.node.summary import PodStats
@@ -86,7 +86,7 @@ class NodeEndpoints:
             return None
         pods, usage = await self.measure()
         if path == "metrics/cadvisor":
-            return CONTENT_TYPE, summary.cadvisor_text(pods).encode()
+            return CONTENT_TYPE, cadvisor.cadvisor_text(pods).encode()
         if path == "metrics/resource":
             return CONTENT_TYPE, summary.resource_text(pods, usage).encode()
         body = summary.summary(self.node_name, self.start_time, self.paths.root, usage, pods)
