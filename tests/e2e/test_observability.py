@@ -80,7 +80,8 @@ def test_cadvisor_has_memory_and_cpu_per_container(node: Node, seed: str) -> Non
     for metric in ("container_memory_working_set_bytes", "container_cpu_usage_seconds_total",
                    "container_fs_usage_bytes"):
         found = {labels["container"]: v for n, labels, v in got if n == metric
-                 and labels.get("pod") == POD and labels.get("namespace") == NS}
+                 and labels.get("pod") == POD and labels.get("namespace") == NS
+                 and labels["container"] not in ("", "POD")}  # the Pod's and its sandbox's
         assert set(found) == {"app-container-1", "app-container-2"}, (metric, found)
         if metric == "container_memory_working_set_bytes":
             assert all(v > 0 for v in found.values()), found

@@ -74,11 +74,11 @@ def _io_v2(directory: Path, sys: Path) -> dict[str, list[int]]:
     return out
 
 
-def read_extra(cgroups_path: str, cgroup: Cgroup, root: Path = CGROUP_ROOT,
-               sys: Path = SYS) -> CgroupExtra:
-    """Throttling, memory detail and block I/O of one container's cgroup."""
+def read_extra(cgroups_path: str, cgroup: Cgroup, memory: dict[str, int],
+               root: Path = CGROUP_ROOT, sys: Path = SYS) -> CgroupExtra:
+    """Throttling, memory detail (from its `memory.stat`) and block I/O of one container's
+    cgroup."""
     rel = cgroups_path.strip("/")
-    memory = parse_flat_keyed(_read(cgroup.memory / "memory.stat") or "")
     if cgroup.version == 1:
         cpu = parse_flat_keyed(_read(root / "cpu" / rel / "cpu.stat") or "")
         return CgroupExtra(cpu.get("nr_periods", 0), cpu.get("nr_throttled", 0),

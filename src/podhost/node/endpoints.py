@@ -81,16 +81,20 @@ class NodeEndpoints:
             return CONTENT_TYPE, self.metrics.probes_text().encode()
         if path == "metrics":
             return CONTENT_TYPE, (await self.metrics_text()).encode()
-        if path not in ("stats/summary", "stats/summary/", "metrics/cadvisor",
-                        "metrics/resource"):
+        if path == "metrics/cadvisor":  # cumulative counters: no CPU rates, no volumes
+            text = await asyncio.to_thread(self._cadvisor, self._snapshot())
+            return CONTENT_TYPE, text.encode()
+        if path not in ("stats/summary", "stats/summary/", "metrics/resource"):
             return None
         pods, usage = await self.measure()
-        if path == "metrics/cadvisor":
-            return CONTENT_TYPE, cadvisor.cadvisor_text(pods).encode()
         if path == "metrics/resource":
             return CONTENT_TYPE, summary.resource_text(pods, usage).encode()
         body = summary.summary(self.node_name, self.start_time, self.paths.root, usage, pods)
         return JSON, json.dumps(body).encode()
+
+    def _cadvisor(self, workers: list[Any]) -> str:
+        return cadvisor.cadvisor_text(summary.measure(workers, self.paths, self.store,
+                                                      volumes=False))
 
     async def metrics_text(self) -> str:
         """kubelet's registry, the claims' volume stats, and podhost's emptyDir aliases."""

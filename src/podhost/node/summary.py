@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -149,34 +150,51 @@ def full_image(image: str) -> str:
         return image
 
 
+ROOTFS_TTL = 10.0  # seconds a container's writable layer usage is reused, as cAdvisor's du
+_rootfs: dict[str, tuple[float, int]] = {}  # upper directory -> (monotonic time, bytes)
+
+
+def rootfs_usage(upper: Path) -> int:
+    """The bytes of a container's writable layer (`du`), measured at most every ROOTFS_TTL
+    seconds: cAdvisor walks it in the background, never in a scrape."""
+    now = time.monotonic()
+    key = str(upper)
+    found = _rootfs.get(key)
+    if found is None or now - found[0] > ROOTFS_TTL:
+        for stale in [k for k, (t, _) in _rootfs.items() if now - t > 6 * ROOTFS_TTL]:
+            del _rootfs[stale]  # containers gone
+        used = 0
+        with contextlib.suppress(OSError):
+            used = usage_and_inodes(upper)[0]
+        found = _rootfs[key] = (now, used)
+    return found[1]
+
+
 def _container(paths: NodePaths, pod: Obj, rec: Any, cgroup_root: Path) -> ContainerStats:
     cid = rec.id or ""
     path = cgroups_path(ContainerConfig.cgroup_parent, cid)
     cgroup = stats.locate(path, cgroup_root)
-    upper = rootfs_paths(paths.overlay_dir(cid))[0]
-    rootfs = 0
-    with contextlib.suppress(OSError):
-        rootfs = usage_and_inodes(upper)[0]
+    rootfs = rootfs_usage(rootfs_paths(paths.overlay_dir(cid))[0])
     logs = 0
     with contextlib.suppress(OSError):
         logs = paths.log_path(pod, rec.name, rec.attempt).stat().st_size
     spec: Obj = next((c for c in (pod.get("spec") or {}).get("containers") or []
                  if c.get("name") == rec.name), {})
-    usage = None
+    out = ContainerStats(rec.name, cid, full_image(str(spec.get("image") or "")),
+                         str(rec.started_at or ""), None, None, None, rootfs, logs)
     if cgroup is not None:
-        usage = stats._read_int(cgroup.memory / ("memory.usage_in_bytes" if cgroup.version == 1
-                                                 else "memory.current"))
-    return ContainerStats(rec.name, cid, full_image(str(spec.get("image") or "")),
-                          str(rec.started_at or ""),
-                          cgroup.cpu_usage_ns() if cgroup else None,
-                          cgroup.memory_working_set() if cgroup else None, usage, rootfs, logs,
-                          extra=read_extra(path, cgroup, cgroup_root) if cgroup else None)
+        usage, stat = cgroup.read_memory()
+        out.cpu_ns, out.memory_usage = cgroup.cpu_usage_ns(), usage
+        out.memory_working_set = cgroup.working_set(usage, stat)
+        out.extra = read_extra(path, cgroup, stat, cgroup_root)
+    return out
 
 
 def measure(workers: Iterable[Any], paths: NodePaths, store: Any,
-            cgroup_root: Path = stats.CGROUP_ROOT, proc: Path = stats.PROC) -> list[PodStats]:
-    """Every Pod the node has a sandbox for: its running containers, its volumes and its
-    network interface."""
+            cgroup_root: Path = stats.CGROUP_ROOT, proc: Path = stats.PROC,
+            volumes: bool = True) -> list[PodStats]:
+    """Every Pod the node has a sandbox for: its running containers, its volumes (unless
+    `volumes` is False: cAdvisor has none) and its network interface."""
     out = []
     interfaces = net_dev(proc)
     for w in list(workers):
@@ -187,7 +205,8 @@ def measure(workers: Iterable[Any], paths: NodePaths, store: Any,
                        w.start_time or m.get("creationTimestamp") or "")
         pod.containers = [_container(paths, w.pod, rec, cgroup_root)
                           for rec in w.records.values() if rec.running and rec.id]
-        pod.volumes = volume_stats(paths.pod_dir(w.uid), w.pod, store)
+        if volumes:
+            pod.volumes = volume_stats(paths.pod_dir(w.uid), w.pod, store)
         host_end = interfaces.get(host_ifname(w.uid))
         pod.network = pod_interface(host_end) if host_end is not None else None
         out.append(pod)

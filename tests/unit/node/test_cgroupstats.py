@@ -16,6 +16,7 @@ def test_cgroup_v1_throttling_memory_and_blkio(tmp_path: Path) -> None:
     (root / "cpuacct" / "podhost" / "c1" / "cpuacct.usage").write_text("5\n")
     (root / "cpu" / "podhost" / "c1" / "cpu.stat").write_text(
         "nr_periods 12\nnr_throttled 3\nthrottled_time 250000000\n")
+    (root / "memory" / "podhost" / "c1" / "memory.usage_in_bytes").write_text("4096\n")
     (root / "memory" / "podhost" / "c1" / "memory.stat").write_text(
         "cache 1\nrss 2\ntotal_cache 100\ntotal_rss 200\ntotal_swap 300\n")
     blkio = root / "blkio" / "podhost" / "c1"
@@ -26,7 +27,7 @@ def test_cgroup_v1_throttling_memory_and_blkio(tmp_path: Path) -> None:
     (sys / "dev" / "block" / "8:0" / "uevent").write_text("MAJOR=8\nMINOR=0\nDEVNAME=sda\n")
     cgroup = stats.locate("/podhost/c1", root)
     assert cgroup is not None and cgroup.version == 1
-    extra = cgroupstats.read_extra("/podhost/c1", cgroup, root, sys)
+    extra = cgroupstats.read_extra("/podhost/c1", cgroup, cgroup.read_memory()[1], root, sys)
     assert (extra.cfs_periods, extra.cfs_throttled_periods, extra.cfs_throttled_ns) == \
         (12, 3, 250000000)
     assert (extra.rss, extra.cache, extra.swap) == (200, 100, 300)

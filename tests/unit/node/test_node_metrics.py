@@ -239,3 +239,13 @@ def test_adopted_pod_is_not_a_start() -> None:
     m.pod_seen("new", running=True)  # later syncs change nothing
     m.pod_running("new")
     assert samples(m.text())[("kubelet_pod_start_duration_seconds_count", ())] == 1
+
+
+def test_cadvisor_text_escapes_label_values() -> None:
+    family = cadvisor.Family("container_x", "gauge", "A\\help\nline", ["container"])
+    family.add_metric(['a"b\\c\nd'], 1.5)
+    family.add_metric(["e"], 3.0)
+    [parsed] = text_string_to_metric_families(family.text())
+    assert parsed.documentation == "A\\help\nline"
+    assert [(s.labels["container"], s.value) for s in parsed.samples] == \
+        [('a"b\\c\nd', 1.5), ("e", 3.0)]
