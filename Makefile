@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 IMAGES := build/test-images
 APT_PACKAGES := runc conmon busybox-static mmdebstrap docker-registry skopeo iproute2 nftables util-linux \
-                ca-certificates btrfs-progs chromium
+                ca-certificates btrfs-progs chromium prometheus
 
 .PHONY: install apt venv link images test test-unit test-integration test-e2e demo clean lint
 
