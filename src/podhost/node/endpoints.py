@@ -77,6 +77,9 @@ class NodeEndpoints:
             items = [w.pod for w in list(self.workers.values()) if not w.removed]
             return JSON, json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {},
                                      "items": items}).encode()
+        if path == "podhost/pulls":  # the pulls under way, for the dashboard
+            pulls = [t.state() for t in self.metrics.ops.pulls.values()]
+            return JSON, json.dumps({"pulls": pulls}).encode()
         if path == "metrics/probes":
             return CONTENT_TYPE, self.metrics.probes_text().encode()
         if path == "metrics":

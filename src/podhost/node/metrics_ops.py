@@ -25,6 +25,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from podhost.images.puller import PullProgress
+
 DEF_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 RUNTIME_BUCKETS = tuple(0.005 * 2.5**i for i in range(14))  # ExponentialBuckets(.005, 2.5, 14)
 STORAGE_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 25, 50, 120, 300, 600)
@@ -74,6 +76,31 @@ class VolumeCollector(Collector):
         yield family
 
 
+class PullTracker(PullProgress):
+    """How far one image's pull has got, for the dashboard (`podhost/pulls` through the node
+    proxy): bytes downloaded of the layers to download, then unpacking."""
+
+    def __init__(self, image: str) -> None:
+        self.image, self.phase = image, "resolving"
+        self.layers: dict[str, tuple[int, int]] = {}  # digest -> (done, total)
+
+    def resolved(self, ref: str, source: str, layers: list[Any]) -> None:
+        self.phase = "downloading"
+        self.layers = {d.digest: (0, int(d.size)) for d in layers}
+
+    def layer(self, digest: str, done: int, total: int) -> None:
+        self.layers[digest] = (done, total)
+
+    def unpacking(self) -> None:
+        self.phase = "unpacking"
+
+    def state(self) -> dict[str, Any]:
+        return {"image": self.image, "phase": self.phase,
+                "downloadedBytes": sum(d for d, _ in self.layers.values()),
+                "totalBytes": sum(t for _, t in self.layers.values()),
+                "layers": len(self.layers)}
+
+
 class OperationMetrics:
     """The families, on the node's registry, and what the node's seams call."""
 
@@ -110,6 +137,17 @@ class OperationMetrics:
             buckets=STORAGE_BUCKETS, registry=r)
         r.register(VolumeCollector(workers))
         self.last_relist: float | None = None
+        self.pulls: dict[str, PullTracker] = {}  # image -> the pull under way
+
+    @contextlib.contextmanager
+    def pulling(self, image: str) -> Iterator[PullTracker]:
+        """A pull of `image` under way (shown while it lasts)."""
+        tracker = self.pulls[image] = PullTracker(image)
+        try:
+            yield tracker
+        finally:
+            if self.pulls.get(image) is tracker:
+                del self.pulls[image]
 
     def pod_synced(self, operation: str, seconds: float) -> None:
         self.pod_worker.labels(operation).observe(seconds)

@@ -111,3 +111,19 @@ def test_volumes_desired_and_actual() -> None:
     ({"ephemeral": {}}, "kubernetes.io/local-volume")])
 def test_plugin_names(volume: dict[str, Any], plugin: str) -> None:
     assert plugin_name(volume) == plugin
+
+
+def test_pull_progress_while_a_pull_lasts() -> None:
+    metrics = NodeMetrics()
+    with metrics.ops.pulling("nginx") as progress:
+        progress.resolved("docker.io/library/nginx:latest", "mirror",
+                          [SimpleNamespace(digest="sha256:a", size=100),
+                           SimpleNamespace(digest="sha256:b", size=300)])
+        progress.layer("sha256:a", 100, 100)
+        progress.layer("sha256:b", 50, 300)
+        assert metrics.ops.pulls["nginx"].state() == {
+            "image": "nginx", "phase": "downloading", "downloadedBytes": 150,
+            "totalBytes": 400, "layers": 2}
+        progress.unpacking()
+        assert metrics.ops.pulls["nginx"].state()["phase"] == "unpacking"
+    assert metrics.ops.pulls == {}
