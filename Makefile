@@ -34,10 +34,10 @@ link: venv
 images: venv ## test images built offline from Debian packages (cached)
 	$(BIN)/python hack/build-test-images.py --out $(IMAGES)
 
-test: install images ## unit, integration and end-to-end tests
+test: install images ## unit, integration and end-to-end tests (e2e files in parallel groups)
 	$(BIN)/pytest -q tests/unit
 	$(BIN)/pytest -q -m integration tests/integration
-	$(BIN)/pytest -q -m e2e tests/e2e
+	$(BIN)/python hack/run-e2e.py
 
 test-unit: venv
 	$(BIN)/pytest -q tests/unit
@@ -45,8 +45,8 @@ test-unit: venv
 test-integration: install images
 	$(BIN)/pytest -q -m integration tests/integration
 
-test-e2e: install images
-	$(BIN)/pytest -q -m e2e tests/e2e
+test-e2e: install images ## each group of files in a network namespace of its own
+	$(BIN)/python hack/run-e2e.py
 
 demo: install images ## start the node and run the seed's verification steps
 	$(BIN)/python hack/demo.py

@@ -12,8 +12,10 @@
 
 Client and server share the machine's cores: the figures include the load generator's own time,
 which the /readyz reference makes visible.
+With `--baseline DIR` (a checkout of an earlier commit) the same loads run on a node of that
+checkout afterwards, and the p50 ratios new/old are printed.
 Usage: .venv/bin/python bench/api_latency.py [--pods 110] [--clients 50] [--requests 20]
-       [--watchers 50] [--patches 20] [--kubectl-runs 30]
+       [--watchers 50] [--patches 20] [--kubectl-runs 30] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import asyncio
 import json
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from common import Node, async_client, kill_node_pods, percentile
@@ -239,17 +242,27 @@ def main() -> None:
     parser.add_argument("--watchers", type=int, default=50)
     parser.add_argument("--patches", type=int, default=20)
     parser.add_argument("--kubectl-runs", type=int, default=30)
+    parser.add_argument("--baseline", type=Path, help="checkout of an earlier commit")
     args = parser.parse_args()
-    out: dict[str, Any] = {"pods": args.pods}
-    try:
-        node = Node()
+    outs: dict[str, dict[str, Any]] = {}
+    for label, source in (("new", None), *((("old", args.baseline),) if args.baseline else ())):
+        out = outs[label] = {"pods": args.pods}
         try:
-            asyncio.run(run(node, args, out))
+            node = Node(source=source)
+            try:
+                asyncio.run(run(node, args, out))
+            finally:
+                kill_node_pods(node)
+                node.close()
         finally:
-            kill_node_pods(node)
-            node.close()
-    finally:
-        report(out, args.clients)
+            print(f"\n-- {label}")
+            report(out, args.clients)
+    if "old" in outs:
+        print("\n| measurement | p50 new/old |\n|---|---|")
+        for key, value in outs["new"].items():
+            old = outs["old"].get(key)
+            if isinstance(value, dict) and isinstance(old, dict) and old["p50"]:
+                print(f"| {key.removesuffix(' (ms)')} | {value['p50'] / old['p50']:.2f} |")
 
 
 if __name__ == "__main__":

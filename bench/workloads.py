@@ -6,7 +6,9 @@ once (concurrent requests) in the same run, on the same node. The issue's goal: 
 Each round runs both, bare Pods first or second in turn, and waits until every Pod of the
 previous step is gone. Pods run `sleep` under a shell that exits on SIGTERM (busybox,
 IfNotPresent), on the node's bridge. Prints medians and the ratio.
-Usage: .venv/bin/python bench/workloads.py [--replicas N] [--rounds R]
+With `--baseline DIR` (a checkout of an earlier commit), the same rounds run on a node of that
+checkout too, in turn with this one, and the ratios new/old are printed.
+Usage: .venv/bin/python bench/workloads.py [--replicas N] [--rounds R] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from common import Node, async_client, median
@@ -94,20 +97,30 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--replicas", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, help="checkout of an earlier commit")
     args = parser.parse_args()
-    results: dict[str, list[float]] = {"bare": [], "deployment": []}
-    node = Node()
-    try:
-        for r in range(args.rounds):
-            order = ("bare", "deployment") if r % 2 == 0 else ("deployment", "bare")
-            for what in order:
-                took = bare(node, args.replicas) if what == "bare" else \
-                    deployment(node, args.replicas)
-                results[what].append(took)
-                print(f"round {r + 1}: {what:<10} {took:6.2f} s", flush=True)
-    finally:
-        node.close()
-    report(args.replicas, results)
+    nodes = {"new": None, **({"old": args.baseline} if args.baseline else {})}
+    results: dict[str, dict[str, list[float]]] = {
+        n: {"bare": [], "deployment": []} for n in nodes}
+    for r in range(args.rounds):
+        for label in (list(nodes) if r % 2 == 0 else list(nodes)[::-1]):
+            node = Node(source=nodes[label])
+            try:
+                order = ("bare", "deployment") if r % 2 == 0 else ("deployment", "bare")
+                for what in order:
+                    took = bare(node, args.replicas) if what == "bare" else \
+                        deployment(node, args.replicas)
+                    results[label][what].append(took)
+                    print(f"round {r + 1} {label}: {what:<10} {took:6.2f} s", flush=True)
+            finally:
+                node.close()
+    for label, found in results.items():
+        print(f"\n-- {label}")
+        report(args.replicas, found)
+    if "old" in results:
+        for what in ("bare", "deployment"):
+            ratio = median(results["new"][what]) / median(results["old"][what])
+            print(f"{what}: new/old {ratio:.2f}")
 
 
 def report(n: int, results: dict[str, Any]) -> None:

@@ -41,6 +41,8 @@ class Settings:
     registries_conf: Path | None = None  # None: $PODHOST_REGISTRIES_CONF or the default file
     pod_cidr: str = ""  # "" or "none": Pods have loopback only
     service_cidr: str = DEFAULT_SERVICE_CIDR
+    pod_security_default: str | None = None  # --pod-security-default LEVEL
+    admission_config: Path | None = None  # --admission-control-config-file
 
     @property
     def db_path(self) -> Path:

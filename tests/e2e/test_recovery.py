@@ -43,14 +43,17 @@ def status(node: Node, name: str) -> dict[str, Any]:
 
 
 def wait_for(check: Any, timeout: float = 30, what: str = "") -> Any:
+    """Poll until `check` returns something true; a failing check (kubectl's error, a Pod not
+    found) is never success, only a reason to look again."""
     deadline = time.monotonic() + timeout
-    last = None
+    last: Any = None
     while time.monotonic() < deadline:
         try:
             last = check()
         except AssertionError as e:
-            last = str(e)
-            last = None if "NotFound" not in last else last
+            last = f"error: {e}"
+            time.sleep(0.2)
+            continue
         if last:
             return last
         time.sleep(0.2)

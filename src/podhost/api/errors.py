@@ -15,12 +15,17 @@
     └── InternalError           500 InternalError
 
 Inner layers raise these; the HTTP edge renders them with `to_status()` exactly once.
+The constructors named `of` take a resource (or, for Invalid, a kind) and qualify it with its
+API group from the registry, as apimachinery's NewNotFound(schema.GroupResource, …) does:
+`deployments.apps "web" not found` with `details: {name, group: apps, kind: deployments}`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from podhost.api import registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,18 +107,22 @@ class ApiError(Exception):
     code: ClassVar[int] = 500
     reason: ClassVar[str] = "InternalError"
 
-    def __init__(self, message: str, *, kind: str = "", name: str = "",
+    def __init__(self, message: str, *, kind: str = "", name: str = "", group: str = "",
                  details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.kind = kind
         self.name = name
-        self.extra_details = details or {}
+        self.group = group or (details or {}).get("group", "")
+        self.extra_details = {k: v for k, v in (details or {}).items() if k != "group"}
 
     def details(self) -> dict[str, Any] | None:
+        """metav1.StatusDetails, its fields in the API's order (name, group, kind, causes)."""
         details: dict[str, Any] = {}
         if self.name:
             details["name"] = self.name
+        if self.group:
+            details["group"] = self.group
         if self.kind:
             details["kind"] = self.kind
         details.update(self.extra_details)
@@ -141,13 +150,23 @@ class UnauthorizedError(ApiError):
 class ForbiddenError(ApiError):
     code, reason = 403, "Forbidden"
 
+    @classmethod
+    def of(cls, resource: str, name: str, cause: str,
+           details: dict[str, Any] | None = None) -> ForbiddenError:
+        """NewForbidden: `deployments.apps "x" is forbidden: <cause>` (no name: without it)."""
+        group, qualified = qualify_resource(resource)
+        what = f'{qualified} "{name}"' if name else qualified
+        return cls(f"{what} is forbidden: {cause}", kind=resource, name=name, group=group,
+                   details=details)
+
 
 class NotFoundError(ApiError):
     code, reason = 404, "NotFound"
 
     @classmethod
     def of(cls, resource: str, name: str) -> NotFoundError:
-        return cls(f'{resource} "{name}" not found', kind=resource, name=name)
+        group, qualified = qualify_resource(resource)
+        return cls(f'{qualified} "{name}" not found', kind=resource, name=name, group=group)
 
 
 class MethodNotAllowedError(ApiError):
@@ -159,11 +178,26 @@ class AlreadyExistsError(ApiError):
 
     @classmethod
     def of(cls, resource: str, name: str) -> AlreadyExistsError:
-        return cls(f'{resource} "{name}" already exists', kind=resource, name=name)
+        group, qualified = qualify_resource(resource)
+        return cls(f'{qualified} "{name}" already exists', kind=resource, name=name,
+                   group=group)
 
 
 class ConflictError(ApiError):
     code, reason = 409, "Conflict"
+
+    @classmethod
+    def of(cls, resource: str, name: str, cause: str) -> ConflictError:
+        """NewConflict: `Operation cannot be fulfilled on deployments.apps "x": <cause>`."""
+        group, qualified = qualify_resource(resource)
+        return cls(f'Operation cannot be fulfilled on {qualified} "{name}": {cause}',
+                   kind=resource, name=name, group=group)
+
+    @classmethod
+    def modified(cls, resource: str, name: str) -> ConflictError:
+        """The optimistic-concurrency conflict of a stale resourceVersion."""
+        return cls.of(resource, name, "the object has been modified; please apply your "
+                      "changes to the latest version and try again")
 
 
 class GoneError(ApiError):
@@ -178,6 +212,34 @@ class UnsupportedMediaError(ApiError):
     code, reason = 415, "UnsupportedMediaType"
 
 
+class RejectedError(ApiError):
+    """422 as apierrors.NewGenericServerResponse(422, ...) (a JSON patch that cannot be
+    applied): the fixed message, the reason in details.causes."""
+
+    code, reason = 422, "Invalid"
+
+    def __init__(self, cause: str) -> None:
+        super().__init__("the server rejected our request due to an error in our request",
+                         details={"causes": [{"message": cause}]})
+
+
+class TooManyRequestsError(ApiError):
+    """429, as apierrors.NewTooManyRequests: the client retries after `retry_after` seconds
+    (details.retryAfterSeconds and the Retry-After header)."""
+
+    code, reason = 429, "TooManyRequests"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message, details={"retryAfterSeconds": retry_after})
+        self.retry_after = retry_after
+
+
+class RequestTimeoutError(ApiError):
+    """504, as apierrors.NewTimeoutError: the request did not finish in its time."""
+
+    code, reason = 504, "Timeout"
+
+
 class InternalError(ApiError):
     code, reason = 500, "InternalError"
 
@@ -188,12 +250,29 @@ class InvalidError(ApiError):
     code, reason = 422, "Invalid"
 
     def __init__(self, kind: str, name: str, errors: list[FieldError]) -> None:
+        """kind: a served kind (`Deployment`, qualified here as `Deployment.apps`) or a kind
+        already qualified with its group (`PatchOptions.meta.k8s.io`)."""
         self.errors = errors
-        super().__init__(f'{kind} "{name}" is invalid: {_aggregate(errors)}', kind=kind, name=name)
+        kind, _, group = kind.partition(".")
+        if not group:
+            served = registry.by_kind(kind)
+            group = served.group if served is not None else ""
+        qualified = f"{kind}.{group}" if group else kind
+        super().__init__(f'{qualified} "{name}" is invalid: {_aggregate(errors)}', kind=kind,
+                         name=name, group=group)
 
     def details(self) -> dict[str, Any]:
         causes = [{"reason": e.type, "message": e.body(), "field": e.field} for e in self.errors]
-        return {"name": self.name, "kind": self.kind, "causes": causes}
+        details: dict[str, Any] = {"name": self.name}
+        if self.group:
+            details["group"] = self.group
+        return {**details, "kind": self.kind, "causes": causes}
+
+
+def qualify_resource(resource: str) -> tuple[str, str]:
+    """(group, `resource.group`) of a served resource, as schema.GroupResource.String()."""
+    served = registry.get(resource)
+    return (served.group if served is not None else ""), registry.qualified(resource)
 
 
 def _aggregate(errors: list[FieldError]) -> str:

@@ -21,11 +21,8 @@ from podhost.api.types import Obj
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 POLICIES = ["Foreground", "Background", "Orphan"]
-# batch/v1 Jobs keep their Pods when a delete does not say (DefaultGarbageCollectionPolicy)
-DEFAULT_ORPHAN = frozenset({"jobs"})
-
-
-def propagation_policy(resource: str, options: Obj) -> str:
+def propagation_policy(options: Obj, default: str = "Background") -> str:
+    """The policy a delete asks for, or the resource's DefaultGarbageCollectionPolicy."""
     policy: Any = options.get("propagationPolicy")
     orphan = options.get("orphanDependents")
     if policy is not None and orphan is not None:
@@ -39,7 +36,7 @@ def propagation_policy(resource: str, options: Obj) -> str:
         return str(policy)
     if orphan is not None:
         return "Orphan" if orphan else "Background"
-    return "Orphan" if resource in DEFAULT_ORPHAN else "Background"
+    return default
 
 
 def add_finalizer(obj: Obj, policy: str) -> None:

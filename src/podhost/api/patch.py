@@ -1,7 +1,10 @@
-"""JSON merge patch (RFC 7386), JSON patch (RFC 6902) and strategic merge patch for core/v1.
+"""JSON merge patch (RFC 7386), JSON patch (RFC 6902) and strategic merge patch.
 
-The strategic merge keys are those of the core/v1 types (`patchMergeKey` in types.go), so that
-`kubectl apply`'s patches merge lists such as containers, volumes, env and ports by key.
+Strategic merge reads each list's strategy from the object's OpenAPI schema, as the API server
+reads `patchStrategy`/`patchMergeKey` from its Go types: `x-kubernetes-patch-strategy: merge`
+with `x-kubernetes-patch-merge-key` merges a list of objects by that key (containers by `name`,
+container ports by `containerPort`, Service ports by `port`), a merge list of scalars is a set
+(finalizers); any other list is replaced.
 """
 
 from __future__ import annotations
@@ -9,19 +12,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from podhost.api import errors
-
-# field name -> merge key, for lists that merge by key (patchStrategy "merge").
-MERGE_KEYS: dict[str, str] = {
-    "containers": "name", "initContainers": "name", "ephemeralContainers": "name",
-    "volumes": "name", "env": "name", "imagePullSecrets": "name", "volumeMounts": "mountPath",
-    "volumeDevices": "devicePath", "ports": "containerPort", "conditions": "type",
-    "hostAliases": "ip", "resourceClaims": "name", "readinessGates": "conditionType",
-    "topologySpreadConstraints": "topologyKey", "ownerReferences": "uid",
-    "finalizers": "", "secrets": "name", "podIPs": "ip",
-}
-# lists of scalars that merge as sets
-SET_LISTS = {"finalizers"}
+from podhost.api import errors, schema
+from podhost.api.types import Obj
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -103,21 +95,46 @@ def json_patch(doc: Any, ops: Any) -> Any:
     for op in ops:
         try:
             doc = _json_patch_op(doc, op)
-        except (KeyError, IndexError, ValueError, TypeError) as e:
-            raise errors.ApiError(
-                f"the server rejected our request due to an error in our request: {e}") from e
+        except (KeyError, IndexError) as e:  # evanphx/json-patch's words
+            raise errors.RejectedError(
+                f'{op.get("op")} operation does not apply: doc is missing path: '
+                f'"{op.get("path")}": missing value') from e
+        except (ValueError, TypeError) as e:
+            raise errors.RejectedError(str(e)) from e
         except errors.InvalidError:
-            raise errors.ApiError("the server rejected our request due to an error in our "
-                                  f"request: testing value {op.get('path')} failed") from None
+            raise errors.RejectedError(f"testing value {op.get('path')} failed") from None
     return doc
 
 
-def _merge_list(field: str, target: list[Any], patch: list[Any]) -> list[Any]:
-    key = MERGE_KEYS.get(field)
-    if field in SET_LISTS or key == "":
-        return list(dict.fromkeys([*target, *[p for p in patch if not isinstance(p, dict)]]))
-    if not key or not all(isinstance(p, dict) for p in patch):
+def _field_schema(node: Obj | None, key: str) -> Obj | None:
+    """The schema of field `key` of a struct, or of any value of a map."""
+    if node is None:
+        return None
+    node = schema.resolve(node)
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        child = properties.get(key)
+        return child if isinstance(child, dict) else None
+    values = node.get("additionalProperties")
+    return values if isinstance(values, dict) else None
+
+
+def _items_schema(node: Obj | None) -> Obj | None:
+    items = schema.resolve(node).get("items") if node is not None else None
+    return items if isinstance(items, dict) else None
+
+
+def _merge_list(node: Obj | None, target: list[Any], patch: list[Any]) -> list[Any]:
+    """A list by its schema's strategy: merged by key, a set of scalars, or replaced."""
+    strategy = str((node or {}).get("x-kubernetes-patch-strategy", "")).split(",")
+    key = str((node or {}).get("x-kubernetes-patch-merge-key", ""))
+    if "merge" not in strategy:
         return [_strip_directives(p) for p in patch]
+    if not key or not all(isinstance(p, dict) for p in patch):
+        if any(isinstance(p, dict) for p in patch):
+            return [_strip_directives(p) for p in patch]
+        return list(dict.fromkeys([*target, *patch]))
+    items = _items_schema(node)
     result = copy.deepcopy(target)
     for item in patch:
         directive = item.get("$patch")
@@ -131,7 +148,7 @@ def _merge_list(field: str, target: list[Any], patch: list[Any]) -> list[Any]:
         elif match is None:
             result.append(_strip_directives(item))
         else:
-            result[match] = strategic_merge(result[match], item)
+            result[match] = _merge(result[match], item, items)
     return result
 
 
@@ -143,8 +160,17 @@ def _strip_directives(value: Any) -> Any:
     return value
 
 
-def strategic_merge(target: Any, patch: Any) -> Any:
-    """Strategic merge patch with the core/v1 merge keys and the common directives."""
+def strategic_merge(target: Any, patch: Any, definition: str | None = None) -> Any:
+    """Strategic merge patch of `target` (an object of a served kind, or of the OpenAPI
+    `definition` given) with the list strategies of its schema and the common directives."""
+    if definition is None and isinstance(target, dict):
+        definition = schema.definition_of(target)
+    node = {"$ref": schema.REF_PREFIX + definition} \
+        if definition in schema.definitions() else None
+    return _merge(target, patch, node)
+
+
+def _merge(target: Any, patch: Any, node: Obj | None) -> Any:
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     if patch.get("$patch") == "replace":
@@ -163,9 +189,9 @@ def strategic_merge(target: Any, patch: Any) -> Any:
         if value is None:
             result.pop(key, None)
         elif isinstance(value, list) and isinstance(result.get(key), list):
-            result[key] = _merge_list(key, result[key], value)
+            result[key] = _merge_list(_field_schema(node, key), result[key], value)
         elif isinstance(value, dict):
-            merged = strategic_merge(result.get(key), value)
+            merged = _merge(result.get(key), value, _field_schema(node, key))
             if merged is None:
                 result.pop(key, None)
             else:

@@ -184,9 +184,9 @@ def _atoms(rule: Obj) -> Iterator[Obj]:
     """BreakdownRule: one verb, group, resource and name at a time."""
     for verb in rule.get("verbs") or []:
         for group in rule.get("apiGroups") or []:
-            for resource in rule.get("resources") or []:
+            for res in rule.get("resources") or []:
                 for name in rule.get("resourceNames") or [""]:
-                    yield {"verbs": [verb], "apiGroups": [group], "resources": [resource],
+                    yield {"verbs": [verb], "apiGroups": [group], "resources": [res],
                            "resourceNames": [name] if name else []}
         for url in rule.get("nonResourceURLs") or []:
             yield {"verbs": [verb], "nonResourceURLs": [url]}
@@ -198,11 +198,11 @@ def _covers(owner: Obj, atom: Obj) -> bool:
         return False
     if "nonResourceURLs" in atom:
         return _url_matches(owner.get("nonResourceURLs") or [], atom["nonResourceURLs"][0])
-    resource = atom["resources"][0]
+    wanted = atom["resources"][0]
     owned = owner.get("resources") or []
-    sub = resource.split("/", 1)[1] if "/" in resource else ""
+    sub = wanted.split("/", 1)[1] if "/" in wanted else ""
     if not _has(owner.get("apiGroups"), atom["apiGroups"][0]) or not (
-            "*" in owned or resource in owned or (sub and f"*/{sub}" in owned)):
+            "*" in owned or wanted in owned or (sub and f"*/{sub}" in owned)):
         return False
     names = owner.get("resourceNames") or []
     return not names or (bool(atom["resourceNames"]) and atom["resourceNames"][0] in names)

@@ -42,6 +42,3 @@ def binding_cells(o: Obj, now: datetime) -> list[Any]:
             names("User"), names("Group"), names("ServiceAccount")]
 
 
-TABLES = {"roles": (ROLE_COLUMNS, role_cells), "clusterroles": (ROLE_COLUMNS, role_cells),
-          "rolebindings": (BINDING_COLUMNS, binding_cells),
-          "clusterrolebindings": (BINDING_COLUMNS, binding_cells)}

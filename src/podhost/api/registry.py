@@ -225,6 +225,12 @@ def kind_of(name: str) -> str:
     return r.kind if r else name
 
 
+def qualified(name: str) -> str:
+    """The resource as the API server names it in messages: `deployments.apps`, `pods`."""
+    r = _BY_NAME.get(name)
+    return f"{name}.{r.group}" if r is not None and r.group else name
+
+
 def api_version_of(name: str) -> str:
     r = _BY_NAME.get(name)
     return r.api_version if r else "v1"

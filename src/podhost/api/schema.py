@@ -22,11 +22,12 @@ from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
-from podhost.api import registry
+from podhost.api import quantity, registry
 from podhost.api.types import Obj
 
 KUBERNETES_VERSION = "v1.32.0"
 REF_PREFIX = "#/$defs/"
+QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 CORE = "io.k8s.api.core.v1."
 _JSON_TYPES = {str: "string", bool: "bool", int: "number", float: "number", list: "array",
                dict: "object"}
@@ -127,6 +128,12 @@ def _walk_types(node: Obj, value: Any, struct: str, path: str) -> Iterator[str]:
     shape = _shape(node)
     if value is None:
         return
+    if name == QUANTITY and not isinstance(value, (int, float)):
+        try:
+            quantity.parse_decimal(str(value))
+        except quantity.QuantityError as e:
+            yield str(e)
+        return
     if shape == "struct":
         owner = (name or struct).rsplit(".", 1)[-1]
         props = node["properties"]
@@ -139,6 +146,22 @@ def _walk_types(node: Obj, value: Any, struct: str, path: str) -> Iterator[str]:
     elif shape == "map":
         for item in value.values():
             yield from _walk_types(node["additionalProperties"], item, struct, path)
+
+
+def resolve(node: Obj) -> Obj:
+    """A schema node with its `$ref` followed."""
+    return _resolve(node)[1]
+
+
+def definition_of(obj: Obj) -> str | None:
+    """The OpenAPI definition of an object by its apiVersion and kind (`autoscaling/v1` Scale:
+    `io.k8s.api.autoscaling.v1.Scale`), served or not."""
+    kind, api_version = str(obj.get("kind") or ""), str(obj.get("apiVersion") or "v1")
+    served = registry.by_kind(kind, api_version)
+    if served is not None:
+        return served.definition
+    group, _, version = api_version.rpartition("/")
+    return f"io.k8s.api.{group.split('.')[0] if group else 'core'}.{version}.{kind}"
 
 
 def root_definition(kind: str) -> str | None:

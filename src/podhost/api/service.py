@@ -212,14 +212,7 @@ def _cluster_ips(spec: Obj, kind: str) -> list[FieldError]:
 
 def validate_service(svc: Obj) -> list[FieldError]:
     """ValidateService: the checks a user meets first, with upstream's paths and texts."""
-    m = svc.get("metadata") or {}
     errs: list[FieldError] = []
-    name = m.get("name") or ""
-    if not name:
-        errs.append(errors.required("metadata.name", "name or generateName is required"))
-    else:
-        errs += [errors.invalid("metadata.name", name, msg)
-                 for msg in dns1035_label_errors(name)]
     spec = svc.get("spec") or {}
     kind = service_type(svc)
     if kind not in TYPES:

@@ -44,3 +44,14 @@ class ObjectStore(Protocol):
               predicate: Callable[[Obj], bool]) -> tuple[Any, builtins.list[Any]]: ...
 
     def unwatch(self, watcher: Any) -> None: ...
+
+
+class ApiClient(ObjectStore, Protocol):
+    """An in-process API client (podhost.registry.client.Client): the store's methods, with
+    writes through the registry's write path, and a client's graceful delete."""
+
+    def update_status(self, resource: str, obj: Obj, *, expected_rv: str | None = None,
+                      subresource: str = "status") -> Obj: ...
+
+    def delete_gracefully(self, resource: str, obj: Obj, grace: int | None = None,
+                          policy: str = "Background") -> Obj: ...

@@ -111,6 +111,3 @@ def sc_cells(sc: Obj, now: datetime) -> list[Any]:
             "true" if sc.get("allowVolumeExpansion") else "false", age(sc, now)]
 
 
-TABLES = {"persistentvolumes": (PV_COLUMNS, pv_cells),
-          "persistentvolumeclaims": (PVC_COLUMNS, pvc_cells),
-          "storageclasses": (SC_COLUMNS, sc_cells)}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from podhost.api import meta, rbactable, servicetable, storagetable, workloadtable
-from podhost.api.columns import age, since
+from podhost.api import meta
+from podhost.api.columns import Column, age, since
 from podhost.api.types import Obj
 
 POD_COLUMNS = [
@@ -282,45 +283,38 @@ def event_cells(ev: Obj, now: datetime) -> list[Any]:
             ev["metadata"]["name"]]
 
 
-def _simple_cells(resource: str, o: Obj, now: datetime) -> list[Any]:
-    name, created = o["metadata"]["name"], age(o, now)
-    if resource == "configmaps":
-        return [name, len(o.get("data") or {}) + len(o.get("binaryData") or {}), created]
-    if resource == "secrets":
-        return [name, o.get("type", ""), len(o.get("data") or {}), created]
-    if resource == "namespaces":
-        return [name, o.get("status", {}).get("phase", ""), created]
-    if resource == "serviceaccounts":
-        return [name, len(o.get("secrets") or []), created]
-    return [name, created]
+def simple_cells(o: Obj, now: datetime, *values: Any) -> list[Any]:
+    """Name, the given cells, Age."""
+    return [o["metadata"]["name"], *values, age(o, now)]
 
 
-TABLES = {"pods": (POD_COLUMNS, pod_cells), "nodes": (NODE_COLUMNS, node_cells),
-          "events": (EVENT_COLUMNS, event_cells),
-          "services": (servicetable.SERVICE_COLUMNS, servicetable.service_cells),
-          "endpoints": (servicetable.ENDPOINTS_COLUMNS, servicetable.endpoints_cells),
-          "endpointslices": (servicetable.ENDPOINTSLICE_COLUMNS,
-                             servicetable.endpointslice_cells),
-          **workloadtable.TABLES, **storagetable.TABLES, **rbactable.TABLES}
-SIMPLE = {"configmaps": CONFIGMAP_COLUMNS, "secrets": SECRET_COLUMNS,
-          "namespaces": NAMESPACE_COLUMNS, "serviceaccounts": SERVICEACCOUNT_COLUMNS}
+def configmap_cells(o: Obj, now: datetime) -> list[Any]:
+    return simple_cells(o, now, len(o.get("data") or {}) + len(o.get("binaryData") or {}))
 
 
-def to_table(resource: str, objects: list[Obj], rv: str | int | None,
-             include_columns: bool = True, include_object: str | None = None) -> Obj:
-    """A Table for a list (or one object) of `resource`; each row carries the object as
+def secret_cells(o: Obj, now: datetime) -> list[Any]:
+    return simple_cells(o, now, o.get("type", ""), len(o.get("data") or {}))
+
+
+def namespace_cells(o: Obj, now: datetime) -> list[Any]:
+    return simple_cells(o, now, o.get("status", {}).get("phase", ""))
+
+
+def serviceaccount_cells(o: Obj, now: datetime) -> list[Any]:
+    return simple_cells(o, now, len(o.get("secrets") or []))
+
+
+def to_table(columns: Sequence[Column], render: Callable[[Obj, datetime], list[Any]],
+             objects: list[Obj], rv: str | int | None, include_columns: bool = True,
+             include_object: str | None = None) -> Obj:
+    """A Table of `objects` in `columns` (cells from `render`); each row carries the object as
     `includeObject` asks: `Metadata` (the default, PartialObjectMetadata), `Object` or `None`."""
     now = meta.now()
-    if resource in TABLES:
-        columns, render = TABLES[resource]
-        cells = [render(o, now) for o in objects]
-    else:
-        columns = SIMPLE.get(resource, DEFAULT_COLUMNS)
-        cells = [_simple_cells(resource, o, now) for o in objects]
+    cells = [render(o, now) for o in objects]
     table: Obj = {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
                   "metadata": {"resourceVersion": str(rv)} if rv is not None else {}}
     if include_columns:
-        table["columnDefinitions"] = column_definitions(columns)
+        table["columnDefinitions"] = column_definitions(list(columns))
     table["rows"] = [_row(c, o, include_object or "Metadata") for c, o in zip(cells, objects)]
     return table
 

@@ -19,7 +19,6 @@ from podhost.api import (
     volumeclaims,
 )
 from podhost.api.errors import FieldError
-from podhost.api.podupdate import pod_spec_update_errors
 from podhost.api.types import Obj
 
 # validateVolumeSource's order in 1.32 (pkg/apis/core/validation/validation.go): the first
@@ -49,26 +48,13 @@ def _as_dict(value: Any) -> Obj:
 
 
 def check_decodable(resource: str, obj: Obj) -> None:
-    """What fails decoding on a real server (400): mistyped values, malformed quantities."""
+    """What fails decoding on a real server (400): mistyped values, malformed quantities
+    (both read from the schema)."""
     kind = _kind(resource)
     problem = schema.type_error(kind, obj)
     if problem:
         raise errors.BadRequestError(f'{kind} in version "v1" cannot be handled as a {kind}: '
                                      f"{problem}")
-    if resource != "pods":
-        return
-    spec = _as_dict(obj.get("spec"))
-    for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
-        if not isinstance(c, dict):
-            continue
-        res = _as_dict(c.get("resources"))
-        for section in ("limits", "requests"):
-            for value in (res.get(section) or {}).values():
-                quantity.check(value, section)
-    for v in spec.get("volumes") or []:
-        if isinstance(v, dict) and isinstance(v.get("emptyDir"), dict) \
-                and "sizeLimit" in v["emptyDir"]:
-            quantity.check(v["emptyDir"]["sizeLimit"], "sizeLimit")
 
 
 def unknown_fields(resource: str, obj: Obj, mode: str | None) -> list[str]:
@@ -87,26 +73,6 @@ def unknown_fields(resource: str, obj: Obj, mode: str | None) -> list[str]:
     return found
 
 
-def validate(resource: str, obj: Obj, node_name: str | None = None) -> None:
-    """Validate a new object; `node_name` (this node) refuses Pods bound to another node."""
-    if resource == "pods":
-        errs = validate_pod(obj)
-        errs += ephemeral.create_errors(obj)
-        errs += unsupported_pod_fields(obj, node_name)
-        if errs:
-            raise errors.InvalidError("Pod", obj.get("metadata", {}).get("name", ""), errs)
-
-
-def validate_update(resource: str, new: Obj, old: Obj, node_name: str | None = None) -> None:
-    if resource != "pods":
-        return
-    errs = validate_pod(new)
-    errs += unsupported_pod_fields(new, node_name)
-    errs += pod_spec_update_errors(new.get("spec") or {}, old.get("spec") or {})
-    if errs:
-        raise errors.InvalidError("Pod", new["metadata"].get("name", ""), errs)
-
-
 def validate_ephemeral_update(new: Obj, old: Obj, node_name: str | None = None) -> None:
     """An update through `pods/ephemeralcontainers` (ValidatePodEphemeralContainersUpdate)."""
     errs = validate_pod(new)
@@ -117,36 +83,8 @@ def validate_ephemeral_update(new: Obj, old: Obj, node_name: str | None = None) 
         raise errors.InvalidError("Pod", new["metadata"].get("name", ""), errs)
 
 
-def metadata_update_errors(new_m: Obj, old_m: Obj) -> list[FieldError]:
-    """ValidateObjectMetaAccessorUpdate, after BeforeUpdate filled in what may be left out
-    (an empty uid keeps the stored one; timestamps are kept by the strategy)."""
-    errs = []
-    uid = new_m.get("uid")
-    if uid and uid != old_m.get("uid"):
-        errs.append(errors.invalid("metadata.uid", uid, "field is immutable"))
-    if old_m.get("deletionTimestamp"):
-        added = [f for f in new_m.get("finalizers") or [] if f not in
-                 (old_m.get("finalizers") or [])]
-        if added:
-            found = ", ".join(f'"{f}"' for f in added)
-            errs.append(errors.forbidden("metadata.finalizers", "no new finalizers can be added "
-                                         "if the object is being deleted, found new "
-                                         f"finalizers []string{{{found}}}"))
-    return errs
-
-
 def _label(value: str, field: str) -> list[FieldError]:
     return [errors.invalid(field, value, msg) for msg in meta.dns1123_label_errors(value)]
-
-
-def validate_metadata(m: Obj) -> list[FieldError]:
-    name = m.get("name") or ""
-    if not name:
-        if m.get("generateName"):
-            return []
-        return [errors.required("metadata.name", "name or generateName is required")]
-    return [errors.invalid("metadata.name", name, msg)
-            for msg in meta.dns1123_subdomain_errors(name)]
 
 
 def _local_descending_path(value: str, field: str) -> list[FieldError]:
@@ -285,7 +223,8 @@ def _container_list(spec: Obj, key: str, volumes: dict[str, Obj],
 
 
 def validate_pod(pod: Obj) -> list[FieldError]:
-    errs = validate_metadata(pod.get("metadata") or {})
+    """ValidatePodSpec and the Pod's own rules (its ObjectMeta is checked by the registry)."""
+    errs: list[FieldError] = []
     spec = pod.get("spec") or {}
     grace = spec.get("terminationGracePeriodSeconds")
     if isinstance(grace, int) and grace < 0:
@@ -352,8 +291,13 @@ def unsupported_pod_fields(pod: Obj, node_name: str | None = None) -> list[Field
         if ((sc or {}).get("appArmorProfile") or {}).get("type") == "Localhost":
             errs.append(errors.forbidden(f"{path}.appArmorProfile.type", "podhost does not "
                                          "load AppArmor profiles"))
-    bound = spec.get("nodeName")
+    return errs + node_binding_errors(pod, node_name)
+
+
+def node_binding_errors(pod: Obj, node_name: str | None) -> list[FieldError]:
+    """A Pod bound to another node than `node_name` (this node) is refused."""
+    bound = (pod.get("spec") or {}).get("nodeName")
     if node_name and bound and bound != node_name:
-        errs.append(errors.forbidden("spec.nodeName", f'podhost runs only the Pods of its own '
-                                     f'node "{node_name}", not of node "{bound}"'))
-    return errs
+        return [errors.forbidden("spec.nodeName", f'podhost runs only the Pods of its own '
+                                 f'node "{node_name}", not of node "{bound}"')]
+    return []

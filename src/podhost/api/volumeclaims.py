@@ -67,34 +67,26 @@ def is_default_class(sc: Obj) -> bool:
 
 
 # -- defaults ------------------------------------------------------------------------------------
-def prepare_create(resource: str, obj: Obj) -> None:
-    """Defaults and the initial status of a new PV, claim or class."""
-    spec = obj.setdefault("spec", {}) if resource != "storageclasses" else obj
-    if resource == "storageclasses":
-        obj.setdefault("reclaimPolicy", "Delete")
-        obj.setdefault("volumeBindingMode", "Immediate")
-        return
+def default_class(sc: Obj) -> None:
+    """SetDefaults_StorageClass."""
+    sc.setdefault("reclaimPolicy", "Delete")
+    sc.setdefault("volumeBindingMode", "Immediate")
+
+
+def default_volume(pv: Obj) -> None:
+    """SetDefaults_PersistentVolume, and canonical quantities."""
+    spec = pv.setdefault("spec", {})
     spec.setdefault("volumeMode", "Filesystem")
-    if resource == "persistentvolumes":
-        spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
-        if isinstance(spec.get("hostPath"), dict):
-            spec["hostPath"].setdefault("type", "")
-        obj["status"] = {"phase": "Pending", "lastPhaseTransitionTime": meta.rfc3339()}
-    else:
-        obj["status"] = {"phase": "Pending"}
+    spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
+    if isinstance(spec.get("hostPath"), dict):
+        spec["hostPath"].setdefault("type", "")
     _canonical_quantities(spec)
 
 
-def prepare_update(resource: str, new: Obj, old: Obj) -> None:
-    if resource == "storageclasses":
-        new.setdefault("reclaimPolicy", "Delete")
-        new.setdefault("volumeBindingMode", "Immediate")
-        return
-    spec = new.setdefault("spec", {})
+def default_claim(pvc: Obj) -> None:
+    """SetDefaults_PersistentVolumeClaim, and canonical quantities."""
+    spec = pvc.setdefault("spec", {})
     spec.setdefault("volumeMode", "Filesystem")
-    if resource == "persistentvolumes":
-        spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
-    new["status"] = old.get("status", {})
     _canonical_quantities(spec)
 
 
@@ -110,16 +102,6 @@ def _canonical_quantities(spec: Obj) -> None:
 
 
 # -- validation ----------------------------------------------------------------------------------
-def _name_errors(m: Obj) -> list[FieldError]:
-    name = m.get("name") or ""
-    if not name:
-        if m.get("generateName"):
-            return []
-        return [errors.required("metadata.name", "name or generateName is required")]
-    return [errors.invalid("metadata.name", name, msg)
-            for msg in meta.dns1123_subdomain_errors(name)]
-
-
 def _access_modes(modes: Any, path: str, claim: bool) -> list[FieldError]:
     if not modes:
         return [errors.required(path, "at least 1 access mode is required" if claim else "")]
@@ -170,7 +152,7 @@ def claim_spec_errors(spec: Obj, path: str = "spec") -> list[FieldError]:
 
 
 def validate_claim(pvc: Obj) -> list[FieldError]:
-    return _name_errors(_dict(pvc.get("metadata"))) + claim_spec_errors(_dict(pvc.get("spec")))
+    return claim_spec_errors(_dict(pvc.get("spec")))
 
 
 def validate_claim_update(new: Obj, old: Obj) -> list[FieldError]:
@@ -218,9 +200,8 @@ def _pv_source(spec: Obj) -> list[FieldError]:
 
 def validate_volume(pv: Obj) -> list[FieldError]:
     """ValidatePersistentVolume (and Update: the same checks of the new object)."""
-    errs = _name_errors(_dict(pv.get("metadata")))
     spec = _dict(pv.get("spec"))
-    errs += _access_modes(spec.get("accessModes"), "spec.accessModes", False)
+    errs = _access_modes(spec.get("accessModes"), "spec.accessModes", False)
     cap = _dict(spec.get("capacity"))
     if not cap:
         errs.append(errors.required("spec.capacity"))
@@ -237,7 +218,7 @@ def validate_volume(pv: Obj) -> list[FieldError]:
 
 def validate_class(sc: Obj) -> list[FieldError]:
     """ValidateStorageClass."""
-    errs = _name_errors(_dict(sc.get("metadata")))
+    errs: list[FieldError] = []
     if not sc.get("provisioner"):
         errs.append(errors.required("provisioner"))
     policy = sc.get("reclaimPolicy")
@@ -262,23 +243,6 @@ def validate_class_update(new: Obj, old: Obj) -> list[FieldError]:
     return errs
 
 
-KINDS = {"persistentvolumes": "PersistentVolume", "persistentvolumeclaims":
-         "PersistentVolumeClaim", "storageclasses": "StorageClass.storage.k8s.io"}
-
-
-def validate(resource: str, obj: Obj, old: Obj | None = None) -> None:
-    """422 in the API server's words when the object (or the change) is invalid."""
-    if resource == "persistentvolumeclaims":
-        errs = validate_claim(obj) if old is None else validate_claim_update(obj, old)
-    elif resource == "persistentvolumes":
-        errs = validate_volume(obj)
-    else:
-        errs = validate_class(obj) if old is None else validate_class_update(obj, old)
-    if errs:
-        raise errors.InvalidError(KINDS[resource], _dict(obj.get("metadata")).get("name", ""),
-                                  errs)
-
-
 def pod_volume_errors(source: Obj, kind: str, path: str) -> list[FieldError]:
     """validatePersistentClaimVolumeSource and validateEphemeralVolumeSource of a Pod volume."""
     if kind == "persistentVolumeClaim":
@@ -297,24 +261,21 @@ def default_class_name(classes: list[Obj]) -> str | None:
     return str(found[-1]["metadata"]["name"]) if found else None
 
 
-def _add_finalizer(obj: Obj, finalizer: str) -> None:
+def add_finalizer(obj: Obj, finalizer: str) -> None:
     finalizers = obj.setdefault("metadata", {}).setdefault("finalizers", [])
     if finalizer not in finalizers:
         finalizers.append(finalizer)
 
 
-def admit_new(resource: str, obj: Obj, classes: list[Obj]) -> None:
-    """The mutating admission of a new object: DefaultStorageClass (a claim without a class
-    gets the default one) and StorageObjectInUseProtection (the protection finalizers)."""
-    if resource == "persistentvolumeclaims":
-        spec = obj.setdefault("spec", {})
-        if spec.get("storageClassName") is None:
-            default = default_class_name(classes)
-            if default is not None:
-                spec["storageClassName"] = default
-        _add_finalizer(obj, PVC_PROTECTION)
-    elif resource == "persistentvolumes":
-        _add_finalizer(obj, PV_PROTECTION)
+def admit_claim(pvc: Obj, classes: list[Obj]) -> None:
+    """The mutating admission of a new claim: DefaultStorageClass (a claim without a class
+    gets the default one) and StorageObjectInUseProtection (its protection finalizer)."""
+    spec = pvc.setdefault("spec", {})
+    if spec.get("storageClassName") is None:
+        default = default_class_name(classes)
+        if default is not None:
+            spec["storageClassName"] = default
+    add_finalizer(pvc, PVC_PROTECTION)
 
 
 LOCAL_PROVISIONER = "podhost.io/local-path"

@@ -9,6 +9,7 @@ Pure functions over wire dicts.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from podhost.api import defaults, errors
@@ -40,7 +41,7 @@ def default_template(template: Any) -> None:
             spec.pop(key, None)
 
 
-def _default_deployment(spec: Obj) -> None:
+def default_deployment(spec: Obj) -> None:
     spec.setdefault("replicas", 1)
     strategy = spec.setdefault("strategy", {})
     if isinstance(strategy, dict):
@@ -54,7 +55,7 @@ def _default_deployment(spec: Obj) -> None:
     spec.setdefault("progressDeadlineSeconds", 600)
 
 
-def _default_statefulset(spec: Obj) -> None:
+def default_statefulset(spec: Obj) -> None:
     spec.setdefault("replicas", 1)
     spec.setdefault("podManagementPolicy", "OrderedReady")
     strategy = spec.setdefault("updateStrategy", {})
@@ -71,7 +72,7 @@ def _default_statefulset(spec: Obj) -> None:
         policy.setdefault("whenScaled", "Retain")
 
 
-def _default_daemonset(spec: Obj) -> None:
+def default_daemonset(spec: Obj) -> None:
     strategy = spec.setdefault("updateStrategy", {})
     if isinstance(strategy, dict):
         strategy.setdefault("type", "RollingUpdate")
@@ -99,7 +100,7 @@ def default_job_spec(spec: Obj) -> None:
                     "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
 
 
-def _default_cronjob(spec: Obj) -> None:
+def default_cronjob(spec: Obj) -> None:
     spec.setdefault("concurrencyPolicy", "Allow")
     spec.setdefault("suspend", False)
     spec.setdefault("successfulJobsHistoryLimit", 3)
@@ -108,25 +109,18 @@ def _default_cronjob(spec: Obj) -> None:
     default_template(job_spec.get("template"))
 
 
-def _default_replicaset(spec: Obj) -> None:
+def default_replicaset(spec: Obj) -> None:
     spec.setdefault("replicas", 1)
 
 
-_DEFAULTS = {"deployments": _default_deployment, "statefulsets": _default_statefulset,
-             "daemonsets": _default_daemonset, "jobs": default_job_spec,
-             "cronjobs": _default_cronjob,
-             "replicasets": _default_replicaset}
-
-
-def default_workload(resource: str, obj: Obj) -> Obj:
-    spec = obj.setdefault("spec", {})
-    if isinstance(spec, dict) and resource in _DEFAULTS:
-        _DEFAULTS[resource](spec)
+def default_spec(spec: Any, default: Callable[[Obj], None]) -> None:
+    """A workload's spec defaults, and its Pod template's."""
+    if isinstance(spec, dict):
+        default(spec)
         default_template(spec.get("template"))
-    return obj
 
 
-def _generate_job_selector(job: Obj) -> None:
+def generate_job_selector(job: Obj) -> None:
     """A Job without manualSelector selects its Pods by its uid (generateSelector)."""
     spec, m = job.setdefault("spec", {}), job["metadata"]
     if not isinstance(spec, dict) or spec.get("manualSelector"):
@@ -144,33 +138,26 @@ def _generate_job_selector(job: Obj) -> None:
         spec["selector"] = {"matchLabels": {JOB_UID_LABELS[0]: m["uid"]}}
 
 
-def prepare_create(resource: str, obj: Obj) -> Obj:
-    """PrepareForCreate: generation 1, an empty status, defaults (and a Job's selector)."""
+def prepare_create(obj: Obj, default: Callable[[Obj], None]) -> Obj:
+    """PrepareForCreate: generation 1, defaults."""
     obj["metadata"]["generation"] = 1
-    obj["status"] = {}
-    default_workload(resource, obj)
-    if resource == "jobs":
-        _generate_job_selector(obj)
+    default_spec(obj.setdefault("spec", {}), default)
     return obj
 
 
-def prepare_update(resource: str, new: Obj, old: Obj) -> Obj:
+def prepare_update(new: Obj, old: Obj, default: Callable[[Obj], None]) -> Obj:
     """PrepareForUpdate of the main resource: status is kept; a changed spec bumps the
     generation."""
     new["status"] = copy.deepcopy(old.get("status", {}))
-    default_workload(resource, new)
+    default_spec(new.setdefault("spec", {}), default)
     generation = int(old["metadata"].get("generation") or 1)
-    new_spec, old_spec = new.get("spec"), old.get("spec")
-    changed = new_spec != old_spec
-    if resource == "jobs" and isinstance(new_spec, dict) and isinstance(old_spec, dict):
-        # the generated labels are the server's, a client update may have left them out
-        _keep_job_labels(new_spec, old_spec)
-        changed = new_spec != old_spec
-    new["metadata"]["generation"] = generation + 1 if changed else generation
+    new["metadata"]["generation"] = generation + 1 if new.get("spec") != old.get("spec") \
+        else generation
     return new
 
 
-def _keep_job_labels(new_spec: Obj, old_spec: Obj) -> None:
+def keep_job_labels(new_spec: Obj, old_spec: Obj) -> None:
+    """The generated labels are the server's: a client update may have left them out."""
     if old_spec.get("manualSelector"):
         return
     old_labels = _dict(_dict(_dict(old_spec.get("template")).get("metadata")).get("labels"))
@@ -227,7 +214,7 @@ def apply_scale(obj: Obj, scale: Any) -> Obj:
                                      "json: cannot unmarshal into Go struct field "
                                      "ScaleSpec.spec.replicas of type int32")
     if replicas < 0:
-        raise errors.InvalidError("Scale", name, [errors.invalid(
+        raise errors.InvalidError("Scale.autoscaling", name, [errors.invalid(
             "spec.replicas", replicas, "must be greater than or equal to 0")])
     new = copy.deepcopy(obj)
     new["spec"]["replicas"] = replicas

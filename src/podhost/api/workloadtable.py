@@ -183,9 +183,3 @@ def controllerrevision_cells(o: Obj, now: datetime) -> list[Any]:
             _created(o, now)]
 
 
-TABLES = {"deployments": (DEPLOYMENT_COLUMNS, deployment_cells),
-          "replicasets": (REPLICASET_COLUMNS, replicaset_cells),
-          "statefulsets": (STATEFULSET_COLUMNS, statefulset_cells),
-          "daemonsets": (DAEMONSET_COLUMNS, daemonset_cells),
-          "jobs": (JOB_COLUMNS, job_cells), "cronjobs": (CRONJOB_COLUMNS, cronjob_cells),
-          "controllerrevisions": (CONTROLLERREVISION_COLUMNS, controllerrevision_cells)}

@@ -9,13 +9,14 @@ import re
 from typing import Any
 
 from podhost import config
-from podhost.api import errors, registry, strategy
+from podhost.api import errors, registry
 from podhost.api.nodeapi import NodeBackend
 from podhost.apiserver import (
     admission,
     attach,
     discovery,
     identity,
+    limits,
     logs,
     metrics,
     nodeproxy,
@@ -28,8 +29,9 @@ from podhost.apiserver import (
     volumes,
 )
 from podhost.apiserver import exec as exec_
-from podhost.apiserver.http import Request, Response, StreamResponse, Upgrade
-from podhost.apiserver.writes import seed_namespace
+from podhost.apiserver.http import MAX_BODY, Request, Response, StreamResponse, Upgrade
+from podhost.registry import generic, podsecurity
+from podhost.registry.core import namespaces
 from podhost.store.sqlite import Store
 
 log = logging.getLogger(__name__)
@@ -41,18 +43,39 @@ RESOURCE_PATH = re.compile(
     r"(?:/(?P<name>[^/]+)(?:/(?P<sub>[a-z]+))?)?/?$")
 
 
+# the node's streaming subresources: (resource, subresource) -> handler
+STREAMING: dict[tuple[str, str], Any] = {
+    ("pods", "exec"): exec_.handle, ("pods", "attach"): attach.handle,
+    ("pods", "portforward"): portforward.handle, ("pods", "log"): logs.handle}
+# writes after which ClusterRole aggregation runs again
+AGGREGATING = {("clusterroles", m) for m in ("POST", "PUT", "PATCH", "DELETE")}
+
+
 def json_response(obj: Any, status: int = 200,
                   headers: list[tuple[str, str]] | None = None) -> Response:
-    return Response(status, json.dumps(obj, separators=(",", ":")).encode(),
+    """A JSON answer ending in a newline, as the API server's json.Encoder writes it."""
+    return Response(status, json.dumps(obj, separators=(",", ":")).encode() + b"\n",
                     headers=headers or [])
 
 
 def status_response(err: errors.ApiError) -> Response:
-    return json_response(err.to_status(), err.code)
+    retry = [("Retry-After", str(err.retry_after))] \
+        if isinstance(err, errors.TooManyRequestsError) else []
+    return json_response(err.to_status(), err.code, retry)
+
+
+def with_warnings(request: Request, answer: Response | StreamResponse | Upgrade
+                  ) -> Response | StreamResponse | Upgrade:
+    """Admission's warnings (PodSecurity's) as `Warning: 299 - "…"` headers."""
+    if request.warnings and isinstance(answer, (Response, StreamResponse)):
+        answer.headers = [*answer.headers,
+                          *(("Warning", "299 - " + json.dumps(w)) for w in request.warnings)]
+    return answer
 
 
 def too_large() -> Response:
-    return status_response(errors.RequestTooLargeError("the request is too large"))
+    return status_response(errors.RequestTooLargeError(
+        f"Request entity too large: limit is {MAX_BODY}"))
 
 
 class ApiServer:
@@ -62,7 +85,8 @@ class ApiServer:
                  server_address: str = "127.0.0.1:6443", node_name: str | None = None,
                  node_facts: objects.NodeFacts | None = None,
                  node_ip: str = "127.0.0.1", pod_cidr: str = "",
-                 token_service: tokens.TokenService | None = None) -> None:
+                 token_service: tokens.TokenService | None = None,
+                 registry: generic.Registry | None = None) -> None:
         self.store, self.node = store, node
         self.token = token
         self.server_address = server_address
@@ -71,31 +95,37 @@ class ApiServer:
         self.tokens = token_service or tokens.TokenService(
             store, tokens.ephemeral_key(), f"https://{server_address}")
         self.identity = identity.Identity(store, token, self.tokens)
-        self.resources = resources.Resources(store, self.node_name)
-        self.resources.writes.admission = admission.Admission(store, self.identity)
-        admission.seed_policy(store)
+        self.registry = registry or generic.Registry(store, node_name=self.node_name)
+        self.registry.authorizer = self.identity
+        if not any(isinstance(p, podsecurity.PodSecurity) for p in self.registry.plugins):
+            self.registry.plugins.append(podsecurity.PodSecurity())
+        self.resources = resources.Resources(store, self.registry)
+        admission.seed_policy(self.registry)
         self.node_ip, self.pod_cidr = node_ip, pod_cidr
+        self.inflight = limits.InFlight()
+        limits.allow_deep_objects()
         self.metrics = servermetrics.ServerMetrics(store)  # /metrics: apiserver_*, workqueue_*
         self.seed(node_facts or objects.node_facts(getattr(node, "root", None)))
 
     def seed(self, facts: objects.NodeFacts) -> None:
         """System namespaces, the default ServiceAccount of each namespace and this machine's
         Node."""
-        for name in objects.SYSTEM_NAMESPACES:
+        for name in namespaces.SYSTEM_NAMESPACES:
             with contextlib.suppress(errors.AlreadyExistsError):
-                self.store.create("namespaces", objects.namespace(name))
+                self.registry.create("namespaces", {
+                    "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, None)
         for ns in self.store.list("namespaces")[0]:
-            if not strategy.namespace_terminating(ns):
-                seed_namespace(self.store, ns["metadata"]["name"])
+            if not generic.namespace_terminating(ns):
+                namespaces.strategy.after_create(self.registry.context(), ns)
         node = objects.node_object(self.node_name, facts, self.node_ip, self.pod_cidr)
         try:
             old = self.store.get("nodes", "", self.node_name)
         except errors.NotFoundError:
-            self.store.create("nodes", node)
+            self.registry.create("nodes", node, None, manager="kubelet")
             return
-        node["metadata"].update({k: old["metadata"][k] for k in ("uid", "creationTimestamp")})
+        node["metadata"]["uid"] = old["metadata"]["uid"]
         node["spec"] = {**old.get("spec", {}), **node["spec"]}
-        self.store.update("nodes", node)
+        self.registry.update("nodes", node, manager="kubelet", owns_status=True)
 
     def authenticated(self, request: Request) -> bool:
         """Authentication, impersonation and authorization: sets request.user; 401 or 403."""
@@ -118,12 +148,27 @@ class ApiServer:
         try:
             if not ANONYMOUS_PATHS.match(request.path) and not self.authenticated(request):
                 raise errors.UnauthorizedError("Unauthorized")
-            return await self.route(request)
+            return with_warnings(request, await self.limited(request))
         except errors.ApiError as e:
             return status_response(e)
         except Exception as e:  # the edge: never a traceback to the client
             log.exception("internal error serving %s %s", request.method, request.raw_target)
             return status_response(errors.InternalError(f"Internal error occurred: {e}"))
+
+    async def limited(self, request: Request) -> Response | StreamResponse | Upgrade:
+        """route() within the in-flight and per-client watch limits (limits.py)."""
+        with self.inflight.admit(request) as admitted:
+            if not admitted:
+                return limits.too_many_requests()
+            if not limits.is_watch(request):
+                return await self.route(request)
+            user = request.user.name if request.user is not None else "system:anonymous"
+            if not self.inflight.watch_allowed(user):
+                return limits.too_many_requests()
+            answer = await self.route(request)
+            if isinstance(answer, StreamResponse):
+                return self.inflight.count_watch(user, answer)
+            return answer
 
     async def route(self, request: Request) -> Response | StreamResponse | Upgrade:
         path = request.path
@@ -138,7 +183,8 @@ class ApiServer:
                  "/openapi/v3/api/v1": discovery.openapi_v3_core}
         if path.rstrip("/") == "/apis" and request.method == "GET" and \
                 discovery.wants_aggregated(request.headers.get("accept", "")):
-            return Response(200, json.dumps(discovery.api_group_discovery_list()).encode(),
+            return Response(200, json.dumps(discovery.api_group_discovery_list()).encode()
+                            + b"\n",
                             content_type=discovery.AGGREGATED)
         if path.rstrip("/") == "/openapi/v2" and request.method == "GET":
             return discovery.openapi_v2_response(request.headers.get("accept", ""))
@@ -171,24 +217,22 @@ class ApiServer:
         ns, resource, name, sub = m.group("ns", "resource", "name", "sub")
         if registry.served(resource, m.group("group") or "", m.group("version") or "v1") is None:
             raise errors.NotFoundError("the server could not find the requested resource")
-        if sub == "exec" and resource == "pods":
-            return await exec_.handle(self.store, self.node, request, ns or "", name)
-        if sub == "attach" and resource == "pods":
-            return await attach.handle(self.store, self.node, request, ns or "", name)
-        if sub == "portforward" and resource == "pods":
-            return await portforward.handle(self.store, self.node, request, ns or "", name)
-        if sub == "log" and resource == "pods":
-            return await logs.handle(self.store, self.node, request, ns or "", name)
+        streaming = STREAMING.get((resource, sub or ""))
+        if streaming is not None:
+            answer: Response | StreamResponse | Upgrade = await streaming(
+                self.store, self.node, request, ns or "", name or "")
+            return answer
         return await self.dispatch(request, resource, ns, name, sub)
 
     async def dispatch(self, request: Request, resource: str, ns: str | None, name: str | None,
                        sub: str | None) -> Response | StreamResponse:
         """The identity endpoints (TokenRequest, the reviews), then the CRUD verbs."""
-        if sub == "token" and resource == "serviceaccounts":
+        if (resource, sub) == ("serviceaccounts", "token"):
             return self.tokens.token_request(request, ns or "", name or "")
-        if resource in reviews.RESOURCES and name is None:
+        review = reviews.REVIEWS.get(resource)
+        if review is not None and name is None:
             return reviews.handle(self.identity, request, resource, ns)
         answer = await self.resources.dispatch(request, resource, ns, name, sub)
-        if resource == "clusterroles" and request.method != "GET":
-            admission.aggregate(self.store)  # the clusterrole-aggregation controller
+        if (resource, request.method) in AGGREGATING:
+            admission.aggregate(self.registry)  # the clusterrole-aggregation controller
         return answer

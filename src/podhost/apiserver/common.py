@@ -12,7 +12,7 @@ import yaml
 from podhost import yamljson
 from podhost.api import errors, managedfields, registry, selectors
 from podhost.api.types import Obj
-from podhost.apiserver import protobuf, protoworkloads
+from podhost.apiserver import limits, protobuf
 from podhost.apiserver.http import Request, Response
 from podhost.store.sqlite import Store
 
@@ -24,8 +24,9 @@ def dumps(obj: Any) -> bytes:
 
 
 def ok(obj: Any, status: int = 200, warnings: list[str] | None = None) -> Response:
+    """A JSON answer ending in a newline, as the API server's json.Encoder writes it."""
     headers = [("Warning", "299 - " + json.dumps(w)) for w in warnings or []]
-    return Response(status, dumps(obj), headers=headers)
+    return Response(status, dumps(obj) + b"\n", headers=headers)
 
 
 def kind_of(resource: str) -> str:
@@ -53,9 +54,10 @@ def wants_table(request: Request) -> bool:
 def decode_body(request: Request, kind: str) -> Any:
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if ctype == protobuf.CONTENT_TYPE:
-        if kind in protoworkloads.KINDS:
-            return protoworkloads.decode(request.body, kind)
         return protobuf.decode(request.body, kind)
+    if (deep := limits.too_deep(request.body)) is not None and not ctype.endswith("yaml"):
+        raise errors.BadRequestError(
+            f'{kind} in version "v1" cannot be handled as a {kind}: {deep}')
     try:
         if ctype.endswith("yaml"):
             return yamljson.load(request.body.decode("utf-8"))

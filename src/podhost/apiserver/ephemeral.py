@@ -11,7 +11,9 @@ from podhost.api.defaults import default_container
 from podhost.api.types import Obj
 from podhost.apiserver.common import decode_body, dry_run, field_manager, not_allowed, ok
 from podhost.apiserver.http import Request, Response
-from podhost.apiserver.writes import PATCH_TYPES, conflict, patched, set_managed_fields
+from podhost.apiserver.writes import PATCH_TYPES, conflict, patched
+from podhost.registry import podsecurity
+from podhost.registry.generic import set_managed_fields
 from podhost.store.sqlite import Store
 
 PATCHES = sorted(PATCH_TYPES - {"application/apply-patch+yaml"})
@@ -56,6 +58,8 @@ def _write(store: Store, request: Request, current: Obj, body: Obj,
         if isinstance(c, dict):
             default_container(c)
     validation.validate_ephemeral_update(new, current, node_name)
+    podsecurity.admit(store, request.user, request.warnings, "pods", new, current,
+                      "ephemeralcontainers")
     set_managed_fields(new, managedfields.updated("pods", current, new, field_manager(request),
                                                   meta.rfc3339(), "ephemeralcontainers"))
     if dry_run(request):

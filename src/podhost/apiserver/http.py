@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http
 import json
 import logging
 import ssl
@@ -23,6 +24,10 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 3 * 1024 * 1024  # the API server's default request size limit
 MAX_HEADERS = 64 * 1024
+# --- slow clients (issue 26; apiserver/limits.py): kube-apiserver's ReadHeaderTimeout (32 s) and
+# IdleTimeout (90 s); a request body that stalls this long ends the connection too
+HEADER_TIMEOUT, IDLE_TIMEOUT, BODY_TIMEOUT = 32.0, 90.0, 60.0
+# --- end slow clients
 
 
 @dataclass
@@ -36,6 +41,7 @@ class Request:
     peer_cert: dict[str, Any] | None = None
     raw_target: str = ""
     user: Any = None  # the authenticated (or impersonated) rbac.User, set by app.py
+    warnings: list[str] = field(default_factory=list)  # admission's, sent as Warning headers
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -99,13 +105,26 @@ class Connection:
         self.handler, self.too_large = handler, too_large
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
 
-    async def _next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+    async def _next_event(self, timeout: float = BODY_TIMEOUT
+                          ) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
         while True:
             event = self.conn.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            data = await self.reader.read(65536)
+            data = await asyncio.wait_for(self.reader.read(65536), timeout)
             self.conn.receive_data(data)
+
+    # --- slow clients (issue 26)
+    async def _next_request(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+        """The next request's head: IDLE_TIMEOUT for its first bytes, then HEADER_TIMEOUT for
+        the whole head (TimeoutError past either)."""
+        event = self.conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        data = await asyncio.wait_for(self.reader.read(65536), IDLE_TIMEOUT)
+        self.conn.receive_data(data)
+        return await asyncio.wait_for(self._next_event(), HEADER_TIMEOUT)
+    # --- end slow clients
 
     async def _send(self, event: h11.Event) -> None:
         data = self.conn.send(event)
@@ -145,7 +164,7 @@ class Connection:
     async def serve(self) -> None:
         try:
             while True:
-                event = await self._next_event()
+                event = await self._next_request()
                 if isinstance(event, h11.ConnectionClosed) or event is None:
                     return
                 if not isinstance(event, h11.Request):
@@ -171,7 +190,7 @@ class Connection:
                 self.conn.start_next_cycle()
         except h11.RemoteProtocolError as e:
             await self._refuse(e)
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError):
             return
         finally:
             with contextlib.suppress(Exception):
@@ -186,7 +205,7 @@ class Connection:
         status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                   "message": f"malformed HTTP request: {error}", "reason": reason,
                   "code": code}
-        body = json.dumps(status, separators=(",", ":")).encode()
+        body = json.dumps(status, separators=(",", ":")).encode() + b"\n"
         with contextlib.suppress(Exception):
             await self._respond(Response(code, body), close=True)
             await self._discard_input()
@@ -215,14 +234,16 @@ class Connection:
         headers = self._headers(response.content_type, response.headers, len(response.body))
         if close:
             headers.append(("Connection", "close"))
-        await self._send(h11.Response(status_code=response.status, headers=headers))
+        await self._send(h11.Response(status_code=response.status, headers=headers,
+                                      reason=reason_phrase(response.status)))
         if response.body:
             await self._send(h11.Data(data=response.body))
         await self._send(h11.EndOfMessage())
 
     async def _stream(self, response: StreamResponse) -> None:
         headers = self._headers(response.content_type, response.headers, None)
-        await self._send(h11.Response(status_code=response.status, headers=headers))
+        await self._send(h11.Response(status_code=response.status, headers=headers,
+                                      reason=reason_phrase(response.status)))
         pump = asyncio.ensure_future(self._pump(response.chunks))
         hangup = asyncio.ensure_future(self.reader.read(1))
         try:
@@ -250,9 +271,24 @@ class Connection:
                 await aclose()
 
     async def _upgrade(self, upgrade: Upgrade) -> None:
-        await self._send(h11.InformationalResponse(status_code=101, headers=upgrade.headers))
+        await self._send(h11.InformationalResponse(status_code=101, headers=upgrade.headers,
+                                                   reason=reason_phrase(101)))
         trailing, _closed = self.conn.trailing_data
         await upgrade.handler(self.reader, self.writer, bytes(trailing))
+
+
+# where newer Pythons follow RFC 9110's names and Go keeps the older ones
+_GO_PHRASES = {413: b"Request Entity Too Large", 422: b"Unprocessable Entity"}
+
+
+def reason_phrase(code: int) -> bytes:
+    """The status line's reason, as Go's http.StatusText (`HTTP/1.1 200 OK`)."""
+    if code in _GO_PHRASES:
+        return _GO_PHRASES[code]
+    try:
+        return http.HTTPStatus(code).phrase.encode()
+    except ValueError:
+        return b""
 
 
 async def serve(host: str, port: int, handler: Handler, too_large: Callable[[], Response],

@@ -137,6 +137,13 @@ class Identity:
     def rules(self, user: User, namespace: str) -> list[dict[str, Any]]:
         return list(rbac.rules_for(self.policy(), user, namespace))
 
+    def role_rules(self, ref: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+        """The rules of the role a binding's roleRef names."""
+        policy = self.policy()
+        if ref.get("kind") == "ClusterRole":
+            return list(policy.cluster_roles.get(str(ref.get("name") or ""), []))
+        return list(policy.roles.get((namespace, str(ref.get("name") or "")), []))
+
     # -- impersonation ----------------------------------------------------------------------
     def impersonate(self, request: Request, user: User) -> User:
         """WithImpersonation: the requester must be allowed to impersonate each part."""
@@ -178,6 +185,5 @@ class Identity:
 
 
 def forbidden(a: Attributes, reason: str = "") -> errors.ForbiddenError:
-    details: dict[str, Any] = {"group": a.group} if a.group else {}
     return errors.ForbiddenError(rbac.forbidden_message(a, reason), kind=a.resource,
-                                 name=a.name, details=details)
+                                 name=a.name, group=a.group)

@@ -9,6 +9,7 @@ format: CPU in nanocores (`1234567n`, canonical), memory in BinarySI bytes (`102
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from podhost.api import errors, meta, quantity, selectors
@@ -111,13 +112,13 @@ def metrics_list(kind: str, items: list[Obj]) -> Obj:
 
 
 def not_found(resource: str, name: str) -> errors.NotFoundError:
-    singular = "podmetrics" if resource == "pods" else "nodemetrics"
+    singular = KINDS[resource][0].lower()
     return errors.NotFoundError(f'{singular}.{GROUP} "{name}" not found', kind=resource,
                                 name=name, details={"group": GROUP})
 
 
 def select_pods(store: Store, usage: NodeUsage, request: Request, ns: str | None,
-                name: str | None) -> list[Obj]:
+                name: str | None, node_name: str) -> list[Obj]:
     """PodMetrics of the Pods in scope that match the selectors and have usage."""
     match = selectors.matcher(request.arg("labelSelector"), request.arg("fieldSelector"))
     measured = {(p.namespace, p.name): p for p in usage.pods}
@@ -127,11 +128,17 @@ def select_pods(store: Store, usage: NodeUsage, request: Request, ns: str | None
             in measured and match(pod)]
 
 
-def select_nodes(store: Store, usage: NodeUsage, request: Request, node_name: str,
-                 name: str | None) -> list[Obj]:
+def select_nodes(store: Store, usage: NodeUsage, request: Request, ns: str | None,
+                 name: str | None, node_name: str) -> list[Obj]:
     match = selectors.matcher(request.arg("labelSelector"), request.arg("fieldSelector"))
     node = store.get("nodes", "", node_name)
     return [node_metrics(node, usage)] if match(node) and name in (None, node_name) else []
+
+
+Select = Callable[[Store, NodeUsage, Request, str | None, str | None, str], list[Obj]]
+# each metrics.k8s.io resource: its kind, and how its items are selected
+KINDS: dict[str, tuple[str, Select]] = {"pods": ("PodMetrics", select_pods),
+                                        "nodes": ("NodeMetrics", select_nodes)}
 
 
 async def handle(store: Store, node: NodeBackend, request: Request,
@@ -151,12 +158,11 @@ async def handle(store: Store, node: NodeBackend, request: Request,
     ns, resource, name = m.group("ns", "resource", "name")
     usage = await node.usage()
     try:
-        items = select_pods(store, usage, request, ns, name) if resource == "pods" else \
-            select_nodes(store, usage, request, node_name, name)
+        items = KINDS[resource][1](store, usage, request, ns, name, node_name)
     except errors.NotFoundError:
         items = []
     if name is None:
-        return metrics_list("PodMetrics" if resource == "pods" else "NodeMetrics", items)
+        return metrics_list(KINDS[resource][0], items)
     if not items:
         raise not_found(resource, name)
     return items[0]

@@ -1,5 +1,4 @@
-"""Objects the API server owns itself: system namespaces, default ServiceAccounts, the Node,
-and the write-time rules of Secrets and Namespaces.
+"""The Node object of this machine, as a kubelet registers it.
 
 Pure functions build and check objects; the few functions that read the machine (`node_facts`)
 are kept apart so the Node object can be built from given facts in tests.
@@ -7,8 +6,6 @@ are kept apart so the Node object can be built from given facts in tests.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import platform
 import re
@@ -17,107 +14,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from podhost.api import errors, meta, registry, strategy
-from podhost.api.errors import FieldError
+from podhost.api import meta
 from podhost.api.types import Obj
 
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 KUBELET_VERSION = "v1.32.0"
-_DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-
-
-# -- Namespaces and ServiceAccounts ---------------------------------------------------------------
-def namespace(name: str) -> Obj:
-    obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-    return strategy.prepare_for_create("namespaces", obj, None)
-
-
-def default_service_account(ns: str) -> Obj:
-    obj = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
-    return strategy.prepare_for_create("serviceaccounts", obj, ns)
-
-
-def terminating_error(resource: str, name: str, ns: str) -> errors.ForbiddenError:
-    return errors.ForbiddenError(
-        f'{resource} "{name}" is forbidden: unable to create new content in namespace {ns} '
-        "because it is being terminated", kind=resource, name=name,
-        details={"causes": [{"reason": "NamespaceTerminating",
-                             "message": f"namespace {ns} is being terminated",
-                             "field": "metadata.namespace"}]})
-
-
-# -- ConfigMaps and Secrets ------------------------------------------------------------------------
-def _key_errors(keys: list[str], path: str) -> list[FieldError]:
-    errs = []
-    for key in keys:
-        if not key or len(key) > 253 or not _DATA_KEY.match(key):
-            errs.append(errors.invalid(f"{path}[{key}]", key,
-                                       "a valid config key must consist of alphanumeric "
-                                       "characters, '-', '_' or '.' (e.g. 'key.name',  or "
-                                       "'KEY_NAME',  or 'key-name', regex used for validation "
-                                       "is '[-._a-zA-Z0-9]+')"))
-    return errs
-
-
-def prepare_secret(obj: Obj) -> Obj:
-    """Decode checks on `data` (400 like the decoder) and `stringData` merged into `data`."""
-    data = obj.get("data") or {}
-    if not isinstance(data, dict):
-        raise errors.BadRequestError('Secret in version "v1" cannot be handled as a Secret: '
-                                     "data must be an object")
-    for value in data.values():
-        if not isinstance(value, str):
-            raise errors.BadRequestError(
-                f'Secret in version "v1" cannot be handled as a Secret: json: cannot unmarshal '
-                f'{type(value).__name__} into Go struct field Secret.data of type []uint8')
-        try:
-            base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise errors.BadRequestError(
-                'Secret in version "v1" cannot be handled as a Secret: illegal base64 data at '
-                f"input byte {_bad_base64_offset(value)}") from None
-    string_data = obj.pop("stringData", None) or {}
-    if not isinstance(string_data, dict):
-        raise errors.BadRequestError('Secret in version "v1" cannot be handled as a Secret: '
-                                     "stringData must be an object")
-    for key, value in string_data.items():
-        data[key] = base64.b64encode(str(value).encode()).decode()
-    if data:
-        obj["data"] = data
-    if not obj.get("type"):
-        obj["type"] = "Opaque"
-    return obj
-
-
-def _bad_base64_offset(value: str) -> int:
-    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
-    for i, ch in enumerate(value):
-        if ch not in alphabet:
-            return i if ch != "=" or len(value) % 4 else len(value)
-    return len(value) - len(value) % 4
-
-
-def validate(resource: str, obj: Obj) -> None:
-    """Validation of the resources this module owns (Pods are api.validation's)."""
-    name = obj.get("metadata", {}).get("name", "")
-    kind = registry.kind_of(resource)
-    errs: list[FieldError] = []
-    if not name:
-        errs.append(errors.required("metadata.name", "name or generateName is required"))
-    elif resource in ("namespaces",):
-        errs += [errors.invalid("metadata.name", name, m) for m in meta.dns1123_label_errors(name)]
-    else:
-        errs += [errors.invalid("metadata.name", name, m)
-                 for m in meta.dns1123_subdomain_errors(name)]
-    if resource in ("configmaps", "secrets"):
-        data, binary = obj.get("data") or {}, obj.get("binaryData") or {}
-        errs += _key_errors(list(data), "data")
-        if resource == "configmaps":
-            errs += _key_errors(list(binary), "binaryData")
-            errs += [errors.invalid(f"data[{k}]", k, "duplicate of key present in binaryData")
-                     for k in data if k in binary]
-    if errs:
-        raise errors.InvalidError(kind, name, errs)
 
 
 # -- The Node --------------------------------------------------------------------------------------

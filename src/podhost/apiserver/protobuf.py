@@ -1,169 +1,164 @@
-"""Decoding the Kubernetes protobuf envelope for the bodies typed clients send.
+"""The Kubernetes protobuf envelope: request bodies typed clients send, and /openapi/v2.
 
-kubectl's typed clients (`kubectl create namespace|configmap|secret|serviceaccount`) POST
+Typed clients (kubectl's `create` commands, client-go in Helm and controllers) send
 `application/vnd.kubernetes.protobuf`: the magic `k8s\\x00`, then a runtime.Unknown message
 {typeMeta {apiVersion, kind}, raw, contentEncoding, contentType} whose `raw` is the object in
-the field numbers of k8s.io/api/core/v1/generated.proto. Only the kinds listed in SCHEMAS are
-decoded; anything else is a 415, which is honest rather than half-decoded.
+the field numbers of its generated.proto. Those numbers, for every message of k8s.io/api and of
+apimachinery's meta/v1 (DeleteOptions, CreateOptions, …), are in proto_schemas.json, written by
+hack/gen-proto-schemas.py with each field's JSON name and whether Go's JSON encoder keeps its
+zero value (pointers, fields without omitempty); embedded structs are inlined as in JSON.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
+import struct
+from datetime import UTC, datetime
+from importlib import resources
 from typing import Any
 
-from podhost.api import errors
+from podhost.api import errors, registry
 from podhost.protowire import DecodeError, encode_field, encode_varint, fields
 
 MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
 
-Schema = dict[int, tuple[str, Any]]
-
-OWNER_REFERENCE: Schema = {1: ("kind", "string"), 3: ("name", "string"), 4: ("uid", "string"),
-                           5: ("apiVersion", "string"), 6: ("controller", "bool"),
-                           7: ("blockOwnerDeletion", "bool")}
-OBJECT_META: Schema = {
-    1: ("name", "string"), 2: ("generateName", "string"), 3: ("namespace", "string"),
-    5: ("uid", "string"), 6: ("resourceVersion", "string"), 7: ("generation", "int"),
-    10: ("deletionGracePeriodSeconds", "int"), 11: ("labels", ("map", "string")),
-    12: ("annotations", ("map", "string")), 13: ("ownerReferences", ("list", OWNER_REFERENCE)),
-    14: ("finalizers", ("list", "string")),
-}
-OBJECT_REFERENCE: Schema = {1: ("kind", "string"), 2: ("namespace", "string"),
-                            3: ("name", "string"), 4: ("uid", "string"),
-                            5: ("apiVersion", "string"), 6: ("resourceVersion", "string"),
-                            7: ("fieldPath", "string")}
-SCHEMAS: dict[str, Schema] = {
-    "Namespace": {1: ("metadata", OBJECT_META),
-                  2: ("spec", {1: ("finalizers", ("list", "string"))})},
-    "ConfigMap": {1: ("metadata", OBJECT_META), 2: ("data", ("map", "string")),
-                  3: ("binaryData", ("map", "bytes")), 4: ("immutable", "bool")},
-    "Secret": {1: ("metadata", OBJECT_META), 2: ("data", ("map", "bytes")),
-               3: ("type", "string"), 4: ("stringData", ("map", "string")),
-               5: ("immutable", "bool")},
-    "ServiceAccount": {1: ("metadata", OBJECT_META),
-                       2: ("secrets", ("list", OBJECT_REFERENCE)),
-                       3: ("imagePullSecrets", ("list", {1: ("name", "string")})),
-                       4: ("automountServiceAccountToken", "bool")},
-}
-SERVICE_PORT: Schema = {1: ("name", "string"), 2: ("protocol", "string"), 3: ("port", "int"),
-                        4: ("targetPort", "intorstr"), 5: ("nodePort", "int"),
-                        6: ("appProtocol", "string")}
-SCHEMAS["Service"] = {
-    1: ("metadata", OBJECT_META),
-    2: ("spec", {1: ("ports", ("list", SERVICE_PORT)), 2: ("selector", ("map", "string")),
-                 3: ("clusterIP", "string"), 4: ("type", "string"),
-                 5: ("externalIPs", ("list", "string")), 7: ("sessionAffinity", "string"),
-                 10: ("externalName", "string"), 11: ("externalTrafficPolicy", "string"),
-                 13: ("publishNotReadyAddresses", "bool"), 17: ("ipFamilyPolicy", "string"),
-                 18: ("clusterIPs", ("list", "string")), 19: ("ipFamilies", ("list", "string")),
-                 20: ("allocateLoadBalancerNodePorts", "bool"),
-                 22: ("internalTrafficPolicy", "string")}),
-}
-# identity (k8s.io/api rbac/v1, authentication/v1, authorization/v1 generated.proto): what
-# `kubectl create role|rolebinding|…`, `kubectl create token` and `kubectl auth` send
-LABEL_SELECTOR: Schema = {1: ("matchLabels", ("map", "string")), 2: ("matchExpressions", (
-    "list", {1: ("key", "string"), 2: ("operator", "string"), 3: ("values", ("list", "string"))}))}
-POLICY_RULE: Schema = {1: ("verbs", ("list", "string")), 2: ("apiGroups", ("list", "string")),
-                       3: ("resources", ("list", "string")),
-                       4: ("resourceNames", ("list", "string")),
-                       5: ("nonResourceURLs", ("list", "string"))}
-SUBJECT: Schema = {1: ("kind", "string"), 2: ("apiGroup", "string"), 3: ("name", "string"),
-                   4: ("namespace", "string")}
-ROLE_REF: Schema = {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string")}
-RESOURCE_ATTRIBUTES: Schema = {1: ("namespace", "string"), 2: ("verb", "string"),
-                               3: ("group", "string"), 4: ("version", "string"),
-                               5: ("resource", "string"), 6: ("subresource", "string"),
-                               7: ("name", "string")}
-ACCESS_SPEC: Schema = {1: ("resourceAttributes", RESOURCE_ATTRIBUTES),
-                       2: ("nonResourceAttributes", {1: ("path", "string"),
-                                                     2: ("verb", "string")})}
-for _kind in ("Role", "ClusterRole"):
-    SCHEMAS[_kind] = {1: ("metadata", OBJECT_META), 2: ("rules", ("list", POLICY_RULE)),
-                      3: ("aggregationRule", {1: ("clusterRoleSelectors",
-                                                  ("list", LABEL_SELECTOR))})}
-for _kind in ("RoleBinding", "ClusterRoleBinding"):
-    SCHEMAS[_kind] = {1: ("metadata", OBJECT_META), 2: ("subjects", ("list", SUBJECT)),
-                      3: ("roleRef", ROLE_REF)}
-SCHEMAS["TokenRequest"] = {1: ("metadata", OBJECT_META), 2: ("spec", {
-    1: ("audiences", ("list", "string")), 4: ("expirationSeconds", "int"),
-    3: ("boundObjectRef", {1: ("kind", "string"), 2: ("apiVersion", "string"),
-                           3: ("name", "string"), 4: ("uid", "string")})})}
-SCHEMAS["SelfSubjectAccessReview"] = {1: ("metadata", OBJECT_META), 2: ("spec", ACCESS_SPEC)}
-SCHEMAS["SubjectAccessReview"] = SCHEMAS["LocalSubjectAccessReview"] = {
-    1: ("metadata", OBJECT_META), 2: ("spec", {
-        **ACCESS_SPEC, 3: ("user", "string"), 4: ("groups", ("list", "string")),
-        6: ("uid", "string")})}
-SCHEMAS["SelfSubjectRulesReview"] = {1: ("metadata", OBJECT_META),
-                                     2: ("spec", {1: ("namespace", "string")})}
-SCHEMAS["SelfSubjectReview"] = {1: ("metadata", OBJECT_META)}
-UNKNOWN: Schema = {1: ("typeMeta", {1: ("apiVersion", "string"), 2: ("kind", "string")}),
-                   2: ("raw", "raw"), 3: ("contentEncoding", "string"),
-                   4: ("contentType", "string")}
+Field = tuple[str, Any, str]  # json name, type, flags ("k": keep zero, "i": inline)
 
 
-def _scalar(kind: Any, value: Any) -> Any:
+@functools.cache
+def schemas() -> dict[str, dict[int, Field]]:
+    text = (resources.files("podhost.apiserver") / "proto_schemas.json").read_text()
+    raw: dict[str, dict[str, list[Any]]] = json.loads(text)["messages"]
+    return {name: {int(n): (f[0], f[1], f[2] if len(f) > 2 else "") for n, f in msg.items()}
+            for name, msg in raw.items()}
+
+
+def message_name(api_version: str, kind: str) -> str | None:
+    """The schema of `kind` in `api_version` (`apps/v1` → apps/v1.Deployment); the option types
+    (DeleteOptions, …) are meta/v1's in every group version, as the API server registers them."""
+    group, _, version = api_version.rpartition("/")
+    package = group.split(".")[0] if group else "core"
+    for name in (f"{package}/{version}.{kind}", f"meta/v1.{kind}"):
+        if name in schemas():
+            return name
+    return None
+
+
+def _varint(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _time(data: bytes) -> str | None:
+    seconds = _varint(dict((n, v) for n, _w, v in fields(data)).get(1, 0))
+    if seconds <= -62135596800:  # Go's zero time
+        return None
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def go_duration(nanoseconds: int) -> str:
+    """time.Duration.String() for whole milliseconds and more: `1h2m3.5s`, `0s`."""
+    if nanoseconds == 0:
+        return "0s"
+    sign, ns = ("-" if nanoseconds < 0 else ""), abs(nanoseconds)
+    hours, ns = divmod(ns, 3600 * 10**9)
+    minutes, ns = divmod(ns, 60 * 10**9)
+    seconds = f"{ns / 10**9:.9f}".rstrip("0").rstrip(".")
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if hours or minutes else "")
+    return sign + text + seconds + "s"
+
+
+def _first(value: Any) -> bytes:
+    return bytes(dict((n, v) for n, _w, v in fields(bytes(value))).get(1, b""))
+
+
+def _value(kind: Any, value: Any) -> Any:
     if kind == "string":
         return bytes(value).decode("utf-8")
     if kind == "bytes":
         return base64.b64encode(bytes(value)).decode()
-    if kind == "raw":
-        return bytes(value)
     if kind == "int":
-        return value - (1 << 64) if value >= 1 << 63 else value
+        return _varint(value)
     if kind == "bool":
         return bool(value)
-    if isinstance(kind, dict):
-        return decode_message(bytes(value), kind)
+    if kind == "double":
+        return struct.unpack("<d", bytes(value))[0]
+    if kind == "quantity":
+        return _first(value).decode()
+    if kind == "time":
+        return _time(bytes(value))
+    if kind == "duration":
+        return go_duration(_varint(dict((n, v) for n, _w, v in fields(bytes(value))).get(1, 0)))
+    if kind == "raw":
+        raw = _first(value)
+        return json.loads(raw) if raw else None
+    if kind == "stringlist":
+        return [bytes(v).decode() for n, _w, v in fields(bytes(value)) if n == 1]
     if kind == "intorstr":  # {type 0: intVal, 1: strVal}
         parts = {n: v for n, _w, v in fields(bytes(value))}
         return bytes(parts.get(3, b"")).decode("utf-8") if parts.get(1) == 1 else \
-            int(parts.get(2, 0))
+            _varint(parts.get(2, 0))
+    if isinstance(kind, str) and kind in schemas():
+        return message(bytes(value), kind)
     raise DecodeError(f"unknown schema type {kind}")
 
 
-def decode_message(data: bytes, schema: Schema) -> dict[str, Any]:
+def message(data: bytes, name: str) -> dict[str, Any]:
+    """One message as the JSON Go's encoder writes for it."""
+    schema = schemas()[name]
     obj: dict[str, Any] = {}
     for number, _wire, value in fields(data):
         if number not in schema:
             continue
-        name, kind = schema[number]
-        if isinstance(kind, tuple) and kind[0] == "map":
+        key, kind, flags = schema[number]
+        if isinstance(kind, list) and kind[0] == "map":
             entry = {n: v for n, _w, v in fields(bytes(value))}
-            key = bytes(entry.get(1, b"")).decode("utf-8")
-            obj.setdefault(name, {})[key] = _scalar(kind[1], entry.get(2, b""))
-        elif isinstance(kind, tuple) and kind[0] == "list":
-            obj.setdefault(name, []).append(_scalar(kind[1], value))
+            obj.setdefault(key, {})[bytes(entry.get(1, b"")).decode()] = \
+                _value(kind[1], entry.get(2, b""))
+        elif isinstance(kind, list):
+            obj.setdefault(key, []).append(_value(kind[1], value))
+        elif flags == "i":
+            obj.update(_value(kind, value))
         else:
-            scalar = _scalar(kind, value)
-            if scalar not in ("", 0, False, {}):  # as JSON's omitempty would leave them out
-                obj[name] = scalar
+            decoded = _value(kind, value)
+            if decoded is not None and (flags == "k" or decoded not in ("", 0, False)):
+                obj[key] = decoded
     return obj
+
+
+def _unknown(data: bytes) -> tuple[dict[str, str], bytes]:
+    """runtime.Unknown: (typeMeta, raw)."""
+    parts = {n: v for n, _w, v in fields(data)}
+    type_meta = {("apiVersion", "kind")[n - 1]: bytes(v).decode("utf-8")
+                 for n, _w, v in fields(bytes(parts.get(1, b""))) if n in (1, 2)}
+    return type_meta, bytes(parts.get(2, b""))
 
 
 def decode(body: bytes, expected_kind: str) -> dict[str, Any]:
     """The JSON-shaped object from a protobuf request body, or a 415/400 ApiError."""
-    if expected_kind not in SCHEMAS:
-        raise errors.UnsupportedMediaError(
-            f'the body of the request was in an unknown format - accepted media types include: '
-            f'application/json, application/yaml (podhost decodes {CONTENT_TYPE} only for '
-            f'{", ".join(sorted(SCHEMAS))})')
     try:
         if not body.startswith(MAGIC):
             raise DecodeError("provided data does not appear to be a protobuf message, "
                               "expected prefix [107 56 115 0]")
-        unknown = decode_message(body[len(MAGIC):], UNKNOWN)
-        type_meta = unknown.get("typeMeta", {})
+        type_meta, raw = _unknown(body[len(MAGIC):])
         kind = type_meta.get("kind", "")
         if kind != expected_kind:
             raise DecodeError(f'the kind "{kind}" does not match')
-        obj = decode_message(unknown.get("raw", b""), SCHEMAS[kind])
-    except (DecodeError, UnicodeDecodeError) as e:
+        served = registry.by_kind(kind)
+        api_version = type_meta.get("apiVersion") or (served.api_version if served else "v1")
+        name = message_name(api_version, kind)
+        if name is None:
+            raise errors.UnsupportedMediaError(
+                "the body of the request was in an unknown format - accepted media types "
+                f"include: application/json, application/yaml (no {CONTENT_TYPE} schema for "
+                f"{api_version}, Kind={kind})")
+        obj = message(raw, name)
+    except (DecodeError, UnicodeDecodeError, ValueError, struct.error) as e:
         raise errors.BadRequestError(f'{expected_kind} in version "v1" cannot be handled as a '
-                                     f'{expected_kind}: {e}') from None
-    return {"kind": kind, "apiVersion": type_meta.get("apiVersion") or "v1", **obj}
+                                     f"{expected_kind}: {e}") from None
+    return {"kind": kind, "apiVersion": api_version, **obj}
 
 
 # Encoding: the gnostic `openapi.v2.Document` (github.com/google/gnostic openapiv2/OpenAPIv2.proto)

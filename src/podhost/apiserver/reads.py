@@ -10,8 +10,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
-from podhost.api import errors, registry, table
+from podhost.api import errors, registry
 from podhost.api.types import Obj
+from podhost.apiserver import watchlist
 from podhost.apiserver.common import (
     api_version_of,
     dumps,
@@ -23,6 +24,7 @@ from podhost.apiserver.common import (
     wants_table,
 )
 from podhost.apiserver.http import Request, Response, StreamResponse
+from podhost.registry import strategies
 from podhost.store.sqlite import Store
 from podhost.store.watch import Event
 
@@ -77,17 +79,16 @@ def list_body(kind: str, rv: int, extra: Obj, items_json: list[str]) -> bytes:
     head = dumps({"kind": kind + "List", "apiVersion": _api_version(kind),
                   "metadata": {"resourceVersion": str(rv), **extra}, "items": []})
     assert head.endswith(b"[]}")
-    return b"".join((head[:-2], ",".join(items_json).encode(), b"]}"))
+    return b"".join((head[:-2], ",".join(items_json).encode(), b"]}\n"))
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-def _bookmark(kind: str, rv: int) -> bytes:
-    return dumps({"type": "BOOKMARK", "object": {
-        "kind": kind, "apiVersion": _api_version(kind),
-        "metadata": {"resourceVersion": str(rv)}}}) + b"\n"
+def _bookmark(kind: str, rv: int, initial_events_end: bool = False) -> bytes:
+    return dumps({"type": "BOOKMARK", "object": watchlist.bookmark_object(
+        kind, _api_version(kind), rv, initial_events_end)}) + b"\n"
 
 
 def _api_version(kind: str) -> str:
@@ -98,18 +99,9 @@ def _api_version(kind: str) -> str:
 def _event_line(ev: Event, as_table: bool, first: bool) -> bytes:
     obj = ev.object
     if as_table:
-        obj = table.to_table(ev.resource, [obj], obj["metadata"].get("resourceVersion"),
-                             include_columns=first)
+        obj = strategies.get(ev.resource).table(
+            [obj], obj["metadata"].get("resourceVersion"), include_columns=first)
     return dumps({"type": ev.type, "object": obj}) + b"\n"
-
-
-def _since(request: Request) -> int | None:
-    """The watch's resourceVersion: None (and "0") start with the current objects."""
-    rv_arg = request.arg("resourceVersion") or ""
-    if rv_arg not in ("", "0") and not rv_arg.isdigit():
-        raise errors.BadRequestError(f'resourceVersion: Invalid value: "{rv_arg}": '
-                                     "must be a non-negative integer")
-    return int(rv_arg) if rv_arg not in ("", "0") else None
 
 
 class Reads:
@@ -120,8 +112,9 @@ class Reads:
             status_only: bool = False) -> Response:
         obj = self.store.get(resource, ns, name)
         if wants_table(request):
-            return ok(table.to_table(resource, [obj], obj["metadata"].get("resourceVersion"),
-                                     include_object=request.arg("includeObject")))
+            return ok(strategies.get(resource).table(
+                [obj], obj["metadata"].get("resourceVersion"),
+                include_object=request.arg("includeObject")))
         return ok(obj)
 
     async def list_or_watch(self, request: Request, resource: str,
@@ -131,6 +124,7 @@ class Reads:
         limit = int_arg(request, "limit")
         if request.flag("watch"):
             return self.watch(request, resource, ns, predicate, timeout)
+        watchlist.validate(request, watch=False)
         if not wants_table(request) and selects_all(request):
             # plain JSON of every object: the stored JSON is what decoding and encoding each
             # object again would give, so it is served as it is
@@ -141,8 +135,8 @@ class Reads:
         items, rv = self.store.list(resource, ns, predicate)
         items, rv, extra = page(items, rv, limit, request.arg("continue"), _position)
         if wants_table(request):
-            result = table.to_table(resource, items, rv,
-                                    include_object=request.arg("includeObject"))
+            result = strategies.get(resource).table(items, rv,
+                                                    include_object=request.arg("includeObject"))
             result["metadata"].update(extra)
             return ok(result)
         return ok({"kind": kind_of(resource) + "List", "apiVersion": api_version_of(resource),
@@ -150,16 +144,19 @@ class Reads:
 
     def watch(self, request: Request, resource: str, ns: str | None,
               predicate: Callable[[Obj], bool], timeout: int | None) -> StreamResponse:
-        since = _since(request)
+        options = watchlist.watch_options(request)
+        since = options.since
         try:
-            watcher, backlog = self.store.watch(resource, ns, since, predicate)
+            watcher, backlog = self.store.watch(resource, ns, since, predicate,
+                                                selective=not selects_all(request))
         except errors.GoneError as e:
             return StreamResponse(200, _one(dumps({"type": "ERROR",
                                                    "object": e.to_status()}) + b"\n"))
         initial: list[Event] = []
-        if since is None:
-            items, rv = self.store.list(resource, ns, predicate)
-            initial = [Event("ADDED", resource, o, rv) for o in items]
+        initial_rv = self.store.current_rv()
+        if options.initial:
+            items, initial_rv = self.store.list(resource, ns, predicate)
+            initial = [Event("ADDED", resource, o, initial_rv) for o in items]
         deadline = time.monotonic() + (timeout if timeout and timeout > 0 else 1800)
         bookmarks = request.flag("allowWatchBookmarks")
         as_table = wants_table(request)
@@ -173,6 +170,9 @@ class Reads:
                     yield _event_line(ev, as_table, first)
                     first = False
                 next_bookmark = time.monotonic()
+                if options.end_bookmark:
+                    yield _bookmark(kind, initial_rv, initial_events_end=True)
+                    next_bookmark += BOOKMARK_INTERVAL
                 while True:
                     now = time.monotonic()
                     if now >= deadline:

@@ -10,17 +10,19 @@ from podhost.apiserver.deletes import Deletes
 from podhost.apiserver.http import Request, Response, StreamResponse
 from podhost.apiserver.reads import Reads
 from podhost.apiserver.writes import Writes
+from podhost.registry.generic import Registry
 from podhost.store.sqlite import Store
 
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
 class Resources:
-    def __init__(self, store: Store, node_name: str | None = None) -> None:
+    def __init__(self, store: Store, registry: Registry) -> None:
+        self.registry = registry
         self.store = store
         self.reads = Reads(store)
-        self.writes = Writes(store, node_name)
-        self.deletes = Deletes(store)
+        self.writes = Writes(registry)
+        self.deletes = Deletes(store, registry)
 
     async def dispatch(self, request: Request, resource: str, ns: str | None, name: str | None,
                        sub: str | None) -> Response | StreamResponse:
@@ -45,9 +47,10 @@ class Resources:
                 return self.deletes.delete_collection(request, resource, ns)
             raise not_allowed()
         if sub == "scale" and served is not None and served.subresource("scale"):
-            return scale.handle(self.store, request, resource, ns or "", name)
-        if sub == "ephemeralcontainers" and resource == "pods":
-            return ephemeral.handle(self.store, request, ns or "", name, self.writes.node_name)
+            return scale.handle(self.registry, request, resource, ns or "", name)
+        if sub == "ephemeralcontainers" and served is not None and \
+                served.subresource("ephemeralcontainers"):
+            return ephemeral.handle(self.store, request, ns or "", name, self.registry.node_name)
         if sub not in (None, "status"):
             raise errors.NotFoundError("the server could not find the requested resource")
         handlers = {"GET": self.reads.get, "PUT": self.writes.update, "PATCH": self.writes.patch,

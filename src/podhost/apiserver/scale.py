@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 
-from podhost.api import errors, strategy, workloads
+from podhost.api import errors, workloads
 from podhost.api.types import Obj
-from podhost.apiserver.common import decode_body, dry_run, not_allowed, ok
+from podhost.apiserver.common import decode_body, dry_run, field_manager, not_allowed, ok
 from podhost.apiserver.http import Request, Response
 from podhost.apiserver.writes import PATCH_TYPES, conflict, patched
-from podhost.store.sqlite import Store
+from podhost.registry.generic import Registry
 
 
-def handle(store: Store, request: Request, resource: str, ns: str, name: str) -> Response:
-    current = store.get(resource, ns, name)
+def handle(registry: Registry, request: Request, resource: str, ns: str, name: str
+           ) -> Response:
+    current = registry.store.get(resource, ns, name)
     if request.method == "GET":
         return ok(workloads.scale_of(current))
     if request.method == "PUT":
@@ -31,18 +32,17 @@ def handle(store: Store, request: Request, resource: str, ns: str, name: str) ->
         body = patched(ctype, workloads.scale_of(current), patch)
     else:
         raise not_allowed()
-    return _write(store, request, resource, current, body)
+    return _write(registry, request, resource, current, body)
 
 
-def _write(store: Store, request: Request, resource: str, current: Obj, body: object) -> Response:
+def _write(registry: Registry, request: Request, resource: str, current: Obj,
+           body: object) -> Response:
     expected = (body.get("metadata") or {}).get("resourceVersion") \
         if isinstance(body, dict) else None
     name = current["metadata"]["name"]
     if expected and str(expected) != current["metadata"].get("resourceVersion"):
         raise conflict(resource, name)
-    new = workloads.apply_scale(current, body)
-    new = strategy.prepare_for_update(resource, new, current)
-    if dry_run(request):
-        return ok(workloads.scale_of(new))
-    updated = store.update(resource, json.loads(json.dumps(new)), expected_rv=expected)
+    new = json.loads(json.dumps(workloads.apply_scale(current, body)))
+    updated = registry.update(resource, new, ctx=registry.context(request.user, dry_run(request)),
+                              manager=field_manager(request), expected_rv=expected)
     return ok(workloads.scale_of(updated))

@@ -256,3 +256,6 @@ class ServerMetrics:
                 yield chunk
         finally:
             self._done(info, code, size, started)
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:  # a client gone: the stream under this one ends too
+                await aclose()

@@ -95,6 +95,11 @@ def serve_argv(root: Path, args: argparse.Namespace | None = None) -> list[str]:
             argv += ["--pod-cidr", args.pod_cidr]
         if getattr(args, "service_cidr", None):
             argv += ["--service-cidr", args.service_cidr]
+        if getattr(args, "pod_security_default", None):
+            argv += ["--pod-security-default", args.pod_security_default]
+        if getattr(args, "admission_control_config_file", None):
+            argv += ["--admission-control-config-file",
+                     str(args.admission_control_config_file.resolve())]
         if args.no_kubeconfig_update:
             argv.append("--no-kubeconfig-update")
     return argv

@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="registries.conf (v2) with mirrors, insecure and blocked registries "
                             "(default $PODHOST_REGISTRIES_CONF or /etc/containers/registries.conf)")
     _pod_cidr_arg(serve)
+    _admission_args(serve)
     serve.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
     kc = sub.add_parser("kubeconfig", help="print the kubeconfig of the local node (or, with "
@@ -67,6 +68,17 @@ def _pod_cidr_arg(parser: argparse.ArgumentParser) -> None:
                              "10.96.0.0/12; the cluster DNS is its tenth address)")
 
 
+def _admission_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pod-security-default", default=None, metavar="LEVEL",
+                        choices=["privileged", "baseline", "restricted"],
+                        help="PodSecurity level (enforce, audit and warn) of namespaces without "
+                             "pod-security.kubernetes.io labels (default privileged)")
+    parser.add_argument("--admission-control-config-file", type=Path, default=None,
+                        metavar="FILE",
+                        help="AdmissionConfiguration file: the PodSecurity plugin's defaults "
+                             "and exemptions (PodSecurityConfiguration v1)")
+
+
 def add_node_verbs(sub: Any) -> None:
     up = sub.add_parser("up", help="start the node in the background and wait until ready")
     _root_arg(up)
@@ -75,6 +87,7 @@ def add_node_verbs(sub: Any) -> None:
     up.add_argument("--address", default="127.0.0.1", help="address to listen on")
     up.add_argument("--node-name", default=None, help="name of this node (default: hostname)")
     _pod_cidr_arg(up)
+    _admission_args(up)
     up.add_argument("--no-kubeconfig-update", action="store_true",
                     help="do not merge the podhost context into $KUBECONFIG or ~/.kube/config")
     down = sub.add_parser("down", help="stop the background node (pid file <root>/podhost.pid)")

@@ -21,14 +21,13 @@ if TYPE_CHECKING:
     from podhost.apiserver.tokens import TokenService
     from podhost.network.bridge import PodNetwork
     from podhost.network.dns import DnsServer
+    from podhost.node.kubelet import Kubelet
     from podhost.node.provisioner import LocalProvisioner
     from podhost.node.proxier import ServiceProxy
+    from podhost.registry.generic import Registry
     from podhost.store.sqlite import Store
 
 log = logging.getLogger("podhost")
-
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-
 
 def settings_from(args: argparse.Namespace) -> config.Settings:
     return config.Settings(root=root_of(args), host=args.address, port=args.port,
@@ -37,7 +36,23 @@ def settings_from(args: argparse.Namespace) -> config.Settings:
                            registries_conf=getattr(args, "registries_conf", None),
                            pod_cidr=getattr(args, "pod_cidr", None) or config.default_pod_cidr(),
                            service_cidr=getattr(args, "service_cidr", None)
-                           or config.default_service_cidr())
+                           or config.default_service_cidr(),
+                           pod_security_default=getattr(args, "pod_security_default", None),
+                           admission_config=getattr(args, "admission_control_config_file",
+                                                    None))
+
+
+def configure_pod_security(settings: config.Settings) -> None:
+    """The PodSecurity plugin's configuration; a bad one stops the node before it starts."""
+    from podhost.api import podsecurity
+    from podhost.api.podsecurity import config as psconfig
+    if settings.admission_config is not None and settings.pod_security_default is not None:
+        raise psconfig.ConfigError("--pod-security-default and "
+                                   "--admission-control-config-file are exclusive")
+    if settings.admission_config is not None:
+        podsecurity.configure(psconfig.from_file(settings.admission_config))
+    elif settings.pod_security_default is not None:
+        podsecurity.configure(psconfig.from_level(settings.pod_security_default))
 
 
 def pod_network(settings: config.Settings) -> PodNetwork | None:
@@ -52,23 +67,26 @@ def pod_network(settings: config.Settings) -> PodNetwork | None:
     return network
 
 
-def seed_namespaces(store: Store) -> None:
-    from podhost.api import errors, strategy
+def seed_namespaces(registry: Registry) -> None:
+    from podhost.api import errors
+    from podhost.registry.core.namespaces import SYSTEM_NAMESPACES
     for name in SYSTEM_NAMESPACES:
         with contextlib.suppress(errors.AlreadyExistsError):
             ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-            store.create("namespaces", strategy.prepare_for_create("namespaces", ns, None))
+            registry.create("namespaces", ns, None, manager="kube-apiserver")
 
 
-def local_provisioner(settings: config.Settings, store: Store) -> LocalProvisioner:
+def local_provisioner(settings: config.Settings, registry: Registry) -> LocalProvisioner:
     """The built-in StorageClasses (when missing) and the node's local provisioner."""
-    from podhost.api import errors, strategy, volumeclaims
+    from podhost.api import errors, volumeclaims
     from podhost.node.provisioner import LocalProvisioner
+    from podhost.registry.client import Client
     from podhost.volumes.localpv import LocalPool
     for sc in volumeclaims.built_in_classes():
         with contextlib.suppress(errors.AlreadyExistsError):
-            store.create("storageclasses", strategy.prepare_for_create("storageclasses", sc, None))
-    return LocalProvisioner(store, LocalPool(settings.root), settings.node_name)
+            registry.create("storageclasses", sc, None, manager="podhost")
+    return LocalProvisioner(Client(registry, "podhost-provisioner"), LocalPool(settings.root),
+                            settings.node_name)
 
 
 def write_kubeconfigs(settings: config.Settings, pki: Pki) -> None:
@@ -85,37 +103,43 @@ def write_kubeconfigs(settings: config.Settings, pki: Pki) -> None:
             log.warning("could not update %s: %s", target, e)
 
 
-def start_controllers(store: Store, ca_bundle: str, node_address: str = ""
+def start_controllers(registry: Registry, ca_bundle: str, node_address: str = ""
                       ) -> list[asyncio.Task[None]]:
     """kube-controller-manager's part: the namespace controller, the root CA publisher,
     the EndpointSlice controller, the workload controllers and the garbage collector."""
+    from podhost.controllers.controller import MANAGER
     from podhost.controllers.endpointslice import EndpointSliceController
     from podhost.controllers.ephemeralvolume import EphemeralVolumeController
     from podhost.controllers.namespace import NamespaceController
     from podhost.controllers.persistentvolume import PersistentVolumeController
     from podhost.controllers.rootca import RootCAPublisher
     from podhost.controllers.workloads import workload_controllers
+    from podhost.registry.client import Client
+    store = Client(registry, MANAGER)
     controllers = (NamespaceController(store), RootCAPublisher(store, ca_bundle),
                    EndpointSliceController(store, node_address), *workload_controllers(store),
                    PersistentVolumeController(store), EphemeralVolumeController(store))
     return [asyncio.ensure_future(c.run()) for c in controllers]
 
 
-async def start_services(settings: config.Settings, store: Store, network: PodNetwork | None,
-                         address: str) -> tuple[ServiceProxy, DnsServer | None, str]:
+async def start_services(settings: config.Settings, registry: Registry,
+                         network: PodNetwork | None, address: str
+                         ) -> tuple[ServiceProxy, DnsServer | None, str]:
     """The service range, the `kubernetes` Service, and with a Pod network the cluster DNS
     (listening on the bridge's gateway, reached through the kube-dns Service) and the nftables
     Service table; returns the proxy to run and the DNS server."""
     from podhost.api import endpoints, errors, service
-    from podhost.apiserver.services import SERVICE_CIDRS, service_cidr_object
     from podhost.controllers import systemservices
     from podhost.network import dns
     from podhost.network.services import Layout, ServiceTable, bridge_netfilter, table_name
     from podhost.node.proxier import ServiceProxy
+    from podhost.registry.client import Client
+    from podhost.registry.core.services import SERVICE_CIDRS, service_cidr_object
     try:
         cidr = service.parse_cidr(settings.service_cidr)
     except ValueError as e:
         raise OSError(f"invalid --service-cidr: {e}") from None
+    store = registry.store  # the range object is the store's own, never served
     with contextlib.suppress(errors.NotFoundError):
         store.delete(SERVICE_CIDRS, "", "kubernetes")
     store.create(SERVICE_CIDRS, service_cidr_object(str(cidr)))
@@ -137,11 +161,24 @@ async def start_services(settings: config.Settings, store: Store, network: PodNe
                                     masquerade_all=not bridge_netfilter()), owner)
     for svc, backend, ports in systems:
         try:
-            systemservices.ensure(store, svc, backend, ports)
+            systemservices.ensure(Client(registry, "kube-apiserver"), svc, backend, ports)
         except errors.ApiError as e:
             log.warning("cannot keep Service %s: %s", svc["metadata"]["name"], e)
     cluster_dns = service.dns_service_ip(cidr) if server is not None else ""
     return ServiceProxy(store, table, server), server, cluster_dns
+
+
+def make_kubelet(settings: config.Settings, registry: Registry, network: PodNetwork | None,
+                 address: str) -> Kubelet:
+    """The kubelet's part, writing as `kubelet` through the registry."""
+    from podhost.images.store import ImageStore
+    from podhost.node.kubelet import Kubelet
+    from podhost.registry.client import Client
+    from podhost.runtime.runc import Runtime
+    runtime = Runtime(settings.runtime_dir, runc=settings.runc, conmon=settings.conmon)
+    return Kubelet(Client(registry, "kubelet"), runtime, ImageStore(settings.images_dir),
+                   settings.root, node_name=settings.node_name,
+                   registries_conf=settings.registries_conf, network=network, host_ip=address)
 
 
 def api_service_names(settings: config.Settings) -> list[str]:
@@ -184,30 +221,27 @@ async def serve(settings: config.Settings) -> None:
     from podhost.apiserver import app as apiapp
     from podhost.apiserver import http
     from podhost.apiserver import pki as pkimod
-    from podhost.images.store import ImageStore
     from podhost.network.bridge import node_ip
-    from podhost.node.kubelet import Kubelet
-    from podhost.runtime.runc import Runtime
+    from podhost.registry.generic import Registry
 
     settings.root.mkdir(parents=True, exist_ok=True, mode=0o711)
     pki = pkimod.ensure_pki(settings.pki_dir, api_service_names(settings))
     store, tokens = open_store(settings, pki)
-    seed_namespaces(store)
-    runtime = Runtime(settings.runtime_dir, runc=settings.runc, conmon=settings.conmon)
+    registry = Registry(store, node_name=settings.node_name)
+    seed_namespaces(registry)
     network = pod_network(settings)
     address = node_ip()
-    kubelet = Kubelet(store, runtime, ImageStore(settings.images_dir), settings.root,
-                      node_name=settings.node_name, registries_conf=settings.registries_conf,
-                      network=network, host_ip=address)
-    api = apiapp.ApiServer(store, kubelet.streaming, token=pki.token(),
+    kubelet = make_kubelet(settings, registry, network, address)
+    api = apiapp.ApiServer(store, kubelet.streaming, token=pki.token(), registry=registry,
                            server_address=f"{settings.host}:{settings.port}", node_ip=address,
+                           node_name=settings.node_name,
                            pod_cidr=str(network.cidr) if network else "", token_service=tokens)
     kubelet.volumes.tokens = tokens  # projected serviceAccountTokens, minted in-process
-    controllers = start_controllers(store, pki.ca_cert.read_text(), address)
-    proxy, dns_server, kubelet.volumes.cluster_dns = await start_services(settings, store,
+    controllers = start_controllers(registry, pki.ca_cert.read_text(), address)
+    proxy, dns_server, kubelet.volumes.cluster_dns = await start_services(settings, registry,
                                                                          network, address)
     controllers.append(asyncio.ensure_future(proxy.run()))
-    provisioner = local_provisioner(settings, store)
+    provisioner = local_provisioner(settings, registry)
     controllers.append(asyncio.ensure_future(provisioner.run()))
     server = await http.serve(settings.host, settings.port, api.handle, apiapp.too_large,
                               pkimod.server_context(pki))
@@ -250,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
         print("error: podhost serve must run as root (it mounts filesystems and runs runc)",
               file=sys.stderr)
         return 1
+    from podhost.api.podsecurity.config import ConfigError
     from podhost.images.errors import ImageError
     from podhost.images.registries import load_registries
     from podhost.network import NetworkError
@@ -257,8 +292,9 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     try:
         load_registries(settings.registries_conf)  # a bad file stops the node before it starts
+        configure_pod_security(settings)
         asyncio.run(serve(settings))
-    except (OSError, ImageError, NetworkError) as e:
+    except (OSError, ImageError, NetworkError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

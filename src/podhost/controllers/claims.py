@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import copy
 
-from podhost.api import errors, strategy, volumeclaims
+from podhost.api import errors
 from podhost.api.types import Obj
 from podhost.controllers import workload as w
-from podhost.store.sqlite import Store
+from podhost.registry.client import Client
 
 
 def _policy(sts: Obj, key: str) -> str:
@@ -37,12 +37,12 @@ def for_ordinal(sts: Obj, i: int) -> list[tuple[str, Obj]]:
         if _policy(sts, "whenDeleted") == "Delete":
             claim["metadata"]["ownerReferences"] = [w.controller_of(sts, "StatefulSet",
                                                                     "apps/v1")]
-        out.append((volume, strategy.prepare_for_create("persistentvolumeclaims", claim,
-                                                        sts["metadata"]["namespace"])))
+        claim["metadata"]["namespace"] = sts["metadata"]["namespace"]
+        out.append((volume, claim))
     return out
 
 
-def create(store: Store, claim: Obj) -> None:
+def create(store: Client, claim: Obj) -> None:
     """Create the claim unless it exists, through the admission a client's create gets
     (DefaultStorageClass, the protection finalizer)."""
     try:
@@ -51,11 +51,10 @@ def create(store: Store, claim: Obj) -> None:
         return
     except errors.NotFoundError:
         pass
-    volumeclaims.admit_new("persistentvolumeclaims", claim, store.list("storageclasses")[0])
     w.create(store, "persistentvolumeclaims", claim)
 
 
-def release_on_scale_down(store: Store, sts: Obj, i: int, pod: Obj) -> None:
+def release_on_scale_down(store: Client, sts: Obj, i: int, pod: Obj) -> None:
     """whenScaled: Delete — the claims of a condemned ordinal are owned by its Pod."""
     if _policy(sts, "whenScaled") != "Delete":
         return

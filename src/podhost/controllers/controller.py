@@ -17,13 +17,15 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from podhost.api.storage import ObjectStore
 from podhost.api.types import Obj
 from podhost.controllers.queue import WorkQueue
 from podhost.controllers.queuemetrics import queue_name
-from podhost.store.sqlite import Store
+from podhost.registry.client import Client, as_client
 from podhost.store.watch import Event
 
 log = logging.getLogger(__name__)
+MANAGER = "kube-controller-manager"  # the field manager of every controller's writes
 
 
 def _everything(obj: Obj) -> bool:
@@ -43,9 +45,10 @@ class Controller(abc.ABC):
 
     name = "controller"
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.queue = WorkQueue(name=queue_name(self.name))
+    def __init__(self, store: ObjectStore | Client) -> None:
+        # an ordinary API user: every write goes through the registry's write path
+        self.store = as_client(store, MANAGER)
+        self.queue = WorkQueue(name=queue_name(self.name))  # workqueue_* (queuemetrics.py)
 
     @abc.abstractmethod
     def watches(self) -> list[Watch]:

@@ -11,7 +11,7 @@ import copy
 import zoneinfo
 from datetime import datetime, timedelta, tzinfo
 
-from podhost.api import cron, meta, strategy
+from podhost.api import cron, meta
 from podhost.api.types import Obj
 from podhost.controllers import events
 from podhost.controllers import jobutil as ju
@@ -44,7 +44,8 @@ def job_from(cj: Obj, scheduled: datetime) -> Obj:
                         SCHEDULED: scheduled.isoformat(timespec="seconds")},
         "ownerReferences": [w.controller_of(cj, KIND, API_VERSION)]},
         "spec": copy.deepcopy(template.get("spec") or {})}
-    return strategy.prepare_for_create("jobs", job, cj["metadata"]["namespace"])
+    job["metadata"]["namespace"] = cj["metadata"]["namespace"]
+    return job
 
 
 def _reference(job: Obj) -> Obj:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from podhost.api import meta
+from podhost.api import errors, meta
 from podhost.api.types import Obj
 from podhost.controllers import events, revisions
 from podhost.controllers import workload as w
@@ -154,7 +154,12 @@ class DaemonSetController(Controller):
                         w.controller_of(ds, KIND, API_VERSION), ds["metadata"]["namespace"],
                         generate_name=f"{ds['metadata']['name']}-", labels=labels)
         pin(pod, node)
-        created = w.create(self.store, "pods", pod)
+        try:
+            created = w.create(self.store, "pods", pod)
+        except errors.ForbiddenError as e:  # PodSecurity's enforce level
+            events.record(self.store, self.name, ds, "FailedCreate", f"Error creating: {e.message}",
+                          "Warning")
+            return
         if created is not None:
             events.record(self.store, self.name, ds, "SuccessfulCreate",
                           f"Created pod: {created['metadata']['name']}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 
-from podhost.api import gc, meta, strategy
+from podhost.api import gc, meta
 from podhost.api.types import Obj
 from podhost.api.workloads import selector_matches
 from podhost.controllers import deployutil as du
@@ -152,7 +152,7 @@ class DeploymentController(Controller):
             "ownerReferences": [w.controller_of(d, KIND, API_VERSION)]},
             "spec": {"replicas": size, "minReadySeconds": spec.get("minReadySeconds", 0),
                      "selector": selector, "template": template}}
-        rs = strategy.prepare_for_create("replicasets", rs, d["metadata"]["namespace"])
+        rs["metadata"]["namespace"] = d["metadata"]["namespace"]
         created = w.create(self.store, "replicasets", rs)
         if created is not None and size:
             events.record(self.store, self.name, d, "ScalingReplicaSet",

@@ -14,10 +14,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 
-from podhost.api import endpoints, errors, strategy
+from podhost.api import endpoints, errors
+from podhost.api.storage import ObjectStore
 from podhost.api.types import Obj
 from podhost.controllers.controller import Controller, Watch
-from podhost.store.sqlite import Store
+from podhost.registry.client import Client
 from podhost.store.watch import Event
 
 MANAGED = endpoints.CONTROLLER_NAME
@@ -70,7 +71,7 @@ def endpoints_object(svc: Obj, pods: list[Obj]) -> Obj:
 class EndpointSliceController(Controller):
     name = "endpointslice-controller"
 
-    def __init__(self, store: Store, node_address: str = "") -> None:
+    def __init__(self, store: ObjectStore | Client, node_address: str = "") -> None:
         super().__init__(store)
         self.node_address = node_address
 
@@ -135,9 +136,10 @@ class EndpointSliceController(Controller):
             try:
                 existing = self.store.get(resource, ns, m["name"])
             except errors.NotFoundError:
-                self.store.create(resource, strategy.prepare_for_create(resource, obj, ns))
+                obj["metadata"]["namespace"] = ns
+                self.store.create(resource, obj)
                 return
-        if _same(resource, obj, existing):
+        if _same(obj, existing):
             return
         for key in ("uid", "creationTimestamp", "resourceVersion", "generateName"):
             if key in existing["metadata"]:
@@ -156,8 +158,8 @@ class EndpointSliceController(Controller):
             self.store.update("services", svc, expected_rv=svc["metadata"]["resourceVersion"])
 
 
-def _same(resource: str, new: Obj, old: Obj) -> bool:
-    if resource == "endpoints":
+def _same(new: Obj, old: Obj) -> bool:
+    if new.get("kind") == "Endpoints":
         return bool(new.get("subsets") == old.get("subsets") and
                     new["metadata"].get("labels") == old["metadata"].get("labels"))
     return endpoints.same_content(new, old)

@@ -12,22 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from podhost.api import errors, pvbinding, strategy, volumeclaims
+from podhost.api import errors, pvbinding
 from podhost.api.types import Obj
 from podhost.controllers import workload
 from podhost.controllers.controller import Controller, Watch
-from podhost.store.sqlite import Store
+from podhost.registry.client import Client
 from podhost.store.watch import Event
 
 
-def create_claim(store: Store, claim: Obj) -> Obj | None:
+def create_claim(store: Client, claim: Obj) -> Obj | None:
     """Create `claim` as a client's POST would; None when one of that name exists already.
     Raises errors.InvalidError when the claim is invalid (nothing is stored)."""
-    ns = claim["metadata"].get("namespace") or "default"
-    obj = strategy.prepare_for_create("persistentvolumeclaims", claim, ns)
-    volumeclaims.admit_new("persistentvolumeclaims", obj, store.list("storageclasses")[0])
-    volumeclaims.validate("persistentvolumeclaims", obj)
-    return workload.create(store, "persistentvolumeclaims", obj)
+    claim["metadata"]["namespace"] = claim["metadata"].get("namespace") or "default"
+    return workload.create(store, "persistentvolumeclaims", claim)
 
 
 def _pod_keys(event: Event) -> Iterable[str]:

@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 import time
 
-from podhost.api import errors, meta, registry, strategy
+from podhost.api import errors, meta, registry
 from podhost.api.types import Obj
-from podhost.store.sqlite import Store
+from podhost.registry.client import Client
 
 log = logging.getLogger(__name__)
 
 
-def record(store: Store, component: str, obj: Obj, reason: str, message: str,
+def record(store: Client, component: str, obj: Obj, reason: str, message: str,
            kind: str = "Normal") -> None:
     m = obj["metadata"]
     served = registry.by_kind(obj.get("kind", "")) if obj.get("kind") else None
@@ -31,7 +31,7 @@ def record(store: Store, component: str, obj: Obj, reason: str, message: str,
         "firstTimestamp": now, "lastTimestamp": now, "count": 1, "type": kind,
         "eventTime": None, "reportingComponent": component, "reportingInstance": ""}
     try:
-        store.create("events", strategy.prepare_for_create("events", event,
-                                                           m.get("namespace") or "default"))
+        event["metadata"]["namespace"] = m.get("namespace") or "default"
+        store.create("events", event)
     except errors.ApiError as e:
         log.debug("event %s of %s not recorded: %s", reason, m["name"], e)

@@ -16,12 +16,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable
 
-from podhost.api import errors, registry, strategy
+from podhost.api import errors, registry
 from podhost.api import gc as rules
+from podhost.api.storage import ObjectStore
 from podhost.api.types import Obj
 from podhost.controllers import workload as w
 from podhost.controllers.controller import Controller, Watch
-from podhost.store.sqlite import Store
+from podhost.registry.client import Client
 from podhost.store.watch import Event
 
 SKIP = frozenset({"events", "customresourcedefinitions"})
@@ -42,7 +43,7 @@ class GarbageCollector(Controller):
     def watches(self) -> list[Watch]:
         return [Watch(r, self._keys(r)) for r in self.resources()]
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: ObjectStore | Client) -> None:
         super().__init__(store)
         # owner uid → the dependents that name it (the collector's graph, from the informers)
         self.graph: dict[str, set[tuple[str, str, str]]] = {}
@@ -172,8 +173,5 @@ class GarbageCollector(Controller):
                                            if f != finalizer]
         if not fresh["metadata"]["finalizers"]:
             del fresh["metadata"]["finalizers"]
-        updated = w.update(self.store, resource, fresh)
-        if strategy.finalized(updated):
-            m = updated["metadata"]
-            self.store.delete(resource, m.get("namespace") or "", m["name"])
+        w.update(self.store, resource, fresh)  # the registry removes it once finalized
         return None

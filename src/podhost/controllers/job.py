@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from datetime import datetime, timedelta
 
-from podhost.api import meta
+from podhost.api import errors, meta
 from podhost.api.types import Obj
 from podhost.controllers import events
 from podhost.controllers import jobutil as ju
@@ -134,7 +134,7 @@ class JobController(Controller):
         template = spec.get("template") or {}
         if spec.get("completionMode") == "Indexed":
             for index in ju.missing_indexes(job, pods, active)[:parallelism - len(active)]:
-                self._made(job, w.create(self.store, "pods", ju.indexed_pod(
+                self._made(job, self._create(job, ju.indexed_pod(
                     template, ref, ns, name, index)))
             return
         succeeded = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Succeeded")
@@ -144,8 +144,16 @@ class JobController(Controller):
         else:
             want = min(parallelism, int(completions) - succeeded)
         for _ in range(want - len(active)):
-            self._made(job, w.create(self.store, "pods", w.new_pod(
+            self._made(job, self._create(job, w.new_pod(
                 template, ref, ns, generate_name=f"{name}-")))
+
+    def _create(self, job: Obj, pod: Obj) -> Obj | None:
+        try:
+            return w.create(self.store, "pods", pod)
+        except errors.ForbiddenError as e:  # PodSecurity's enforce level
+            events.record(self.store, self.name, job, "FailedCreate",
+                          f"Error creating: {e.message}", "Warning")
+            return None
 
     def _made(self, job: Obj, pod: Obj | None) -> None:
         if pod is not None:

@@ -12,19 +12,28 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 
-from podhost.api import errors, strategy
+from podhost.api import errors
+from podhost.api import registry as table
 from podhost.controllers.controller import Controller, Watch
+from podhost.registry import generic
 from podhost.store.watch import Event
 
-# workloads first, so that their controllers make no new Pods meanwhile
-CONTENT = ("cronjobs", "jobs", "deployments", "daemonsets", "statefulsets", "replicasets",
-           "controllerrevisions", "pods", "configmaps", "secrets", "events", "serviceaccounts",
-           "services", "endpoints", "endpointslices", "persistentvolumeclaims")
+# workloads first, so that their controllers make no new Pods meanwhile; then every other
+# namespaced resource the registry serves
+FIRST = ("cronjobs", "jobs", "deployments", "daemonsets", "statefulsets", "replicasets")
+
+
+def content() -> list[str]:
+    """Every namespaced resource that is stored, in the order a namespace is emptied."""
+    stored = [r.name for r in table.resources() if r.namespaced and "delete" in r.verbs]
+    return [*(r for r in FIRST if r in stored), *(r for r in stored if r not in FIRST)]
+
+
 POLL = 0.25
 
 
 def _terminating(event: Event) -> Iterable[str]:
-    if event.type != "DELETED" and strategy.namespace_terminating(event.object):
+    if event.type != "DELETED" and generic.namespace_terminating(event.object):
         yield event.object["metadata"]["name"]
 
 
@@ -39,7 +48,7 @@ class NamespaceController(Controller):
             ns = self.store.get("namespaces", "", key)
         except errors.NotFoundError:
             return None
-        if not strategy.namespace_terminating(ns):
+        if not generic.namespace_terminating(ns):
             return None
         if self.empty(key):
             return POLL
@@ -52,17 +61,15 @@ class NamespaceController(Controller):
         """One pass: delete what can go now; returns how many objects are still going (Pods
         terminating, objects held by finalizers)."""
         remaining = 0
-        for resource in CONTENT:
-            items, _ = self.store.list(resource, ns)
+        for kind in content():
+            items, _ = self.store.list(kind, ns)
             for obj in items:
                 m = obj["metadata"]
                 if m.get("deletionTimestamp"):
                     remaining += 1
                     continue
                 with contextlib.suppress(errors.NotFoundError, errors.ConflictError):
-                    if strategy.begin_delete(resource, obj, None) == "gone":
-                        self.store.delete(resource, ns, m["name"])
-                    else:
-                        self.store.update(resource, obj)
+                    if self.store.delete_gracefully(kind, obj)["metadata"].get(
+                            "deletionTimestamp"):
                         remaining += 1
         return remaining

@@ -26,9 +26,10 @@ import time
 from collections.abc import Iterable
 
 from podhost.api import errors, meta, pvbinding, volumeclaims
+from podhost.api.storage import ObjectStore
 from podhost.api.types import Obj
 from podhost.controllers.controller import Controller, Watch
-from podhost.store.sqlite import Store
+from podhost.registry.client import Client
 from podhost.store.watch import Event
 
 WFFC_MESSAGE = "waiting for first consumer to be created before binding"
@@ -60,7 +61,7 @@ def _pod_keys(event: Event) -> Iterable[str]:
 class PersistentVolumeController(Controller):
     name = "persistentvolume-binder-controller"
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: ObjectStore | Client) -> None:
         super().__init__(store)
         self.reported: dict[str, str] = {}  # claim uid -> the last event reason given
 

@@ -2,17 +2,17 @@
 Pod template, named `<owner>-<hash>`, labelled like the template plus `controller-revision-hash`,
 numbered in `revision`; the current template's revision is found or made (an older equal one is
 renumbered, as a rollback does), and revisions beyond revisionHistoryLimit that no Pod uses are
-deleted."""
+deleted. A new revision copies its owner's annotations (`kubernetes.io/change-cause` is what
+`kubectl rollout history` prints)."""
 
 from __future__ import annotations
 
 import copy
 
-from podhost.api import strategy
 from podhost.api.types import Obj
 from podhost.controllers import workload as w
 from podhost.controllers.deployutil import template_hash
-from podhost.store.sqlite import Store
+from podhost.registry.client import Client
 
 HASH_LABEL = "controller-revision-hash"
 
@@ -30,7 +30,7 @@ def template_of(revision: Obj) -> Obj:
     return template
 
 
-def current(store: Store, owner: Obj, kind: str) -> tuple[Obj, list[Obj]]:
+def current(store: Client, owner: Obj, kind: str) -> tuple[Obj, list[Obj]]:
     """The revision of the owner's template (made or renumbered) and all its revisions."""
     revisions = sorted(w.owned(store, "controllerrevisions", owner),
                        key=lambda r: int(r.get("revision", 0)))
@@ -54,15 +54,17 @@ def current(store: Store, owner: Obj, kind: str) -> tuple[Obj, list[Obj]]:
         "ownerReferences": [w.controller_of(owner, kind, "apps/v1")]},
         "data": data, "revision": top + 1}
     assert made is not None
+    if owner["metadata"].get("annotations"):  # copied as upstream's history code does
+        made["metadata"]["annotations"] = dict(owner["metadata"]["annotations"])
     name = made["metadata"]["name"]
-    made = w.create(store, "controllerrevisions", strategy.prepare_for_create(
-        "controllerrevisions", made, owner["metadata"]["namespace"]))
+    made["metadata"]["namespace"] = owner["metadata"]["namespace"]
+    made = w.create(store, "controllerrevisions", made)
     if made is None:  # the name is taken by a revision of another template
         made = store.get("controllerrevisions", owner["metadata"]["namespace"], name)
     return made, [*revisions, made]
 
 
-def truncate(store: Store, owner: Obj, revisions: list[Obj], live: set[str]) -> None:
+def truncate(store: Client, owner: Obj, revisions: list[Obj], live: set[str]) -> None:
     """Delete the oldest revisions beyond revisionHistoryLimit that are not `live`."""
     limit = int((owner.get("spec") or {}).get("revisionHistoryLimit", 10))
     old = [r for r in revisions if r["metadata"]["name"] not in live]

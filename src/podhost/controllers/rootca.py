@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from podhost.api import errors, strategy
+from podhost.api import errors
+from podhost.api.storage import ObjectStore
 from podhost.api.types import Obj
 from podhost.controllers.controller import Controller, Watch
-from podhost.store.sqlite import Store
+from podhost.registry import generic
+from podhost.registry.client import Client
 from podhost.store.watch import Event
 
 CONFIGMAP = "kube-root-ca.crt"
@@ -21,14 +23,14 @@ DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserv
 def root_ca_configmap(ns: str, ca_bundle: str) -> Obj:
     """The ConfigMap the publisher puts in namespace `ns`."""
     obj: Obj = {"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": CONFIGMAP,
+                "metadata": {"name": CONFIGMAP, "namespace": ns,
                              "annotations": {"kubernetes.io/description": DESCRIPTION}},
                 "data": {"ca.crt": ca_bundle}}
-    return strategy.prepare_for_create("configmaps", obj, ns)
+    return obj
 
 
 def _namespace(event: Event) -> Iterable[str]:
-    if event.type != "DELETED" and not strategy.namespace_terminating(event.object):
+    if event.type != "DELETED" and not generic.namespace_terminating(event.object):
         yield event.object["metadata"]["name"]
 
 
@@ -44,7 +46,7 @@ def _is_root_ca(obj: Obj) -> bool:
 class RootCAPublisher(Controller):
     name = "root-ca-cert-publisher"
 
-    def __init__(self, store: Store, ca_bundle: str) -> None:
+    def __init__(self, store: ObjectStore | Client, ca_bundle: str) -> None:
         super().__init__(store)
         self.ca_bundle = ca_bundle
 
@@ -57,7 +59,7 @@ class RootCAPublisher(Controller):
             ns = self.store.get("namespaces", "", key)
         except errors.NotFoundError:
             return None
-        if strategy.namespace_terminating(ns):
+        if generic.namespace_terminating(ns):
             return None
         try:
             self.store.get("configmaps", key, CONFIGMAP)

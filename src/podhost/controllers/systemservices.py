@@ -7,27 +7,28 @@ from __future__ import annotations
 
 import contextlib
 
-from podhost.api import endpoints, errors, strategy
+from podhost.api import endpoints, errors
 from podhost.api.types import Obj
-from podhost.store.sqlite import Store
+from podhost.registry.client import Client
 
 MANAGED_BY = "podhost"
 
 
-def _put(store: Store, resource: str, obj: Obj) -> Obj:
+def _put(store: Client, resource: str, obj: Obj) -> Obj:
     m = obj["metadata"]
     ns = m.get("namespace", "")
     try:
         old = store.get(resource, ns, m["name"])
     except errors.NotFoundError:
-        return store.create(resource, strategy.prepare_for_create(resource, obj, ns))
+        m["namespace"] = ns
+        return store.create(resource, obj)
     for key in ("uid", "creationTimestamp", "resourceVersion"):
         if key in old["metadata"]:
             m[key] = old["metadata"][key]
     return store.update(resource, obj)
 
 
-def ensure(store: Store, svc: Obj, address: str, ports: list[Obj]) -> Obj:
+def ensure(store: Client, svc: Obj, address: str, ports: list[Obj]) -> Obj:
     """Write `svc` (keeping its identity) and point its slice and Endpoints at `address`.
     A ClusterIP held by a user's Service of another name is left to it (logged by the
     caller through the error)."""

@@ -2,9 +2,10 @@
 keys, controller references, Pod creation from a template (PodControl), deletion with the API's
 graceful rules, Pod readiness and availability, and status writes.
 
-Every write goes to the store, which reads its own writes: a Pod created or marked deleted in
-one reconcile is listed by the next one, so the store itself plays the part of upstream's
-expectations (no second Pod is made for a create not yet observed), also after a restart.
+Every write goes through the registry's write path (a `Client`: validation, admission,
+managedFields as `kube-controller-manager`); the store reads its own writes: a Pod created or
+marked deleted in one reconcile is listed by the next one, so the store itself plays the part of
+upstream's expectations (no second Pod is made for a create not yet observed), also after a restart.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import copy
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from podhost.api import errors, gc, meta, serviceaccount, strategy
+from podhost.api import errors, gc, meta
 from podhost.api.types import Obj
-from podhost.store.sqlite import Store
+from podhost.registry.client import Client
 from podhost.store.watch import Event
 
 
@@ -48,14 +49,14 @@ def controller_of(owner: Obj, kind: str, api_version: str) -> Obj:
             "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
 
 
-def owned(store: Store, resource: str, owner: Obj) -> list[Obj]:
+def owned(store: Client, resource: str, owner: Obj) -> list[Obj]:
     """The objects of `resource` in the owner's namespace that it controls."""
     uid = owner["metadata"]["uid"]
     items, _ = store.list(resource, owner["metadata"].get("namespace") or "")
     return [o for o in items if (gc.controller_ref(o) or {}).get("uid") == uid]
 
 
-def get(store: Store, resource: str, key: str) -> Obj | None:
+def get(store: Client, resource: str, key: str) -> Obj | None:
     ns, name = split(key)
     try:
         return store.get(resource, ns, name)
@@ -80,37 +81,26 @@ def new_pod(template: Obj, owner_ref: Obj, ns: str, *, name: str = "",
         m["name"] = name
     else:
         m["generateName"] = generate_name
-    return strategy.prepare_for_create("pods", pod, ns)
+    m["namespace"] = ns
+    return pod
 
 
-def create(store: Store, resource: str, obj: Obj) -> Obj | None:
-    """Create; None when the name is taken (a generated name clashed, or it exists).
-    Pods pass the ServiceAccount admission first, as a controller's POST would."""
-    if resource == "pods":
-        serviceaccount.admit_from(store, obj)
+def create(store: Client, resource: str, obj: Obj) -> Obj | None:
+    """Create; None when the name is taken (a generated name clashed, or it exists)."""
     try:
         return store.create(resource, obj)
     except errors.AlreadyExistsError:
         return None
 
 
-def delete(store: Store, resource: str, obj: Obj, grace: int | None = None,
+def delete(store: Client, resource: str, obj: Obj, grace: int | None = None,
            policy: str = "Background") -> None:
     """Delete as a client's DELETE does: graceful for Pods, held by finalizers."""
-    m = obj["metadata"]
-    if m.get("deletionTimestamp") and resource != "pods":
-        return
-    fresh = copy.deepcopy(obj)
-    gc.add_finalizer(fresh, policy)
     with contextlib.suppress(errors.NotFoundError, errors.ConflictError):
-        action = strategy.begin_delete(resource, fresh, grace)
-        if action == "gone":
-            store.delete(resource, m.get("namespace") or "", m["name"])
-        elif action == "mark":
-            store.update(resource, fresh, expected_rv=m.get("resourceVersion"))
+        store.delete_gracefully(resource, obj, grace, policy)
 
 
-def write_status(store: Store, resource: str, obj: Obj, status: Obj) -> Obj:
+def write_status(store: Client, resource: str, obj: Obj, status: Obj) -> Obj:
     """Write `status` when it changed (409 on a stale object: the key is retried)."""
     if obj.get("status") == status:
         return obj
@@ -119,7 +109,7 @@ def write_status(store: Store, resource: str, obj: Obj, status: Obj) -> Obj:
     return store.update(resource, new, expected_rv=obj["metadata"].get("resourceVersion"))
 
 
-def update(store: Store, resource: str, obj: Obj) -> Obj:
+def update(store: Client, resource: str, obj: Obj) -> Obj:
     return store.update(resource, obj, expected_rv=obj["metadata"].get("resourceVersion"))
 
 

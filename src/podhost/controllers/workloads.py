@@ -10,10 +10,10 @@ from podhost.controllers.gc import GarbageCollector
 from podhost.controllers.job import JobController
 from podhost.controllers.replicaset import ReplicaSetController
 from podhost.controllers.statefulset import StatefulSetController
-from podhost.store.sqlite import Store
+from podhost.registry.client import Client
 
 
-def workload_controllers(store: Store) -> list[Controller]:
+def workload_controllers(store: Client) -> list[Controller]:
     return [DeploymentController(store), ReplicaSetController(store),
             StatefulSetController(store), DaemonSetController(store), JobController(store),
             CronJobController(store), GarbageCollector(store)]

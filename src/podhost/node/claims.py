@@ -82,8 +82,23 @@ def _select_node(store: ObjectStore, pvc: Obj, node_name: str) -> None:
         store.update("persistentvolumeclaims", pvc)
 
 
+def pinned_elsewhere(pod: Obj, node_name: str) -> bool:
+    """The Pod's required node affinity names nodes by `metadata.name` (as a DaemonSet pins
+    its Pods) and not this one: the scheduler would not place it here."""
+    affinity = ((pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity") or {}
+    required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
+    terms = required.get("nodeSelectorTerms") or []
+    names = [[r for r in t.get("matchFields") or [] if r.get("key") == "metadata.name"]
+             for t in terms]
+    return bool(terms) and all(reqs for reqs in names) and not any(
+        all((r.get("operator") == "In") == (node_name in (r.get("values") or []))
+            for r in reqs) for reqs in names)
+
+
 def verdict(store: ObjectStore, pod: Obj, others: list[Obj], node_name: str) -> Verdict:
     """What to do with a Pod that is not bound yet (`others`: the Pods on the node)."""
+    if pinned_elsewhere(pod, node_name):
+        return _unschedulable("1 node(s) didn't match Pod's node affinity/selector")
     claims = pvbinding.pod_claims(pod)
     if not claims:
         return Verdict(BIND)

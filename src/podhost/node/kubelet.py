@@ -21,7 +21,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from podhost.api.storage import ObjectStore
+from podhost.api.storage import ApiClient
 from podhost.api.types import Obj
 from podhost.images.registries import load_registries
 from podhost.images.store import ImageStore
@@ -53,7 +53,7 @@ DRAIN_TIMEOUT = 10.0  # seconds a stopping node waits for Pods being torn down
 
 
 class Kubelet:
-    def __init__(self, store: ObjectStore, runtime: Runtime, images: ImageStore, root: Path, *,
+    def __init__(self, store: ApiClient, runtime: Runtime, images: ImageStore, root: Path, *,
                  node_name: str, host_ip: str = "127.0.0.1",
                  registries_conf: Path | None = None, network: PodNetwork | None = None
                  ) -> None:

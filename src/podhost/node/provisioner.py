@@ -23,7 +23,7 @@ import logging
 import time
 from pathlib import Path
 
-from podhost.api import errors, meta, strategy, volumeclaims
+from podhost.api import errors, meta, volumeclaims
 from podhost.api.storage import ObjectStore
 from podhost.api.types import Obj
 from podhost.volumes.localpv import LocalPool, StorageError, volume_dir_name
@@ -61,12 +61,13 @@ def volume_for(pvc: Obj, sc: Obj, path: Path, node_name: str, enforced: bool) ->
 class LocalProvisioner:
     def __init__(self, store: ObjectStore, pool: LocalPool, node_name: str) -> None:
         self.store, self.pool, self.node_name = store, pool, node_name
+        self._handlers = {"persistentvolumeclaims": self.sync_claim,
+                          "persistentvolumes": self.reclaim}
 
     async def run(self) -> None:
         if self.pool.image.exists():  # volumes made before: mounted again (after a reboot)
             await asyncio.to_thread(self.pool.ensure)
-        tasks = [asyncio.ensure_future(self._watch(r))
-                 for r in ("persistentvolumeclaims", "persistentvolumes")]
+        tasks = [asyncio.ensure_future(self._watch(r)) for r in self._handlers]
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -87,21 +88,22 @@ class LocalProvisioner:
 
     def handle(self, resource: str, obj: Obj) -> None:
         try:
-            if resource == "persistentvolumes":
-                self.reclaim(obj)
-            elif (obj.get("spec") or {}).get("volumeName"):
-                self.expand(obj)
-            else:
-                self.provision(obj)
+            self._handlers[resource](obj)
         except (StorageError, OSError) as e:
             self._failed(resource, obj, str(e))
         except errors.ApiError as e:
             log.debug("local provisioner: %s %s: %s", resource, obj["metadata"]["name"], e)
 
+    def sync_claim(self, pvc: Obj) -> None:
+        if (pvc.get("spec") or {}).get("volumeName"):
+            self.expand(pvc)
+        else:
+            self.provision(pvc)
+
     def _failed(self, resource: str, obj: Obj, message: str) -> None:
         name = obj["metadata"]["name"]
         log.warning("local provisioner: %s %s: %s", resource, name, message)
-        if resource == "persistentvolumeclaims":
+        if obj.get("kind") == "PersistentVolumeClaim":
             sc = (obj.get("spec") or {}).get("storageClassName")
             self.event(obj, "Warning", "ProvisioningFailed", f'failed to provision volume with '
                        f'StorageClass "{sc}": {message}')
@@ -141,8 +143,7 @@ class LocalProvisioner:
         path = self.pool.create(dir_name, volumeclaims.storage_request(pvc))
         pv = volume_for(pvc, sc, path, self.node_name, self.pool.mode == "btrfs")
         try:
-            self.store.create("persistentvolumes",
-                              strategy.prepare_for_create("persistentvolumes", pv, None))
+            self.store.create("persistentvolumes", pv)
         except errors.ApiError:
             self.pool.delete(dir_name)  # nothing half made
             raise

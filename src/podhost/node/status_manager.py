@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 
 from podhost.api import errors, meta
-from podhost.api.storage import ObjectStore
+from podhost.api.storage import ApiClient
 from podhost.api.types import Obj
 from podhost.node.events import Recorder
 from podhost.volumes import eviction
 
 
 class StatusManager:
-    def __init__(self, store: ObjectStore, recorder: Recorder, node_name: str) -> None:
+    def __init__(self, store: ApiClient, recorder: Recorder, node_name: str) -> None:
         self.store, self.recorder, self.node_name = store, recorder, node_name
         self.finished: set[str] = set()  # Pods done on the node, kept by their finalizers
 
@@ -36,7 +36,7 @@ class StatusManager:
         current.setdefault("status", {})["conditions"] = [
             {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
              "lastTransitionTime": meta.rfc3339()}]
-        updated = self.store.update("pods", current)
+        updated = self.store.update_status("pods", current, subresource="binding")
         m = updated["metadata"]
         self.recorder.event(updated, "Normal", "Scheduled",
                             f"Successfully assigned {m['namespace']}/{m['name']} to "
@@ -55,7 +55,7 @@ class StatusManager:
             status["conditions"] = [{"type": "PodScheduled", "status": "False",
                                      "lastProbeTime": None, "lastTransitionTime": meta.rfc3339(),
                                      "reason": "Unschedulable", "message": message}]
-            current = self.store.update("pods", current)
+            current = self.store.update_status("pods", current)
         self.recorder.event(current, "Warning", "FailedScheduling", message,
                             component="default-scheduler")
         return current
@@ -73,7 +73,7 @@ class StatusManager:
         if current.get("status") == status:
             return current
         current["status"] = status
-        return self.store.update("pods", current)
+        return self.store.update_status("pods", current)
 
     def remove(self, pod: Obj) -> None:
         """The end of a Pod on the node: deleted with grace period 0 (the Pod's finalizers,
@@ -89,5 +89,4 @@ class StatusManager:
                 return
             self.finished.add(m["uid"])
             if cm.get("deletionGracePeriodSeconds") != 0:
-                cm["deletionGracePeriodSeconds"] = 0
-                self.store.update("pods", current)
+                self.store.delete_gracefully("pods", current, grace=0)

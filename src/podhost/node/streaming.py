@@ -38,6 +38,7 @@ class Streaming:
                  recovered: asyncio.Event, store: object = None, *, node_name: str = "",
                  metrics: NodeMetrics = DETACHED) -> None:
         self.runtime, self.paths, self.workers = runtime, paths, workers
+        self.node_name = node_name  # the API server's Node object bears the same name
         self.recovered = recovered  # set once containers that outlived a restart are adopted
         self.sampler = stats.Sampler()  # CPU usage needs the previous sample
         self.volumes = VolumeAccess(paths, self._find, store)

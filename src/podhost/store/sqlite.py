@@ -52,15 +52,15 @@ class Store:
     def _reencrypt(self) -> None:
         """Write every Secret not sealed with the primary key again (plain or an older key)."""
         assert self.cipher is not None
-        for resource in ENCRYPTED:
+        for sealed in ENCRYPTED:
             rows = self.db.execute("SELECT namespace, name, data FROM objects WHERE resource=?",
-                                   (resource,)).fetchall()
+                                   (sealed,)).fetchall()
             for ns, name, data in rows:
                 if not self.cipher.current(data) and self.cipher.readable(data):
-                    aad = f"{resource}/{ns}/{name}"
+                    aad = f"{sealed}/{ns}/{name}"
                     self.db.execute("UPDATE objects SET data=? WHERE resource=? AND namespace=? "
                                     "AND name=?", (self.cipher.encrypt(
-                                        aad, self.cipher.decrypt(aad, data)), resource, ns, name))
+                                        aad, self.cipher.decrypt(aad, data)), sealed, ns, name))
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _seal(self, resource: str, ns: str, name: str, data: str) -> str:
@@ -190,21 +190,20 @@ class Store:
         ns, name = _key(obj)
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            row = self.db.execute("SELECT rv FROM objects WHERE resource=? AND namespace=? "
-                                  "AND name=?", (resource, ns, name)).fetchone()
+            row = self.db.execute("SELECT rv, data FROM objects WHERE resource=? AND "
+                                  "namespace=? AND name=?", (resource, ns, name)).fetchone()
             if row is None:
                 raise errors.NotFoundError.of(resource, name)
+            prev = self._open(resource, ns, name, row[1]) \
+                if self.events.selective(resource) else None
             if expected_rv and str(row[0]) != str(expected_rv):
-                raise errors.ConflictError(
-                    f'Operation cannot be fulfilled on {resource} "{name}": the object has been '
-                    "modified; please apply your changes to the latest version and try again",
-                    kind=resource, name=name)
+                raise errors.ConflictError.modified(resource, name)
             event, data = self._write(resource, obj)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        self.events.publish(Event("MODIFIED", resource, event.object, event.rv), data)
+        self.events.publish(Event("MODIFIED", resource, event.object, event.rv, prev), data)
         return obj
 
     def delete(self, resource: str, namespace: str, name: str) -> Object:
@@ -224,12 +223,14 @@ class Store:
         return obj
 
     def watch(self, resource: str, namespace: str | None, since_rv: int | None,
-              predicate: Callable[[Object], bool]) -> tuple[Watcher, builtins.list[Event]]:
+              predicate: Callable[[Object], bool], *, selective: bool = False
+              ) -> tuple[Watcher, builtins.list[Event]]:
         """Register a watcher; returns it with the backlog after since_rv (None: no backlog).
+        selective: the predicate is a selector, and changes across it become ADDED/DELETED.
 
         Raises GoneError when since_rv is older than the kept history.
         """
-        watcher = Watcher(resource, namespace, predicate)
+        watcher = Watcher(resource, namespace, predicate, selective)
         backlog: list[Event] = []
         if since_rv is not None:
             found = self.events.backlog(watcher, since_rv)

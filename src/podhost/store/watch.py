@@ -6,6 +6,11 @@ as compact JSON (about 2 KiB for a Pod instead of about 11 KiB as dicts), decode
 watch resumes, so that a full history costs tens of MiB rather than a few hundred. Queues never
 block the writer: a watcher that falls too far behind is closed and must re-list, like a slow
 client on a cluster.
+
+A watch with a label or field selector (a selective watcher) sees changes as the API server's
+watch cache sends them: an object that starts matching arrives as ADDED, one that stops matching
+as DELETED (its last matching state, at the new resourceVersion). For that, a MODIFIED event
+carries the object before the change; a resumed watch finds it in the history.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +32,7 @@ class Event:
     resource: str
     object: dict[str, Any]
     rv: int
+    prev: str | None = None  # MODIFIED: the object before, as stored JSON (selective watchers)
 
 
 @dataclass(eq=False)
@@ -34,14 +40,28 @@ class Watcher:
     resource: str
     namespace: str | None
     predicate: Callable[[dict[str, Any]], bool]
+    selective: bool = False  # a selector: changes across its boundary become ADDED/DELETED
     queue: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
     closed: bool = False
 
-    def wants(self, event: Event) -> bool:
+    def view(self, event: Event, before: Callable[[], dict[str, Any] | None]) -> Event | None:
+        """The event as this watcher sees it, or None; `before` gives the object before a
+        MODIFIED (None when unknown: then the event stays MODIFIED when it matches)."""
         if event.resource != self.resource:
-            return False
+            return None
         ns = event.object.get("metadata", {}).get("namespace")
-        return (self.namespace is None or ns == self.namespace) and self.predicate(event.object)
+        if self.namespace is not None and ns != self.namespace:
+            return None
+        now = self.predicate(event.object)
+        if not self.selective or event.type != "MODIFIED":
+            return event if now else None
+        old = before()
+        was = now if old is None else self.predicate(old)
+        if now:
+            return event if was else Event("ADDED", event.resource, event.object, event.rv)
+        if was and old is not None:
+            return Event("DELETED", event.resource, old, event.rv)
+        return None
 
     def offer(self, event: Event) -> None:
         if self.closed:
@@ -63,11 +83,9 @@ class _Past:
     type: str
     resource: str
     namespace: str | None
+    name: str
     rv: int
     data: str
-
-    def event(self) -> Event:
-        return Event(self.type, self.resource, json.loads(self.data), self.rv)
 
 
 class Broadcaster:
@@ -84,20 +102,34 @@ class Broadcaster:
             self.oldest_rv = self.history[0].rv
         if data is None:
             data = json.dumps(event.object, separators=(",", ":"))
-        ns = event.object.get("metadata", {}).get("namespace")
-        self.history.append(_Past(event.type, event.resource, ns, event.rv, data))
-        for w in list(self.watchers):
-            if w.wants(event):
-                w.offer(event)
+        meta = event.object.get("metadata", {})
+        self.history.append(_Past(event.type, event.resource, meta.get("namespace"),
+                                  meta.get("name", ""), event.rv, data))
+        _deliver(event, self.watchers)
+
+    def selective(self, resource: str) -> bool:
+        """Whether a selective watcher of `resource` needs the object before each change."""
+        return any(w.selective and w.resource == resource for w in self.watchers)
 
     def backlog(self, watcher: Watcher, since_rv: int) -> list[Event] | None:
         """Events after since_rv for this watcher, or None when the history no longer reaches."""
         if since_rv < self.oldest_rv:
             return None
-        events = (past.event() for past in self.history if past.rv > since_rv
-                  and past.resource == watcher.resource
-                  and watcher.namespace in (None, past.namespace))
-        return [e for e in events if watcher.wants(e)]
+        last: dict[tuple[str | None, str], str] = {}  # the state before, for selective views
+        out: list[Event] = []
+        for past in self.history:
+            if past.resource != watcher.resource or \
+                    watcher.namespace not in (None, past.namespace):
+                continue
+            key = (past.namespace, past.name)
+            prev = last.pop(key, None) if past.type == "DELETED" else last.get(key)
+            if past.type != "DELETED":
+                last[key] = past.data
+            if past.rv > since_rv:
+                event = Event(past.type, past.resource, json.loads(past.data), past.rv,
+                              prev if past.type == "MODIFIED" and watcher.selective else None)
+                _deliver(event, [watcher], out)
+        return out
 
     def add(self, watcher: Watcher) -> None:
         self.watchers.add(watcher)
@@ -105,3 +137,26 @@ class Broadcaster:
     def remove(self, watcher: Watcher) -> None:
         self.watchers.discard(watcher)
         watcher.closed = True
+
+
+def _deliver(event: Event, watchers: Iterable[Watcher], into: list[Event] | None = None) -> None:
+    """Offer each watcher its view of the event (or collect the views `into` a list); the
+    object before a MODIFIED is decoded once, only when a selective watcher asks for it."""
+    before: list[dict[str, Any] | None] = []
+
+    def previous() -> dict[str, Any] | None:
+        if not before:
+            old = json.loads(event.prev) if event.prev is not None else None
+            if old is not None:  # a DELETED view of it carries the change's resourceVersion
+                old.setdefault("metadata", {})["resourceVersion"] = str(event.rv)
+            before.append(old)
+        return before[0]
+
+    for w in list(watchers):
+        view = w.view(event, previous)
+        if view is None:
+            continue
+        if into is not None:
+            into.append(view)
+        else:
+            w.offer(view)

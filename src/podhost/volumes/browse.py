@@ -10,9 +10,10 @@ open itself does not follow it). Entries that are symlinks are listed, never fol
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,27 +138,20 @@ def list_path(root: Path, path: str, volume: str) -> tuple[str, list[Entry]]:
         return "directory", out
 
 
-def read_file(root: Path, path: str, volume: str) -> Iterator[bytes]:
+def read_file(root: Path, path: str, volume: str) -> Generator[bytes, None, None]:
     """A regular file's content, in chunks (opened before the first chunk is asked for)."""
     parts = components(path, volume)
     if not parts:
         raise BrowseError("invalid", f'"{path}" is a directory')
     with ExitStack() as stack:
         fd = _walk(root, parts, stack, path)
-        st = os.fstat(fd)
-        if stat.S_ISLNK(st.st_mode):
-            raise BrowseError("forbidden", f'"{path}" is a symbolic link: links inside a '
-                                           "volume are not followed")
-        if stat.S_ISDIR(st.st_mode):
-            raise BrowseError("invalid", f'"{path}" is a directory')
-        if not stat.S_ISREG(st.st_mode):
-            raise BrowseError("invalid", f'"{path}" is not a regular file')
+        _check_regular(os.fstat(fd).st_mode, path)
         # the magic link resolves to the very inode checked above (no path lookup again)
-        rfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+        rfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     return _chunks(rfd)
 
 
-def _chunks(fd: int) -> Iterator[bytes]:
+def _chunks(fd: int) -> Generator[bytes, None, None]:
     try:
         while chunk := os.read(fd, CHUNK):
             yield chunk
@@ -173,10 +167,44 @@ def _parent(root: Path, parts: list[str], stack: ExitStack, path: str, mode: int
             os.mkdir(part, mode, dir_fd=fd)
         except FileExistsError:
             pass
-        fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     dir_fd=fd)
+        fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK |
+                     os.O_CLOEXEC, dir_fd=fd)
         stack.callback(os.close, fd)
     return fd
+
+
+def _writable(parent: int, name: str, path: str, offset: int, mode: int, tries: int = 3
+              ) -> int:
+    """A write descriptor of the regular file `name` in parent: an existing entry's type is
+    checked on an O_PATH descriptor first (a FIFO, a device, a socket or a symlink is refused
+    without ever being opened for writing), then the very inode checked is reopened through its
+    magic link with O_NONBLOCK; a missing file is made with O_EXCL (no symlink followed)."""
+    try:
+        pfd = os.open(name, _O_PATH, dir_fd=parent)
+    except FileNotFoundError:
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
+                           os.O_NONBLOCK | os.O_CLOEXEC, mode, dir_fd=parent)
+        except FileExistsError:  # made between the two opens: look again
+            if tries <= 1:
+                raise BrowseError("invalid", f'"{path}" keeps changing') from None
+            return _writable(parent, name, path, offset, mode, tries - 1)
+    try:
+        _check_regular(os.fstat(pfd).st_mode, path)
+        return os.open(f"/proc/self/fd/{pfd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC |
+                       (os.O_TRUNC if offset == 0 else 0))
+    finally:
+        os.close(pfd)
+
+
+def _check_regular(mode: int, path: str) -> None:
+    if stat.S_ISLNK(mode):
+        raise BrowseError("forbidden", f'"{path}" is a symbolic link: links inside a '
+                                       "volume are not followed")
+    if stat.S_ISDIR(mode):
+        raise BrowseError("invalid", f'"{path}" is a directory')
+    if not stat.S_ISREG(mode):
+        raise BrowseError("invalid", f'"{path}" is not a regular file')
 
 
 def write_file(root: Path, path: str, volume: str, data: bytes, offset: int = 0,
@@ -188,19 +216,15 @@ def write_file(root: Path, path: str, volume: str, data: bytes, offset: int = 0,
     try:
         with ExitStack() as stack:
             parent = _parent(root, parts, stack, path, 0o755)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | \
-                (os.O_TRUNC if offset == 0 else 0)
-            fd = os.open(parts[-1], flags, mode, dir_fd=parent)
+            fd = _writable(parent, parts[-1], path, offset, mode)
             stack.callback(os.close, fd)
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise BrowseError("invalid", f'"{path}" is not a regular file')
             os.pwrite(fd, data, offset)
     except (NotADirectoryError, IsADirectoryError) as e:
         raise BrowseError("invalid", f'"{path}": {e.strerror}') from None
     except OSError as e:
-        if e.errno == 40:  # ELOOP: the last component is a symlink
-            raise BrowseError("forbidden", f'"{path}" is a symbolic link: links inside a '
-                                           "volume are not followed") from None
+        if e.errno == errno.ELOOP:  # a parent swapped for a symlink
+            raise BrowseError("forbidden", f'"{path}" goes through a symbolic link: links '
+                                           "inside a volume are not followed") from None
         raise
 
 

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from podhost.api import defaults, ephemeral, errors, strategy, validation
+from podhost.api import defaults, ephemeral, errors, validation
+from podhost.registry import generic
 
 
 def pod(*ephemerals: dict[str, Any]) -> dict[str, Any]:
-    p = defaults.default_pod({"metadata": {"name": "p", "uid": "u"}, "spec": {
+    p = defaults.default_pod({"metadata": {"name": "p", "namespace": "default", "uid": "u"}, "spec": {
         "containers": [{"name": "app", "image": "nginx"}],
         "volumes": [{"name": "shared-data", "emptyDir": {}}]}})
     if ephemerals:
@@ -23,7 +24,7 @@ def pod(*ephemerals: dict[str, Any]) -> dict[str, Any]:
 def texts(new: dict[str, Any], old: dict[str, Any] | None = None) -> list[str]:
     try:
         if old is None:
-            validation.validate("pods", new)
+            generic.validate("pods", new)
         else:
             validation.validate_ephemeral_update(new, old)
     except errors.InvalidError as e:
@@ -105,7 +106,7 @@ def test_pod_update_keeps_ephemeral_containers() -> None:
     old = pod(DEBUG)
     new = copy.deepcopy(old)
     del new["spec"]["ephemeralContainers"]
-    updated = strategy.prepare_for_update("pods", new, old)
+    updated = generic.prepare_for_update("pods", new, old)
     assert updated["spec"]["ephemeralContainers"] == old["spec"]["ephemeralContainers"]
 
 

@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 
 from podhost.api import containers, defaults, errors, podupdate, quantity, schema, validation
+from podhost.registry import generic
 
 
 def pod(**container: Any) -> dict[str, Any]:
     c = {"name": "app", "image": "busybox:1.36", **container}
-    return defaults.default_pod({"metadata": {"name": "p"}, "spec": {"containers": [c]}})
+    return defaults.default_pod({"metadata": {"name": "p", "namespace": "default"},
+                                 "spec": {"containers": [c]}})
 
 
 def texts(obj: dict[str, Any]) -> list[str]:
@@ -178,7 +180,7 @@ def test_host_namespaces_allowed_and_other_node_refused() -> None:
         'spec.nodeName: Forbidden: podhost runs only the Pods of its own node "here", not of '
         'node "elsewhere"']
     p["spec"].pop("nodeName")
-    validation.validate("pods", p)
+    generic.validate("pods", p)
     p["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 81,
                                             "protocol": "TCP"}]
     assert texts(p) == ["spec.containers[0].ports[0].containerPort: Invalid value: 80: must "
@@ -194,7 +196,7 @@ def test_host_ports_used_twice_in_a_pod() -> None:
         {"containerPort": 82, "hostPort": 8080, "protocol": "TCP"},
         {"containerPort": 83, "hostPort": 8080, "hostIP": "127.0.0.1", "protocol": "TCP"}]})
     with pytest.raises(errors.InvalidError) as e:
-        validation.validate("pods", p)
+        generic.validate("pods", p)
     assert [str(c) for c in e.value.errors] == [
         'spec.containers[1].ports[0].hostPort: Duplicate value: "TCP//8080"']
 
@@ -203,10 +205,10 @@ def test_update_may_change_image_only() -> None:
     old = pod()
     new = copy.deepcopy(old)
     new["spec"]["containers"][0]["image"] = "busybox:1.37"
-    validation.validate_update("pods", new, old)
+    generic.validate("pods", new, old)
     new["spec"]["containers"][0]["command"] = ["sh"]
     with pytest.raises(errors.InvalidError) as e:
-        validation.validate_update("pods", new, old)
+        generic.validate("pods", new, old)
     (cause,) = e.value.details()["causes"]
     assert cause["field"] == "spec"
     assert cause["message"].split("\n")[0] == (
@@ -244,7 +246,7 @@ def test_security_context_cross_field_rules() -> None:
     p["spec"]["securityContext"] = {"seccompProfile": {"type": "Strict",
                                                        "localhostProfile": "p.json"}}
     with pytest.raises(errors.InvalidError) as e:
-        validation.validate("pods", p)
+        generic.validate("pods", p)
     got = [str(err) for err in e.value.errors]
     sc = "spec.containers[0].securityContext"
     for expected in [
@@ -279,7 +281,7 @@ def test_host_ip_must_be_an_ip() -> None:
     p["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 8080,
                                             "protocol": "TCP", "hostIP": "x } flush ruleset"}]
     with pytest.raises(errors.InvalidError) as e:
-        validation.validate("pods", p)
+        generic.validate("pods", p)
     assert [str(c) for c in e.value.errors] == [
         'spec.containers[0].ports[0].hostIP: Invalid value: "x } flush ruleset": must be a '
         "valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"]

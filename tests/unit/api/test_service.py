@@ -11,6 +11,7 @@ import pytest
 
 from podhost.api import endpoints, errors, service
 from podhost.api.types import Obj
+from podhost.registry import generic
 
 CIDR = ipaddress.IPv4Network("10.96.0.0/12")
 
@@ -63,7 +64,11 @@ def test_validation_in_the_api_servers_words(spec: dict[str, Any], expected: lis
 
 def test_a_headless_service_needs_no_ports_and_names_start_with_a_letter() -> None:
     assert service.validate_service(svc(clusterIP="None", ports=[])) == []
-    [err] = service.validate_service(svc("1web"))
+    bad = svc("1web")
+    bad["metadata"]["namespace"] = "default"
+    with pytest.raises(errors.InvalidError) as e:
+        generic.validate("services", bad)
+    [err] = e.value.errors
     assert str(err).startswith('metadata.name: Invalid value: "1web": a DNS-1035 label')
 
 

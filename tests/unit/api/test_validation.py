@@ -9,6 +9,7 @@ import pytest
 
 from podhost.api import defaults, errors, validation
 from podhost.api.meta import LABEL_MSG, SUBDOMAIN_MSG
+from podhost.registry import generic
 
 
 def pod(**spec: Any) -> dict[str, Any]:
@@ -81,8 +82,11 @@ def test_validation_table(case: str, obj: dict[str, Any], expected: list[str]) -
 
 def test_v17_pod_name() -> None:
     obj = pod()
-    obj["metadata"]["name"] = "My_Pod"
-    assert texts(obj) == [f'metadata.name: Invalid value: "My_Pod": {SUBDOMAIN_MSG}']
+    obj["metadata"].update(name="My_Pod", namespace="default")
+    with pytest.raises(errors.InvalidError) as e:
+        generic.validate("pods", obj)
+    assert [str(x) for x in e.value.errors] == [
+        f'metadata.name: Invalid value: "My_Pod": {SUBDOMAIN_MSG}']
 
 
 def test_v20_volume_without_source_defaults_to_empty_dir() -> None:

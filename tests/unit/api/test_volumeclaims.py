@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from podhost.api import errors, pvbinding, storagetable, strategy, volumeclaims
+from podhost.api import errors, pvbinding, storagetable, volumeclaims
 from podhost.api.types import Obj
+from podhost.registry import generic
 
 
 def claim(name: str = "data", size: str = "1Gi", modes: Any = ("ReadWriteOnce",),
@@ -27,7 +28,7 @@ def volume(name: str, size: str, modes: Any = ("ReadWriteOnce",), **spec: Any) -
 
 def messages(resource: str, obj: Obj, old: Obj | None = None) -> str:
     with pytest.raises(errors.InvalidError) as e:
-        volumeclaims.validate(resource, obj, old)
+        generic.validate(resource, obj, old)
     return e.value.message
 
 
@@ -49,7 +50,7 @@ def test_claim_update_rules() -> None:
     text = messages("persistentvolumeclaims", claim(size="512Mi"), old)
     assert "spec.resources.requests.storage: Forbidden: field can not be less than previous " \
         "value" in text
-    volumeclaims.validate("persistentvolumeclaims", claim(size="2Gi"), old)  # growth is fine
+    generic.validate("persistentvolumeclaims", claim(size="2Gi"), old)  # growth is fine
     pending = claim(size="1Gi")
     assert "spec is immutable after creation" in messages(
         "persistentvolumeclaims", claim(size="2Gi"), pending)
@@ -80,16 +81,16 @@ def test_volume_and_class_validation() -> None:
 
 
 def test_defaults_and_default_class() -> None:
-    pvc = strategy.prepare_for_create("persistentvolumeclaims", claim(), "default")
+    pvc = generic.prepare_for_create("persistentvolumeclaims", claim(), "default")
     assert pvc["spec"]["volumeMode"] == "Filesystem" and pvc["status"] == {"phase": "Pending"}
     classes = volumeclaims.built_in_classes()
-    volumeclaims.admit_new("persistentvolumeclaims", pvc, classes)
+    volumeclaims.admit_claim(pvc, classes)
     assert pvc["spec"]["storageClassName"] == "standard"
     assert pvc["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
     empty = claim(storageClassName="")
-    volumeclaims.admit_new("persistentvolumeclaims", empty, classes)
+    volumeclaims.admit_claim(empty, classes)
     assert empty["spec"]["storageClassName"] == ""  # "" asks for no class
-    pv = strategy.prepare_for_create("persistentvolumes", volume("v", "1Gi"), None)
+    pv = generic.prepare_for_create("persistentvolumes", volume("v", "1Gi"), None)
     assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from podhost.api import cron, errors, gc, registry, strategy, table, workloadcheck, workloads
+from podhost.api import cron, errors, gc, registry, workloads
+from podhost.registry import generic, strategies
 
 
 def deployment(**spec: Any) -> dict[str, Any]:
@@ -18,13 +19,13 @@ def deployment(**spec: Any) -> dict[str, Any]:
                     "template": {"metadata": {"labels": {"app": "web"}},
                                  "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
                     **spec}}
-    return strategy.prepare_for_create("deployments", obj, "default")
+    return generic.prepare_for_create("deployments", obj, "default")
 
 
 def messages(resource: str, obj: dict[str, Any], old: dict[str, Any] | None = None
              ) -> list[str]:
     try:
-        workloadcheck.validate(resource, obj, old)
+        generic.validate(resource, obj, old)
     except errors.InvalidError as e:
         return [str(x) for x in e.errors]
     return []
@@ -43,7 +44,7 @@ def test_deployment_defaults_as_the_api_server_stores_them() -> None:
 
 
 def test_job_defaults_and_generated_selector() -> None:
-    job = strategy.prepare_for_create("jobs", {"metadata": {"name": "j"}, "spec": {
+    job = generic.prepare_for_create("jobs", {"metadata": {"name": "j"}, "spec": {
         "template": {"spec": {"restartPolicy": "Never", "containers": [
             {"name": "c", "image": "busybox"}]}}}}, "default")
     spec, uid = job["spec"], job["metadata"]["uid"]
@@ -60,11 +61,11 @@ def test_update_bumps_generation_only_for_spec_and_keeps_status() -> None:
     new = copy.deepcopy(old)
     new["status"] = {"replicas": 99}
     new["metadata"]["labels"] = {"a": "b"}
-    assert strategy.prepare_for_update("deployments", new, old)["metadata"]["generation"] == 1
+    assert generic.prepare_for_update("deployments", new, old)["metadata"]["generation"] == 1
     assert new["status"] == {"replicas": 1}
     new2 = copy.deepcopy(old)
     new2["spec"]["replicas"] = 3
-    assert strategy.prepare_for_update("deployments", new2, old)["metadata"]["generation"] == 2
+    assert generic.prepare_for_update("deployments", new2, old)["metadata"]["generation"] == 2
 
 
 def test_deployment_validation_messages() -> None:
@@ -95,7 +96,7 @@ def test_statefulset_claim_templates_and_job_rules() -> None:
     spec = copy.deepcopy(deployment()["spec"])
     spec["template"]["spec"]["containers"][0]["volumeMounts"] = [
         {"name": "data", "mountPath": "/data"}]
-    sts = strategy.prepare_for_create("statefulsets", {"metadata": {"name": "db"}, "spec": {
+    sts = generic.prepare_for_create("statefulsets", {"metadata": {"name": "db"}, "spec": {
         **spec, "volumeClaimTemplates": [{"metadata": {"name": "data"}}, {}]}}, "default")
     sts["spec"].pop("strategy")
     sts["spec"].pop("progressDeadlineSeconds")
@@ -106,7 +107,7 @@ def test_statefulset_claim_templates_and_job_rules() -> None:
         found = found[1:]
     # a mount of a claim template's volume is valid; a template needs a name
     assert found == ["spec.volumeClaimTemplates[1].metadata.name: Required value"]
-    job = strategy.prepare_for_create("jobs", {"metadata": {"name": "j"}, "spec": {
+    job = generic.prepare_for_create("jobs", {"metadata": {"name": "j"}, "spec": {
         "completionMode": "Indexed", "parallelism": 2,
         "template": {"spec": {"containers": [{"name": "c", "image": "b"}]}}}}, "default")
     assert messages("jobs", job) == [
@@ -116,7 +117,7 @@ def test_statefulset_claim_templates_and_job_rules() -> None:
 
 
 def test_cronjob_schedule_and_time_zone_validation() -> None:
-    cj = strategy.prepare_for_create("cronjobs", {"metadata": {"name": "c"}, "spec": {
+    cj = generic.prepare_for_create("cronjobs", {"metadata": {"name": "c"}, "spec": {
         "schedule": "61 * * * *", "timeZone": "Mars/Olympus", "jobTemplate": {"spec": {
             "template": {"spec": {"restartPolicy": "Never",
                                   "containers": [{"name": "c", "image": "b"}]}}}}}},
@@ -162,18 +163,18 @@ def test_scale_and_tables() -> None:
     with pytest.raises(errors.InvalidError):
         workloads.apply_scale(d, {"spec": {"replicas": -1}})
     d["status"] = {"readyReplicas": 1, "updatedReplicas": 2, "availableReplicas": 1}
-    t = table.to_table("deployments", [d], 5)
+    t = strategies.get("deployments").table([d], 5)
     assert [c["name"] for c in t["columnDefinitions"]][:5] == [
         "Name", "Ready", "Up-to-date", "Available", "Age"]
     assert t["rows"][0]["cells"][:4] == ["web", "1/2", 2, 1]
 
 
 def test_propagation_policy() -> None:
-    assert gc.propagation_policy("deployments", {}) == "Background"
-    assert gc.propagation_policy("jobs", {}) == "Orphan"
-    assert gc.propagation_policy("jobs", {"orphanDependents": False}) == "Background"
+    assert gc.propagation_policy({}, strategies.get("deployments").gc_policy) == "Background"
+    assert gc.propagation_policy({}, strategies.get("jobs").gc_policy) == "Orphan"
+    assert gc.propagation_policy({"orphanDependents": False}, "Orphan") == "Background"
     with pytest.raises(errors.InvalidError):
-        gc.propagation_policy("pods", {"propagationPolicy": "Sideways"})
+        gc.propagation_policy({"propagationPolicy": "Sideways"})
     obj = deployment()
     gc.add_finalizer(obj, "Foreground")
     assert obj["metadata"]["finalizers"] == ["foregroundDeletion"]

@@ -3,7 +3,7 @@ embedded structs (VolumeSource, LocalObjectReference, ProbeHandler) are inlined 
 
 from __future__ import annotations
 
-from podhost.apiserver import protoworkloads
+from podhost.apiserver import protobuf
 from podhost.apiserver.protobuf import MAGIC
 from podhost.protowire import encode_field as f
 
@@ -20,7 +20,7 @@ def test_pod_with_inline_structs() -> None:
     spec = volumes + f(2, container) + s(10, "node1")
     raw = f(1, s(1, "copy")) + f(2, spec)
     body = MAGIC + f(1, s(1, "v1") + s(2, "Pod")) + f(2, raw)
-    pod = protoworkloads.decode(body, "Pod")
+    pod = protobuf.decode(body, "Pod")
     assert pod["metadata"] == {"name": "copy"}
     assert pod["spec"]["volumes"] == [{"name": "ca", "configMap": {"name": "kube-root-ca.crt"}},
                                       {"name": "root", "hostPath": {"path": "/"}}]

@@ -189,10 +189,10 @@ def test_list_body_matches_dumps() -> None:
     expected = common.dumps({"kind": "PodList", "apiVersion": "v1",
                              "metadata": {"resourceVersion": "7", **extra}, "items": items})
     encoded = [common.dumps(o).decode() for o in items]
-    assert reads.list_body("Pod", 7, extra, encoded) == expected
+    assert reads.list_body("Pod", 7, extra, encoded) == expected + b"\n"
     assert reads.list_body("Pod", 7, {}, []) == common.dumps(
         {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"},
-         "items": []})
+         "items": []}) + b"\n"
 
 
 def test_bad_query_values_are_400(tmp_path: Path) -> None:

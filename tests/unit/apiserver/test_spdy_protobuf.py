@@ -171,8 +171,9 @@ def test_protobuf_configmap_and_secret() -> None:
 
 
 def test_protobuf_errors() -> None:
+    widget = _field(1, _field(1, b"example.com/v1") + _field(2, b"Widget"))
     with pytest.raises(errors.UnsupportedMediaError):
-        protobuf.decode(protobuf.MAGIC, "Pod")
+        protobuf.decode(protobuf.MAGIC + widget, "Widget")
     with pytest.raises(errors.BadRequestError) as e:
         protobuf.decode(b"{}", "ConfigMap")
     assert "expected prefix [107 56 115 0]" in e.value.message

@@ -8,18 +8,27 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from podhost.api import errors, strategy
+from podhost.api import errors
 from podhost.api.types import Obj
 from podhost.controllers.controller import Controller, Watch
 from podhost.controllers.namespace import NamespaceController
 from podhost.controllers.rootca import CONFIGMAP, RootCAPublisher
+from podhost.registry import generic
+from podhost.registry.core import namespaces
 from podhost.store.sqlite import Store
 from podhost.store.watch import Event
 
 
 def make(resource: str, name: str, ns: str | None = None, **extra: Any) -> Obj:
     obj: Obj = {"metadata": {"name": name, **extra.pop("metadata", {})}, **extra}
-    return strategy.prepare_for_create(resource, obj, ns)
+    return generic.prepare_for_create(resource, obj, ns)
+
+
+def store_with_default(tmp_path: Path) -> Store:
+    """A store with the `default` namespace (writes into a missing namespace are refused)."""
+    store = Store(tmp_path / "db")
+    store.create("namespaces", make("namespaces", "default"))
+    return store
 
 
 @contextlib.asynccontextmanager
@@ -51,7 +60,7 @@ def exists(store: Store, resource: str, ns: str, name: str) -> bool:
 
 
 def terminate(store: Store, name: str) -> None:
-    store.update("namespaces", strategy.mark_namespace_terminating(
+    store.update("namespaces", namespaces.mark_terminating(
         store.get("namespaces", "", name)))
 
 

@@ -6,18 +6,19 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from podhost.api import endpoints, service, strategy
+from podhost.api import endpoints, service
 from podhost.api.types import Obj
 from podhost.controllers.endpointslice import EndpointSliceController
+from podhost.registry import generic
 from podhost.store.sqlite import Store
-from tests.unit.controllers.test_controllers import running, until
+from tests.unit.controllers.test_controllers import running, store_with_default, until
 
 
 def make_pod(name: str, ip: str, ready: bool = True) -> Obj:
     obj: Obj = {"metadata": {"name": name, "labels": {"app": "web"}},
                 "spec": {"containers": [{"name": "c", "image": "nginx",
                                          "ports": [{"containerPort": 8080, "name": "http"}]}]}}
-    pod = strategy.prepare_for_create("pods", obj, "default")
+    pod = generic.prepare_for_create("pods", obj, "default")
     pod["status"] = {"phase": "Running", "podIP": ip, "conditions": [
         {"type": "Ready", "status": "True" if ready else "False"}]}
     return pod
@@ -26,7 +27,7 @@ def make_pod(name: str, ip: str, ready: bool = True) -> Obj:
 def make_service(**spec: Any) -> Obj:
     obj: Obj = {"metadata": {"name": "web"}, "spec": {
         "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}], **spec}}
-    svc = strategy.prepare_for_create("services", obj, "default")
+    svc = generic.prepare_for_create("services", obj, "default")
     svc["spec"]["clusterIP"] = "10.96.0.20"
     return service.default_service(svc)
 
@@ -36,7 +37,7 @@ def slices(store: Store) -> list[Obj]:
 
 
 def test_slices_follow_pods_and_go_with_the_service(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db")
+    store = store_with_default(tmp_path)
 
     async def scenario() -> None:
         store.create("pods", make_pod("a", "10.244.0.2"))
@@ -60,7 +61,7 @@ def test_slices_follow_pods_and_go_with_the_service(tmp_path: Path) -> None:
 
 
 def test_a_load_balancer_gets_the_nodes_address(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db")
+    store = store_with_default(tmp_path)
 
     async def scenario() -> None:
         store.create("services", make_service(type="LoadBalancer"))

@@ -7,18 +7,18 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from podhost.api import strategy, volumeclaims
+from podhost.api import volumeclaims
 from podhost.api.types import Obj
 from podhost.controllers.ephemeralvolume import EphemeralVolumeController
 from podhost.controllers.persistentvolume import PersistentVolumeController
+from podhost.registry import generic
 from podhost.store.sqlite import Store
-from tests.unit.controllers.test_controllers import exists, running, until
+from tests.unit.controllers.test_controllers import exists, running, store_with_default, until
 
 
 def create(store: Store, resource: str, obj: Obj, ns: str | None = None) -> Obj:
-    obj = strategy.prepare_for_create(resource, obj, ns)
-    volumeclaims.admit_new(resource, obj, store.list("storageclasses")[0])
-    return store.create(resource, obj)
+    """Create as a client's POST would (admission: the default class, the finalizers)."""
+    return generic.Registry(store).create(resource, obj, ns)
 
 
 def phase(store: Store, resource: str, name: str, ns: str = "") -> Any:
@@ -30,14 +30,14 @@ def test_static_volume_binds_and_is_released_after_the_claim(tmp_path: Path) -> 
 
 
 async def _static_volume(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db")
+    store = store_with_default(tmp_path)
     create(store, "persistentvolumes", {"metadata": {"name": "pv1"}, "spec": {
         "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
         "hostPath": {"path": str(tmp_path)}}})
     create(store, "persistentvolumeclaims", {"metadata": {"name": "data"}, "spec": {
         "storageClassName": "", "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": "100Mi"}}}}, "default")
-    pod = strategy.prepare_for_create("pods", {"metadata": {"name": "user"}, "spec": {
+    pod = generic.prepare_for_create("pods", {"metadata": {"name": "user"}, "spec": {
         "containers": [{"name": "c", "image": "busybox"}],
         "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]}},
         "default")
@@ -67,10 +67,10 @@ def test_ephemeral_claims_follow_their_pod(tmp_path: Path) -> None:
 
 
 async def _ephemeral(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db")
+    store = store_with_default(tmp_path)
     for sc in volumeclaims.built_in_classes():
-        store.create("storageclasses", strategy.prepare_for_create("storageclasses", sc, None))
-    pod = strategy.prepare_for_create("pods", {"metadata": {"name": "p"}, "spec": {
+        store.create("storageclasses", generic.prepare_for_create("storageclasses", sc, None))
+    pod = generic.prepare_for_create("pods", {"metadata": {"name": "p"}, "spec": {
         "containers": [{"name": "c", "image": "busybox"}],
         "volumes": [{"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": {
             "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}}}}}]}},

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from podhost.api import gc as gc_rules
-from podhost.api import meta, strategy
+from podhost.api import meta
 from podhost.api.types import Obj
 from podhost.controllers import deployutil as du
 from podhost.controllers.cronjob import CronJobController
@@ -17,6 +17,7 @@ from podhost.controllers.deployment import DeploymentController
 from podhost.controllers.gc import GarbageCollector
 from podhost.controllers.job import JobController
 from podhost.controllers.replicaset import ReplicaSetController, deletion_rank
+from podhost.registry import generic
 from podhost.store.sqlite import Store
 from tests.unit.controllers.test_controllers import running, until
 
@@ -26,15 +27,15 @@ TEMPLATE = {"metadata": {"labels": {"app": "web"}},
 
 def store_with_ns(tmp_path: Path) -> Store:
     store = Store(tmp_path / "db")
-    store.create("namespaces", strategy.prepare_for_create(
+    store.create("namespaces", generic.prepare_for_create(
         "namespaces", {"metadata": {"name": "default"}}, None))
-    store.create("serviceaccounts", strategy.prepare_for_create(
+    store.create("serviceaccounts", generic.prepare_for_create(
         "serviceaccounts", {"metadata": {"name": "default"}}, "default"))
     return store
 
 
 def create(store: Store, resource: str, name: str, spec: Obj) -> Obj:
-    return store.create(resource, strategy.prepare_for_create(
+    return store.create(resource, generic.prepare_for_create(
         resource, {"metadata": {"name": name}, "spec": copy.deepcopy(spec)}, "default"))
 
 
@@ -61,7 +62,7 @@ def replicas(store: Store, name: str) -> Any:
 def test_replicaset_creates_adopts_and_deletes(tmp_path: Path) -> None:
     async def go() -> None:
         store = store_with_ns(tmp_path)
-        orphan = strategy.prepare_for_create("pods", {"metadata": {"name": "orphan", "labels": {
+        orphan = generic.prepare_for_create("pods", {"metadata": {"name": "orphan", "labels": {
             "app": "web"}}, "spec": copy.deepcopy(TEMPLATE["spec"])}, "default")
         store.create("pods", orphan)
         create(store, "replicasets", "rs", {"replicas": 3, "selector": {"matchLabels": {
@@ -150,7 +151,7 @@ def delete_with(store: Store, resource: str, name: str, policy: str) -> None:
     """What the API's DELETE does with a propagation policy."""
     obj = store.get(resource, "default", name)
     gc_rules.add_finalizer(obj, policy)
-    if strategy.begin_delete(resource, obj, None) == "gone":
+    if generic.begin_delete(resource, obj, None) == "gone":
         store.delete(resource, "default", name)
     else:
         store.update(resource, obj)

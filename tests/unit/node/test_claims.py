@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from podhost.api import strategy, volumeclaims
+from podhost.api import volumeclaims
 from podhost.api.types import Obj
 from podhost.node import claims
+from podhost.registry import generic
 from podhost.store.sqlite import Store
 
 
 def pod(name: str, claim: str) -> Obj:
-    return strategy.prepare_for_create("pods", {"metadata": {"name": name}, "spec": {
+    return generic.prepare_for_create("pods", {"metadata": {"name": name}, "spec": {
         "containers": [{"name": "c", "image": "busybox"}],
         "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": claim}}]}},
         "default")
@@ -20,12 +21,12 @@ def pod(name: str, claim: str) -> Obj:
 def test_verdicts(tmp_path: Path) -> None:
     store = Store(tmp_path / "db")
     for sc in volumeclaims.built_in_classes():
-        store.create("storageclasses", strategy.prepare_for_create("storageclasses", sc, None))
+        store.create("storageclasses", generic.prepare_for_create("storageclasses", sc, None))
     v = claims.verdict(store, pod("p", "data"), [], "node1")
     assert v.action == claims.UNSCHEDULABLE
     assert v.message.startswith('0/1 nodes are available: persistentvolumeclaim "data" not '
                                 "found. preemption:")
-    pvc = strategy.prepare_for_create("persistentvolumeclaims", {"metadata": {"name": "data"},
+    pvc = generic.prepare_for_create("persistentvolumeclaims", {"metadata": {"name": "data"},
                                       "spec": {"accessModes": ["ReadWriteOncePod"],
                                                "storageClassName": "standard",
                                                "resources": {"requests": {"storage": "1Mi"}}}},

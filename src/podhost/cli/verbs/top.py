@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -161,11 +162,9 @@ def _go_age(seconds: float) -> str:
 # ---- verbs -------------------------------------------------------------------------------
 
 def top(args: argparse.Namespace) -> int:
-    resource = getattr(args, "top_resource", None)
-    if resource in ("pod", "pods", "po"):
-        return top_pod(args)
-    if resource in ("node", "nodes", "no"):
-        return top_node(args)
+    verb = TOP.get(getattr(args, "top_resource", None) or "")
+    if verb is not None:
+        return verb(args)
     raise CliError("error: Required resource not specified.\nUse \"podhost top pod\" or "
                    "\"podhost top node\".")
 
@@ -206,3 +205,9 @@ def top_node(args: argparse.Namespace) -> int:
     sys.stdout.write(tab_layout(node_rows(items, nodes, not args.no_headers,
                                           args.show_capacity)))
     return 0
+
+
+# what `top` shows, by every name kubectl accepts for it
+TOP: dict[str, Callable[[argparse.Namespace], int]] = {
+    **dict.fromkeys(("pod", "pods", "po"), top_pod),
+    **dict.fromkeys(("node", "nodes", "no"), top_node)}

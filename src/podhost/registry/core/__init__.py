@@ -1,0 +1,1 @@
+"""Strategies of the core (legacy) group's resources."""

@@ -1,0 +1,5 @@
+"""ClusterRoleBindings (pkg/registry/rbac/clusterrolebinding): to a ClusterRole."""
+
+from podhost.registry.rbac.authorization import BindingStrategy
+
+strategy = BindingStrategy(("ClusterRole",))

@@ -1,0 +1,5 @@
+"""ClusterRoles (pkg/registry/rbac)."""
+
+from podhost.registry.rbac.authorization import RoleStrategy
+
+strategy = RoleStrategy()

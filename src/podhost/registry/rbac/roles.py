@@ -1,0 +1,5 @@
+"""Roles (pkg/registry/rbac)."""
+
+from podhost.registry.rbac.authorization import RoleStrategy
+
+strategy = RoleStrategy()

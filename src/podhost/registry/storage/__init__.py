@@ -1,0 +1,1 @@
+"""Strategies of the storage group's resources."""
