@@ -289,6 +289,7 @@ def test_dashboard_workloads_services_claims_and_node(node: Node, seed: str, das
             deployment = page.locator(f'[data-workload="Deployment/{NS}/web"]')
             deployment.wait_for(timeout=20000)
             replicaset = deployment.locator(f'[data-replicaset^="{NS}/web-"]')
+            replicaset.wait_for(timeout=10000)
             assert replicaset.count() == 1
             page.wait_for_function(
                 "sel => document.querySelectorAll(sel).length === 2",

@@ -89,15 +89,18 @@ async function watch(path, map, onChange = changed) {
 async function pollLists(lists) {
   const gone = new Set(); // lists this user may not read
   for (;;) {
+    const got = [];
     for (const [path, map] of lists) {
       if (gone.has(path)) continue;
       try {
-        const list = await getJSON(path);
-        map.clear();
-        for (const item of list.items || []) map.set(item.metadata.uid || key(item), item);
+        got.push([map, (await getJSON(path)).items || []]);
       } catch (err) {
         if (err.status === 403 || err.status === 404) gone.add(path);
       }
+    }
+    for (const [map, items] of got) { // all at once: an owner is never drawn without its own
+      map.clear();
+      for (const item of items) map.set(item.metadata.uid || key(item), item);
     }
     changed();
     await sleep(3000);
