@@ -171,6 +171,8 @@ def _empty(value: Any) -> bool:
 
 
 def _compare(node: Obj | None, lhs: Any, rhs: Any, path: Path, result: Comparison) -> None:
+    if lhs is not None and lhs == rhs:
+        return  # an unchanged subtree (a status write leaves the spec as it was) adds nothing
     value = rhs if rhs is not None else lhs
     same_shape = lhs is None or rhs is None or type(lhs) is type(rhs)
     if not same_shape or _is_leaf(node, value) or (_empty(lhs) and _empty(rhs)):

@@ -45,6 +45,8 @@ class ResourceType:
     field_selectors: frozenset[str] = META_FIELDS
     subresources: tuple[Subresource, ...] = ()
     definition_package: str = ""  # OpenAPI name prefix, e.g. "io.k8s.api.apps.v1."
+    served_versions: tuple[str, ...] = ()  # a custom resource's served versions (`version`
+    # is the storage one); objects are rewritten between them (CRD conversion None)
 
     @property
     def api_version(self) -> str:
@@ -59,6 +61,10 @@ class ResourceType:
 
     def subresource(self, name: str) -> Subresource | None:
         return next((s for s in self.subresources if s.name == name), None)
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return self.served_versions or (self.version,)
 
 
 def _default_package(group: str, version: str) -> str:
@@ -121,6 +127,10 @@ STORAGE: tuple[ResourceType, ...] = (
                  namespaced=False, short_names=("sc",)),
 )
 STORAGE_RESOURCES = frozenset({"persistentvolumes", "persistentvolumeclaims", "storageclasses"})
+NETWORKING: tuple[ResourceType, ...] = (
+    ResourceType("networkpolicies", "networkpolicy", "NetworkPolicy", group="networking.k8s.io",
+                 short_names=("netpol",)),
+)
 
 SCALE = Subresource("scale", "Scale", STATUS_VERBS, group="autoscaling", version="v1")
 
@@ -145,13 +155,34 @@ BATCH: tuple[ResourceType, ...] = (
     _workload("cronjobs", "cronjob", "CronJob", "batch", ("cj",)),
     _workload("jobs", "job", "Job", "batch", ()),
 )
-# served empty and read-only: `kubectl apply` of an unknown kind then says "no matches for kind"
+# CRDs; the custom resources they define are registered at run time (apiserver/crds.py)
 APIEXTENSIONS: tuple[ResourceType, ...] = (
     ResourceType("customresourcedefinitions", "customresourcedefinition",
                  "CustomResourceDefinition", group="apiextensions.k8s.io", namespaced=False,
-                 verbs=("get", "list", "watch"), short_names=("crd", "crds"),
+                 short_names=("crd", "crds"),
+                 subresources=(Subresource("status", "CustomResourceDefinition",
+                                           STATUS_VERBS),),
                  categories=("api-extensions",),
                  definition_package="io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."),
+)
+COORDINATION: tuple[ResourceType, ...] = (
+    ResourceType("leases", "lease", "Lease", group="coordination.k8s.io"),
+)
+ADMISSIONREGISTRATION: tuple[ResourceType, ...] = (
+    ResourceType("mutatingwebhookconfigurations", "mutatingwebhookconfiguration",
+                 "MutatingWebhookConfiguration", group="admissionregistration.k8s.io",
+                 namespaced=False, categories=("api-extensions",)),
+    ResourceType("validatingadmissionpolicies", "validatingadmissionpolicy",
+                 "ValidatingAdmissionPolicy", group="admissionregistration.k8s.io",
+                 namespaced=False, categories=("api-extensions",),
+                 subresources=(Subresource("status", "ValidatingAdmissionPolicy",
+                                           STATUS_VERBS),)),
+    ResourceType("validatingadmissionpolicybindings", "validatingadmissionpolicybinding",
+                 "ValidatingAdmissionPolicyBinding", group="admissionregistration.k8s.io",
+                 namespaced=False, categories=("api-extensions",)),
+    ResourceType("validatingwebhookconfigurations", "validatingwebhookconfiguration",
+                 "ValidatingWebhookConfiguration", group="admissionregistration.k8s.io",
+                 namespaced=False, categories=("api-extensions",)),
 )
 # identity: RBAC objects, and the create-only reviews (answered, never stored)
 RBAC: tuple[ResourceType, ...] = tuple(
@@ -178,19 +209,26 @@ WORKLOADS = frozenset({"deployments", "replicasets", "statefulsets", "daemonsets
                        "cronjobs"})
 
 # the named groups' tables, in the order discovery lists them
-GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, BATCH, STORAGE,
-                                                APIEXTENSIONS, RBAC, AUTHORIZATION,
-                                                AUTHENTICATION)
+GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, BATCH, NETWORKING, STORAGE,
+                                                APIEXTENSIONS, ADMISSIONREGISTRATION,
+                                                COORDINATION, RBAC,
+                                                AUTHORIZATION, AUTHENTICATION)
 
 _BY_NAME = {r.name: r for table in (CORE, *GROUPS) for r in table}
 
 
-def register(*types: ResourceType) -> None:
-    """Add resources at run time (tests)."""
+def register(*types: ResourceType, replace: bool = False) -> None:
+    """Add resources at run time (custom resources, tests); `replace` an earlier row of the
+    same name (a CRD that changed)."""
     for t in types:
-        if t.name in _BY_NAME and _BY_NAME[t.name] != t:
+        if t.name in _BY_NAME and _BY_NAME[t.name] != t and not replace:
             raise ValueError(f"resource {t.name} is already registered")
         _BY_NAME[t.name] = t
+
+
+def unregister(name: str) -> None:
+    """Stop serving a resource added by `register`."""
+    _BY_NAME.pop(name, None)
 
 
 def resources() -> tuple[ResourceType, ...]:
@@ -239,7 +277,7 @@ def api_version_of(name: str) -> str:
 def served(name: str, group: str, version: str) -> ResourceType | None:
     """The resource `name` if it is served at this group and version."""
     r = _BY_NAME.get(name)
-    if r is None or r.group != group or r.version != version:
+    if r is None or r.group != group or version not in r.versions:
         return None
     return r
 
@@ -249,9 +287,9 @@ def group_versions() -> list[tuple[str, str]]:
     seen: dict[tuple[str, str], None] = {}
     for r in resources():
         if r.group:
-            seen[(r.group, r.version)] = None
+            seen.update(dict.fromkeys((r.group, v) for v in r.versions))
     return list(seen)
 
 
 def in_group_version(group: str, version: str) -> Iterator[ResourceType]:
-    return (r for r in resources() if r.group == group and r.version == version)
+    return (r for r in resources() if r.group == group and version in r.versions)

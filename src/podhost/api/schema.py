@@ -248,6 +248,11 @@ def _openapi_schemas() -> dict[str, Obj]:
     return {name: _to_openapi(node) for name, node in definitions().items()}
 
 
+# custom resources' OpenAPI v3 components, by definition name (api/apiextensions sets them)
+CUSTOM_OPENAPI: dict[str, Obj] = {}
+
+
 def openapi_schemas() -> dict[str, Obj]:
-    """All 1.32 definitions as OpenAPI v3 `components.schemas` (a fresh copy each call)."""
-    return copy.deepcopy(_openapi_schemas())
+    """All 1.32 definitions (and the custom resources') as OpenAPI v3 `components.schemas`
+    (a fresh copy each call)."""
+    return copy.deepcopy({**_openapi_schemas(), **CUSTOM_OPENAPI})

@@ -18,6 +18,7 @@ from podhost.api import (
     schema,
     volumeclaims,
 )
+from podhost.api.apiextensions import strategy as custom_resources
 from podhost.api.errors import FieldError
 from podhost.api.types import Obj
 
@@ -51,6 +52,8 @@ def check_decodable(resource: str, obj: Obj) -> None:
     """What fails decoding on a real server (400): mistyped values, malformed quantities
     (both read from the schema)."""
     kind = _kind(resource)
+    if custom_resources.get(resource) is not None:
+        return  # a custom object's types are its schema's validation (422, not 400)
     problem = schema.type_error(kind, obj)
     if problem:
         raise errors.BadRequestError(f'{kind} in version "v1" cannot be handled as a {kind}: '
@@ -64,7 +67,9 @@ def unknown_fields(resource: str, obj: Obj, mode: str | None) -> list[str]:
     to send; Ignore → nothing. The stored object never keeps an unknown field.
     """
     kind = _kind(resource)
-    found = [f'unknown field "{path}"' for path in schema.prune_unknown(kind, obj)]
+    custom = custom_resources.get(resource)
+    pruned = custom.prune(obj) if custom is not None else schema.prune_unknown(kind, obj)
+    found = [f'unknown field "{path}"' for path in pruned]
     if not found or mode == "Ignore":
         return []
     if mode == "Strict":

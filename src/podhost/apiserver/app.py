@@ -10,10 +10,12 @@ from typing import Any
 
 from podhost import config
 from podhost.api import errors, registry
+from podhost.api.apiextensions import strategy as custom_resources
 from podhost.api.nodeapi import NodeBackend
 from podhost.apiserver import (
     admission,
     attach,
+    crds,
     discovery,
     identity,
     limits,
@@ -27,6 +29,7 @@ from podhost.apiserver import (
     servermetrics,
     tokens,
     volumes,
+    webhooks,
 )
 from podhost.apiserver import exec as exec_
 from podhost.apiserver.http import MAX_BODY, Request, Response, StreamResponse, Upgrade
@@ -100,7 +103,12 @@ class ApiServer:
         if not any(isinstance(p, podsecurity.PodSecurity) for p in self.registry.plugins):
             self.registry.plugins.append(podsecurity.PodSecurity())
         self.resources = resources.Resources(store, self.registry)
+        self.webhooks = webhooks.Webhooks(store)  # webhooks and admission policies
+        self.registry.plugins.append(self.webhooks)
+        self.resources.deletes.webhooks = self.webhooks
         admission.seed_policy(self.registry)
+        self.custom_resources = crds.CustomResources(store, self.registry)
+        self.custom_resources.sync()  # serve the CRDs established before a restart
         self.node_ip, self.pod_cidr = node_ip, pod_cidr
         self.inflight = limits.InFlight()
         limits.allow_deep_objects()
@@ -222,7 +230,13 @@ class ApiServer:
             answer: Response | StreamResponse | Upgrade = await streaming(
                 self.store, self.node, request, ns or "", name or "")
             return answer
-        return await self.dispatch(request, resource, ns, name, sub)
+        if (custom := custom_resources.get(resource)) is not None and \
+                (warning := custom.deprecation(m.group("version") or "")):
+            request.warnings.append(warning)
+        answer = await self.dispatch(request, resource, ns, name, sub)
+        if m.group("version") and isinstance(answer, Response):
+            return crds.convert_response(answer, resource, m.group("version"))
+        return answer
 
     async def dispatch(self, request: Request, resource: str, ns: str | None, name: str | None,
                        sub: str | None) -> Response | StreamResponse:
@@ -235,4 +249,6 @@ class ApiServer:
         answer = await self.resources.dispatch(request, resource, ns, name, sub)
         if (resource, request.method) in AGGREGATING:
             admission.aggregate(self.registry)  # the clusterrole-aggregation controller
+        if request.method != "GET" and self.custom_resources.concerns(resource):
+            self.custom_resources.sync()  # establishing, naming and cleanup controllers
         return answer

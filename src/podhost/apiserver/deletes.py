@@ -4,6 +4,7 @@ delete does (graceful for Pods, held by finalizers, a Namespace turning Terminat
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from podhost.api import errors, gc
 from podhost.api.types import Obj
@@ -37,11 +38,16 @@ class Deletes:
     def __init__(self, store: Store, registry: Registry) -> None:
         self.registry = registry
         self.store = store
+        self.webhooks: Any = None  # webhooks.Webhooks: validating admission of a DELETE
 
     def delete(self, request: Request, resource: str, ns: str, name: str,
                status_only: bool = False) -> Response:
         options, requested = delete_options(request)
         policy = gc.propagation_policy(options, strategies.get(resource).gc_policy)
+        if self.webhooks is not None:
+            ctx = self.registry.context(request.user, dry_run(request, options))
+            ctx.warnings = request.warnings
+            self.webhooks.validate_delete(ctx, resource, self.store.get(resource, ns, name))
         return ok(self.registry.delete(resource, ns, name, grace=requested, policy=policy,
                                        preconditions=options.get("preconditions"),
                                        dry_run=dry_run(request, options)))

@@ -144,6 +144,12 @@ def _openapi_v3_cached(group: str, version: str) -> tuple[dict[str, Any], str]:
     return doc, digest
 
 
+def changed() -> None:
+    """The served resources changed (a CRD was established or removed)."""
+    _openapi_v3_cached.cache_clear()
+    openapi_v2.cache_clear()
+
+
 def openapi_v3_root() -> dict[str, Any]:
     paths = {"api/v1": {"serverRelativeURL":
                         f"/openapi/v3/api/v1?hash={_openapi_v3_cached('', 'v1')[1]}"}}

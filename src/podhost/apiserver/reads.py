@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
 from podhost.api import errors, registry
+from podhost.api.apiextensions import strategy as custom_resources
 from podhost.api.types import Obj
 from podhost.apiserver import watchlist
 from podhost.apiserver.common import (
@@ -96,8 +97,8 @@ def _api_version(kind: str) -> str:
     return served.api_version if served is not None else "v1"
 
 
-def _event_line(ev: Event, as_table: bool, first: bool) -> bytes:
-    obj = ev.object
+def _event_line(ev: Event, as_table: bool, first: bool, version: str = "") -> bytes:
+    obj = custom_resources.for_read(ev.resource, ev.object, version)
     if as_table:
         obj = strategies.get(ev.resource).table(
             [obj], obj["metadata"].get("resourceVersion"), include_columns=first)
@@ -162,12 +163,14 @@ class Reads:
         as_table = wants_table(request)
         kind = kind_of(resource)
         store = self.store
+        parts = request.path.split("/")  # /apis/GROUP/VERSION/...: a custom resource's version
+        version = parts[3] if len(parts) > 3 and parts[1] == "apis" else ""
 
         async def stream() -> AsyncIterator[bytes]:
             first = True
             try:
                 for ev in [*initial, *backlog]:
-                    yield _event_line(ev, as_table, first)
+                    yield _event_line(ev, as_table, first, version)
                     first = False
                 next_bookmark = time.monotonic()
                 if options.end_bookmark:
@@ -189,7 +192,7 @@ class Reads:
                         continue
                     if event is None:
                         return
-                    yield _event_line(event, as_table, first)
+                    yield _event_line(event, as_table, first, version)
                     first = False
             finally:
                 store.unwatch(watcher)

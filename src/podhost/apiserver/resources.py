@@ -51,7 +51,8 @@ class Resources:
         if sub == "ephemeralcontainers" and served is not None and \
                 served.subresource("ephemeralcontainers"):
             return ephemeral.handle(self.store, request, ns or "", name, self.registry.node_name)
-        if sub not in (None, "status"):
+        if sub not in (None, "status") or (sub == "status" and served is not None
+                                           and served.subresource("status") is None):
             raise errors.NotFoundError("the server could not find the requested resource")
         handlers = {"GET": self.reads.get, "PUT": self.writes.update, "PATCH": self.writes.patch,
                     "DELETE": self.deletes.delete}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from podhost.api import errors, workloads
+from podhost.api.apiextensions import strategy as custom_resources
 from podhost.api.types import Obj
 from podhost.apiserver.common import decode_body, dry_run, field_manager, not_allowed, ok
 from podhost.apiserver.http import Request, Response
@@ -16,8 +17,10 @@ from podhost.registry.generic import Registry
 def handle(registry: Registry, request: Request, resource: str, ns: str, name: str
            ) -> Response:
     current = registry.store.get(resource, ns, name)
+    custom = custom_resources.get(resource)  # a CRD's scale subresource, from its paths
+    scale_of = custom.scale_of if custom is not None else workloads.scale_of
     if request.method == "GET":
-        return ok(workloads.scale_of(current))
+        return ok(scale_of(current))
     if request.method == "PUT":
         body = decode_body(request, "Scale")
     elif request.method == "PATCH":
@@ -29,7 +32,7 @@ def handle(registry: Registry, request: Request, resource: str, ns: str, name: s
         patch = decode_body(request, "Scale")
         if ctype == "application/apply-patch+yaml":
             ctype = "application/merge-patch+json"
-        body = patched(ctype, workloads.scale_of(current), patch)
+        body = patched(ctype, scale_of(current), patch)
     else:
         raise not_allowed()
     return _write(registry, request, resource, current, body)
@@ -42,7 +45,11 @@ def _write(registry: Registry, request: Request, resource: str, current: Obj,
     name = current["metadata"]["name"]
     if expected and str(expected) != current["metadata"].get("resourceVersion"):
         raise conflict(resource, name)
-    new = json.loads(json.dumps(workloads.apply_scale(current, body)))
+    custom = custom_resources.get(resource)
+    scale_of = custom.scale_of if custom is not None else workloads.scale_of
+    scaled = custom.apply_scale(current, body) if custom is not None else \
+        workloads.apply_scale(current, body)
+    new = json.loads(json.dumps(scaled))
     updated = registry.update(resource, new, ctx=registry.context(request.user, dry_run(request)),
                               manager=field_manager(request), expected_rv=expected)
-    return ok(workloads.scale_of(updated))
+    return ok(scale_of(updated))

@@ -11,6 +11,7 @@ from typing import Any
 
 from podhost.api import errors, managedfields, meta, validation
 from podhost.api import patch as patches
+from podhost.api import registry as table
 from podhost.api.types import Obj
 from podhost.apiserver.common import (
     NAMESPACED,
@@ -45,12 +46,21 @@ def check_patch_options(request: Request, apply: bool) -> None:
                                                      "may not be specified for non-apply patch"))
 
 
-def check_apply_config(kind: str, body: Any, api_version: str = "v1") -> Obj:
+def served_api_versions(resource: str) -> tuple[str, ...]:
+    """Every apiVersion a resource is served at (a CRD's versions, conversion None)."""
+    served = table.get(resource)
+    return tuple(f"{served.group}/{v}" for v in served.versions) if served and served.group \
+        else ()
+
+
+def check_apply_config(kind: str, body: Any, api_version: str = "v1",
+                       served_versions: tuple[str, ...] = ()) -> Obj:
     """The applied configuration must be an object of this kind, without managedFields."""
     if not isinstance(body, dict):
         raise errors.BadRequestError("the apply patch must be an object")
     group, _, version = str(body.get("apiVersion") or "").rpartition("/")
-    if (body.get("apiVersion"), body.get("kind")) != (api_version, kind):
+    if body.get("kind") != kind or body.get("apiVersion") not in (api_version,
+                                                                  *served_versions):
         raise errors.BadRequestError(f"invalid object type: {group}/{version}, "
                                      f"Kind={body.get('kind') or ''}")
     if not isinstance(body.get("metadata") or {}, dict):
@@ -144,7 +154,9 @@ class Writes:
     def _apply(self, request: Request, resource: str, ns: str, name: str, body: Any,
                current: Obj | None, status_only: bool) -> Response:
         """Server-side apply: merge, take ownership (409 on conflicts unless force), write."""
-        config = check_apply_config(kind_of(resource), body, api_version_of(resource))
+        config = check_apply_config(kind_of(resource), body, api_version_of(resource),
+                                    served_api_versions(resource))
+        config["apiVersion"] = api_version_of(resource)
         config.setdefault("metadata", {})["name"] = name
         if NAMESPACED[resource]:
             config["metadata"].setdefault("namespace", ns)
@@ -170,7 +182,8 @@ class Writes:
             raise errors.BadRequestError(f'{kind} in version "v1" cannot be handled as a {kind}: '
                                          "the body must be an object")
         api_version = api_version_of(resource)
-        if obj.get("kind") not in (None, kind) or obj.get("apiVersion") not in (None, api_version):
+        if obj.get("kind") not in (None, kind) or obj.get("apiVersion") not in (
+                None, api_version, *served_api_versions(resource)):
             raise errors.BadRequestError(
                 f'{kind} in version "v1" cannot be handled as a {kind}: the kind or apiVersion '
                 f'of the object ("{obj.get("apiVersion")}, {obj.get("kind")}") does not match')

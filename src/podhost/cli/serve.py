@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from podhost.network.bridge import PodNetwork
     from podhost.network.dns import DnsServer
     from podhost.node.kubelet import Kubelet
+    from podhost.node.policies import PolicyAgent
     from podhost.node.provisioner import LocalProvisioner
     from podhost.node.proxier import ServiceProxy
     from podhost.registry.generic import Registry
@@ -103,10 +104,11 @@ def write_kubeconfigs(settings: config.Settings, pki: Pki) -> None:
             log.warning("could not update %s: %s", target, e)
 
 
-def start_controllers(registry: Registry, ca_bundle: str, node_address: str = ""
-                      ) -> list[asyncio.Task[None]]:
+def start_controllers(registry: Registry, ca_bundle: str, node_address: str = "",
+                      node_name: str = "") -> list[asyncio.Task[None]]:
     """kube-controller-manager's part: the namespace controller, the root CA publisher,
-    the EndpointSlice controller, the workload controllers and the garbage collector."""
+    the EndpointSlice controller, the workload controllers and the garbage collector; and the
+    kubelet's node Lease."""
     from podhost.controllers.controller import MANAGER
     from podhost.controllers.endpointslice import EndpointSliceController
     from podhost.controllers.ephemeralvolume import EphemeralVolumeController
@@ -119,7 +121,12 @@ def start_controllers(registry: Registry, ca_bundle: str, node_address: str = ""
     controllers = (NamespaceController(store), RootCAPublisher(store, ca_bundle),
                    EndpointSliceController(store, node_address), *workload_controllers(store),
                    PersistentVolumeController(store), EphemeralVolumeController(store))
-    return [asyncio.ensure_future(c.run()) for c in controllers]
+    tasks = [asyncio.ensure_future(c.run()) for c in controllers]
+    if node_name:
+        from podhost.controllers.nodelease import NodeLease
+        tasks.append(asyncio.ensure_future(NodeLease(Client(registry, "kubelet"),
+                                                     node_name).run()))
+    return tasks
 
 
 async def start_services(settings: config.Settings, registry: Registry,
@@ -166,6 +173,28 @@ async def start_services(settings: config.Settings, registry: Registry,
             log.warning("cannot keep Service %s: %s", svc["metadata"]["name"], e)
     cluster_dns = service.dns_service_ip(cidr) if server is not None else ""
     return ServiceProxy(store, table, server), server, cluster_dns
+
+
+def policy_agent(settings: config.Settings, store: Store, network: PodNetwork | None,
+                 kubelet: Kubelet) -> PolicyAgent | None:
+    """With a Pod network, the NetworkPolicy agent: its table enforces what the store holds
+    before any Pod starts, and each new Pod is covered before its containers start."""
+    from podhost.network.policytable import PolicyTable
+    from podhost.network.services import bridge_netfilter
+    from podhost.node.policies import PolicyAgent
+    if network is None:
+        return None
+    if not bridge_netfilter():
+        log.warning("no bridge netfilter (br_netfilter): NetworkPolicies are not enforced "
+                    "between two Pods of the bridge")
+    workers = kubelet.workers
+
+    def addresses() -> dict[str, str]:
+        return {uid: w.pod_ip for uid, w in list(workers.items()) if w.pod_ip}
+    agent = PolicyAgent(store, PolicyTable(str(settings.root.resolve())), addresses)
+    agent.start()
+    kubelet.sandboxes.on_network_change = agent.pod_network_changed
+    return agent
 
 
 def make_kubelet(settings: config.Settings, registry: Registry, network: PodNetwork | None,
@@ -237,12 +266,13 @@ async def serve(settings: config.Settings) -> None:
                            node_name=settings.node_name,
                            pod_cidr=str(network.cidr) if network else "", token_service=tokens)
     kubelet.volumes.tokens = tokens  # projected serviceAccountTokens, minted in-process
-    controllers = start_controllers(registry, pki.ca_cert.read_text(), address)
+    controllers = start_controllers(registry, pki.ca_cert.read_text(), address,
+                                    settings.node_name)
     proxy, dns_server, kubelet.volumes.cluster_dns = await start_services(settings, registry,
                                                                          network, address)
-    controllers.append(asyncio.ensure_future(proxy.run()))
+    policies = policy_agent(settings, store, network, kubelet)
     provisioner = local_provisioner(settings, registry)
-    controllers.append(asyncio.ensure_future(provisioner.run()))
+    controllers += [asyncio.ensure_future(t.run()) for t in (proxy, policies, provisioner) if t]
     server = await http.serve(settings.host, settings.port, api.handle, apiapp.too_large,
                               pkimod.server_context(pki))
     write_kubeconfigs(settings, pki)
@@ -266,6 +296,7 @@ async def serve(settings: config.Settings) -> None:
         dns_server.close()
     if not store.list("pods")[0]:  # `down --delete-pods`: nothing left to serve
         proxy.remove()
+        policies.remove() if policies else None
         provisioner.pool.release()  # the volumes stay in the image, mounted again when used
     failure = node_task.exception() if node_task.done() and not node_task.cancelled() else None
     if failure is not None:

@@ -13,6 +13,8 @@ while the node was down are seen.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 from collections.abc import Callable, Iterable
 
@@ -27,6 +29,7 @@ from podhost.store.watch import Event
 
 SKIP = frozenset({"events", "customresourcedefinitions"})
 POLL = 0.25
+MONITOR_RESYNC = 1.0  # seconds between looks for newly served resources
 
 
 def _path(resource: str, obj: Obj) -> str:
@@ -41,13 +44,39 @@ class GarbageCollector(Controller):
         return [r.name for r in registry.resources() if r.name not in SKIP]
 
     def watches(self) -> list[Watch]:
-        return [Watch(r, self._keys(r)) for r in self.resources()]
+        self.watched = set(self.resources())
+        return [Watch(r, self._keys(r)) for r in self.watched]
+
+    async def run(self) -> None:
+        monitor = asyncio.ensure_future(self._resync_monitors())
+        try:
+            await super().run()
+        finally:
+            monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await monitor
+
+    async def _resync_monitors(self) -> None:
+        """Watch resources served after the start too (custom resources), as upstream's
+        collector resyncs its monitors from discovery."""
+        informers: list[asyncio.Future[None]] = []
+        try:
+            while True:
+                await asyncio.sleep(MONITOR_RESYNC)
+                for r in set(self.resources()) - self.watched:
+                    self.watched.add(r)
+                    informers.append(asyncio.ensure_future(
+                        self._inform(Watch(r, self._keys(r)))))
+        finally:
+            for task in informers:
+                task.cancel()
 
     def __init__(self, store: ObjectStore | Client) -> None:
         super().__init__(store)
         # owner uid → the dependents that name it (the collector's graph, from the informers)
         self.graph: dict[str, set[tuple[str, str, str]]] = {}
         self.owners: dict[tuple[str, str, str], set[str]] = {}
+        self.watched = set[str]()
 
     def _track(self, resource: str, event: Event) -> None:
         m = event.object["metadata"]

@@ -41,6 +41,9 @@ class SandboxManager:
         self.paths, self.network, self.volumes = paths, network, volumes
         self.workers = workers  # every Pod the node has a worker for
         self.host_ip = host_ip  # the address of hostNetwork Pods
+        # the NetworkPolicy agent: called when a Pod got its address (before its containers
+        # start) or its sandbox went (node/policies.py)
+        self.on_network_change: Callable[[], None] | None = None
 
     def exists(self, uid: str) -> bool:
         return sandbox.sandbox_exists(self.paths.sandbox_dir(uid))
@@ -57,6 +60,8 @@ class SandboxManager:
                 not worker.pod["spec"].get("hostPID"):
             await asyncio.to_thread(sandbox.create_pid_namespace_sync, ns_dir)
         self.volumes.write_pod_files(worker.pod, worker.pod_ip)
+        if self.on_network_change is not None:
+            self.on_network_change()  # the Pod's policy rules, before its first packet
         worker.sandbox_ready = True
         with contextlib.suppress(NetworkError):  # logged; retried on the next change
             self.sync_host_ports()
@@ -103,6 +108,8 @@ class SandboxManager:
         await sandbox.remove_sandbox(self.paths.sandbox_dir(uid))
         if self.network is not None:
             self.network.release(uid)
+        if self.on_network_change is not None:
+            self.on_network_change()
 
     def release_unknown(self, known: set[str]) -> None:
         if self.network is not None:

@@ -276,6 +276,7 @@ class Registry:
         """Mutating admission, validation, validating admission (the order of the API
         server's handlers)."""
         resource = s.type.name
+        ctx.subresource = subresource
         s.mutate(ctx, obj, old)
         for plugin in self.plugins:
             plugin.mutate(ctx, resource, obj, old)

@@ -45,6 +45,7 @@ class Context:
     authorizer: Authorizer | None = None
     dry_run: bool = False
     warnings: list[str] = field(default_factory=list)
+    subresource: str = ""  # the write's subresource (`status`), for admission plugins' rules
 
 
 class Strategy:
@@ -59,6 +60,9 @@ class Strategy:
     # controller instead
     delete_when_finalized = True
     gc_policy = "Background"  # DefaultGarbageCollectionPolicy: what a delete does not say
+    # never sent to webhooks or admission policies (upstream exempts admission's own
+    # configuration, and Events)
+    admission_exempt = False
 
     @property
     def kind(self) -> str:

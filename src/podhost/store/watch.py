@@ -46,9 +46,8 @@ class Watcher:
 
     def view(self, event: Event, before: Callable[[], dict[str, Any] | None]) -> Event | None:
         """The event as this watcher sees it, or None; `before` gives the object before a
-        MODIFIED (None when unknown: then the event stays MODIFIED when it matches)."""
-        if event.resource != self.resource:
-            return None
+        MODIFIED (None when unknown: then the event stays MODIFIED when it matches); the
+        event is one of the watcher's resource."""
         ns = event.object.get("metadata", {}).get("namespace")
         if self.namespace is not None and ns != self.namespace:
             return None
@@ -93,8 +92,13 @@ class Broadcaster:
 
     def __init__(self) -> None:
         self.history: collections.deque[_Past] = collections.deque(maxlen=HISTORY)
-        self.watchers: set[Watcher] = set()
+        self.by_resource: dict[str, set[Watcher]] = collections.defaultdict(set)
         self.oldest_rv = 0
+
+    @property
+    def watchers(self) -> set[Watcher]:
+        """Every live watcher."""
+        return set().union(*self.by_resource.values())
 
     def publish(self, event: Event, data: str | None = None) -> None:
         """Deliver event; data, when given, is its object already serialised as JSON."""
@@ -105,11 +109,11 @@ class Broadcaster:
         meta = event.object.get("metadata", {})
         self.history.append(_Past(event.type, event.resource, meta.get("namespace"),
                                   meta.get("name", ""), event.rv, data))
-        _deliver(event, self.watchers)
+        _deliver(event, self.by_resource.get(event.resource, ()))
 
     def selective(self, resource: str) -> bool:
         """Whether a selective watcher of `resource` needs the object before each change."""
-        return any(w.selective and w.resource == resource for w in self.watchers)
+        return any(w.selective for w in self.by_resource.get(resource, ()))
 
     def backlog(self, watcher: Watcher, since_rv: int) -> list[Event] | None:
         """Events after since_rv for this watcher, or None when the history no longer reaches."""
@@ -132,10 +136,10 @@ class Broadcaster:
         return out
 
     def add(self, watcher: Watcher) -> None:
-        self.watchers.add(watcher)
+        self.by_resource[watcher.resource].add(watcher)
 
     def remove(self, watcher: Watcher) -> None:
-        self.watchers.discard(watcher)
+        self.by_resource[watcher.resource].discard(watcher)
         watcher.closed = True
 
 

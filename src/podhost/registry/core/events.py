@@ -12,6 +12,7 @@ from podhost.registry.strategy import Strategy
 
 class EventStrategy(Strategy):
     columns = table.EVENT_COLUMNS
+    admission_exempt = True
 
     def cells(self, obj: Obj, now: datetime) -> list[Any]:
         return table.event_cells(obj, now)

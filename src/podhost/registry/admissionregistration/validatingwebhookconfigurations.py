@@ -1,0 +1,5 @@
+"""ValidatingWebhookConfigurations."""
+
+from podhost.registry.admissionregistration.webhooks import WebhookConfigurationStrategy
+
+strategy = WebhookConfigurationStrategy(mutating=False)

@@ -1,0 +1,1 @@
+"""Strategies of the networking.k8s.io group's resources."""
