@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 IMAGES := build/test-images
 APT_PACKAGES := runc conmon busybox-static mmdebstrap docker-registry skopeo iproute2 nftables util-linux \
                 ca-certificates btrfs-progs chromium curl python3-yaml python3-cryptography \
-                haproxy wrk
+                haproxy wrk prometheus
 
 .PHONY: install apt venv link images test test-unit test-integration test-e2e demo clean lint
 

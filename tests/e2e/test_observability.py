@@ -3,6 +3,7 @@ proxy with real kubectl, and `podhost dashboard` in headless Chromium (issue 18)
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -80,7 +81,8 @@ def test_cadvisor_has_memory_and_cpu_per_container(node: Node, seed: str) -> Non
     for metric in ("container_memory_working_set_bytes", "container_cpu_usage_seconds_total",
                    "container_fs_usage_bytes"):
         found = {labels["container"]: v for n, labels, v in got if n == metric
-                 and labels.get("pod") == POD and labels.get("namespace") == NS}
+                 and labels.get("pod") == POD and labels.get("namespace") == NS
+                 and labels["container"] not in ("", "POD")}  # the Pod's and its sandbox's
         assert set(found) == {"app-container-1", "app-container-2"}, (metric, found)
         if metric == "container_memory_working_set_bytes":
             assert all(v > 0 for v in found.values()), found
@@ -202,9 +204,22 @@ def _browser(p: Any, tmp_path: Path) -> Any:
         args=CHROMIUM_ARGS, viewport={"width": 1500, "height": 900})
 
 
+@contextlib.contextmanager
+def _page(tmp_path: Path, url: str) -> Iterator[Any]:
+    """A page of headless Chromium open at url."""
+    playwright = _playwright()
+    with playwright.sync_playwright() as p:
+        browser = _browser(p, tmp_path)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()
+
+
 def test_dashboard_of_a_namespaced_user(node: Node, seed: str, tmp_path: Path) -> None:
     """A user who may only view one namespace (`--kubeconfig` of their own) sees its Pods."""
-    playwright = _playwright()
     config = tmp_path / "viewer.kubeconfig"
     config.write_text(node.podhost("kubeconfig", "--user", "viewer").stdout)
     node.kubectl("create", "rolebinding", "viewer", "-n", NS, "--clusterrole=view",
@@ -217,53 +232,119 @@ def test_dashboard_of_a_namespaced_user(node: Node, seed: str, tmp_path: Path) -
                                stdout=subprocess.PIPE, start_new_session=True)
     try:
         assert process.stdout is not None and str(port) in process.stdout.readline().decode()
-        with playwright.sync_playwright() as p:
-            browser = _browser(p, tmp_path)
-            try:
-                page = browser.new_page()
-                page.goto(f"http://127.0.0.1:{port}/")
-                card = page.locator(f'[data-pod="{NS}/{POD}"]')
-                card.wait_for(timeout=20000)
-                assert card.locator('.volume[data-volume="shared-data"]').count() == 1
-            finally:
-                browser.close()
+        with _page(tmp_path, f"http://127.0.0.1:{port}/") as page:
+            card = page.locator(f'[data-pod="{NS}/{POD}"]')
+            card.wait_for(timeout=20000)
+            assert card.locator('.volume[data-volume="shared-data"]').count() == 1
     finally:
         process.terminate()
         process.wait(timeout=10)
         node.kubectl("delete", "rolebinding", "viewer", "-n", NS, check=False)
 
 
-def test_dashboard_page_in_chromium(node: Node, seed: str, dashboard: int,
-                                    tmp_path: Path) -> None:
-    playwright = _playwright()
-    with playwright.sync_playwright() as p:
-        browser = _browser(p, tmp_path)
-        try:
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{dashboard}/")
-            card = page.locator(f'[data-pod="{NS}/{POD}"]')
-            card.wait_for(timeout=20000)
-            for name in ("app-container-1", "app-container-2"):
-                assert card.locator(f'.container[data-container="{name}"]').count() == 1
-            assert card.locator('.volume[data-volume="shared-data"]').count() == 1
-            mounts = card.locator('text[data-mount-path="/usr/share/nginx/html"]')
-            assert mounts.count() == 2
-            assert {mounts.nth(i).get_attribute("data-volume") for i in range(2)} == \
-                {"shared-data"}
-            page.wait_for_function(  # the Summary API's usage, through the node proxy
+WORKLOADS = f"""
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: data, namespace: {NS}}}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 16Mi}}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {NS}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+      - name: busy
+        image: busybox
+        imagePullPolicy: IfNotPresent
+        command: [/bin/sh, -c, "echo hi > /data/$HOSTNAME; while :; do i=$((i+1)); done"]
+        resources: {{limits: {{cpu: 20m}}}}
+        volumeMounts: [{{name: data, mountPath: /data}}]
+      volumes: [{{name: data, persistentVolumeClaim: {{claimName: data}}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: {NS}}}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: 80, targetPort: 8080}}]
+"""
+
+
+def test_dashboard_workloads_services_claims_and_node(node: Node, seed: str, dashboard: int,
+                                                      tmp_path: Path) -> None:
+    """A Deployment with its ReplicaSet and Pods (by ownerReferences), its Service with the
+    endpoints, the claim with its usage, the node's meters, real CPU figures, and the Pods'
+    kube-api-access-* volumes folded until asked for."""
+    node.kubectl("apply", "-f", "-", input=WORKLOADS)
+    node.kubectl("rollout", "status", "-n", NS, "deployment/web", "--timeout=90s", timeout=100)
+    try:
+        with _page(tmp_path, f"http://127.0.0.1:{dashboard}/") as page:
+            deployment = page.locator(f'[data-workload="Deployment/{NS}/web"]')
+            deployment.wait_for(timeout=20000)
+            replicaset = deployment.locator(f'[data-replicaset^="{NS}/web-"]')
+            replicaset.wait_for(timeout=10000)
+            assert replicaset.count() == 1
+            page.wait_for_function(
+                "sel => document.querySelectorAll(sel).length === 2",
+                arg=f'[data-workload="Deployment/{NS}/web"] [data-owned-pod^="{NS}/web-"]',
+                timeout=20000)
+            page.wait_for_function(  # both Pods' addresses, from the EndpointSlice
+                "sel => document.querySelectorAll(sel).length === 2",
+                arg=f'[data-service="{NS}/web"] [data-endpoint]', timeout=20000)
+            page.wait_for_function(  # the claim's usage, from the Summary API
                 "sel => Number(document.querySelector(sel)?.dataset.usage) > 0",
-                arg=f'[data-pod="{NS}/{POD}"] .volume[data-volume="shared-data"] [data-usage]',
-                timeout=15000)
-            card.locator('.volume[data-volume="shared-data"]').click()
-            page.locator('[data-entry="index.html"]').wait_for(timeout=10000)
+                arg=f'[data-claim="{NS}/data"] [data-usage]', timeout=20000)
+            for meter in ("cpu", "memory", "disk", "pods"):
+                assert page.locator(f'[data-node] [data-meter="{meter}"]').count() == 1
+            page.wait_for_function(  # a busy container's CPU is a real figure, not 0m
+                "() => [...document.querySelectorAll('[data-cpu]')]"
+                ".some(e => Number(e.dataset.cpu) > 1e6 && !/ 0m CPU/.test(e.textContent))",
+                timeout=20000)
+            card = page.locator(f'[data-pod="{NS}/{POD}"]')
+            assert card.locator('.volume[data-volume^="kube-api-access-"]').count() == 0
+            card.locator("button.fold").click()
+            card.locator('.volume[data-volume^="kube-api-access-"]').wait_for(timeout=5000)
+            page.locator("#tokens").click()
+            card.locator('.volume[data-volume^="kube-api-access-"]').wait_for(
+                state="detached", timeout=5000)
             card.locator('.container[data-container="app-container-1"]').click()
             page.locator('pre[data-log="app-container-1"]').wait_for(timeout=10000)
             shot = os.environ.get("PODHOST_DASHBOARD_SCREENSHOT")
             page.screenshot(path=shot or str(tmp_path / "dashboard.png"), full_page=True)
-            node.kubectl("delete", "pod", "-n", NS, POD, "--wait=false")
-            card.wait_for(state="detached", timeout=60000)
-        finally:
-            browser.close()
+    finally:
+        node.kubectl("delete", "-f", "-", "--wait=false", input=WORKLOADS, check=False)
+
+
+def test_dashboard_page_in_chromium(node: Node, seed: str, dashboard: int,
+                                    tmp_path: Path) -> None:
+    with _page(tmp_path, f"http://127.0.0.1:{dashboard}/") as page:
+        card = page.locator(f'[data-pod="{NS}/{POD}"]')
+        card.wait_for(timeout=20000)
+        for name in ("app-container-1", "app-container-2"):
+            assert card.locator(f'.container[data-container="{name}"]').count() == 1
+        assert card.locator('.volume[data-volume="shared-data"]').count() == 1
+        mounts = card.locator('text[data-mount-path="/usr/share/nginx/html"]')
+        assert mounts.count() == 2
+        assert {mounts.nth(i).get_attribute("data-volume") for i in range(2)} == \
+            {"shared-data"}
+        page.wait_for_function(  # the Summary API's usage, through the node proxy
+            "sel => Number(document.querySelector(sel)?.dataset.usage) > 0",
+            arg=f'[data-pod="{NS}/{POD}"] .volume[data-volume="shared-data"] [data-usage]',
+            timeout=15000)
+        card.locator('.volume[data-volume="shared-data"]').click()
+        page.locator('[data-entry="index.html"]').wait_for(timeout=10000)
+        card.locator('.container[data-container="app-container-1"]').click()
+        page.locator('pre[data-log="app-container-1"]').wait_for(timeout=10000)
+        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        node.kubectl("delete", "pod", "-n", NS, POD, "--wait=false")
+        card.wait_for(state="detached", timeout=60000)
     deadline = time.monotonic() + 60
     while node.kubectl("get", "pod", "-n", NS, POD, check=False).returncode == 0:
         assert time.monotonic() < deadline

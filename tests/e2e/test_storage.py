@@ -149,12 +149,15 @@ def test_capacity_growth_and_shrink(holder: Holder) -> None:
              what="capacity 32Mi")
     node.kubectl("exec", "filler", "--", "dd", "if=/dev/zero", "of=/data/b", "bs=1M",
                  "count=20")
-    metrics = node.kubectl("get", "--raw", "/metrics").stdout
-    assert 'kubelet_volume_stats_capacity_bytes{namespace="default",persistentvolumeclaim=' \
-        '"sized"} 33554432' in metrics
+    node_name = node.kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}").stdout
+    # the kubelet's endpoint (the API server's /metrics no longer repeats them)
+    metrics = node.kubectl("get", "--raw", f"/api/v1/nodes/{node_name}/proxy/metrics").stdout
+    capacity = re.search(r'kubelet_volume_stats_capacity_bytes\{namespace="default",'
+                         r'persistentvolumeclaim="sized"\} (\S+)', metrics)
+    assert capacity and float(capacity.group(1)) == 33554432
     used = re.search(r'kubelet_volume_stats_used_bytes\{namespace="default",'
-                     r'persistentvolumeclaim="sized"\} (\d+)', metrics)
-    assert used and int(used.group(1)) >= 20 << 20
+                     r'persistentvolumeclaim="sized"\} (\S+)', metrics)
+    assert used and float(used.group(1)) >= 20 << 20
     shrink = node.kubectl("patch", "pvc", "sized", "-p",
                           '{"spec":{"resources":{"requests":{"storage":"16Mi"}}}}', check=False)
     assert shrink.returncode != 0

@@ -172,6 +172,8 @@ def forbidden_message(a: Attributes, reason: str = "") -> str:
     if reason:
         msg += ": " + reason
     what = qualified(a.resource, a.group)
+    if not what:  # a non-resource URL: NewForbidden of an empty GroupResource
+        return f"forbidden: {msg}"
     if a.name:
         return f'{what} "{a.name}" is forbidden: {msg}'
     return f"{what} is forbidden: {msg}"

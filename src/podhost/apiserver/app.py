@@ -27,6 +27,7 @@ from podhost.apiserver import (
     portforward,
     resources,
     reviews,
+    servermetrics,
     tokens,
     volumes,
     webhooks,
@@ -112,6 +113,7 @@ class ApiServer:
         self.node_ip, self.pod_cidr = node_ip, pod_cidr
         self.inflight = limits.InFlight()
         limits.allow_deep_objects()
+        self.metrics = servermetrics.ServerMetrics(store)  # /metrics: apiserver_*, workqueue_*
         self.seed(node_facts or objects.node_facts(getattr(node, "root", None)))
 
     def seed(self, facts: objects.NodeFacts) -> None:
@@ -151,6 +153,9 @@ class ApiServer:
         return True
 
     async def handle(self, request: Request) -> Response | StreamResponse | Upgrade:
+        return await self.metrics.instrument(request, self.answer)  # apiserver_request_*
+
+    async def answer(self, request: Request) -> Response | StreamResponse | Upgrade:
         try:
             if not ANONYMOUS_PATHS.match(request.path) and not self.authenticated(request):
                 raise errors.UnauthorizedError("Unauthorized")
@@ -177,6 +182,13 @@ class ApiServer:
             return answer
 
     async def route(self, request: Request) -> Response | StreamResponse | Upgrade:
+        system = await self.system_paths(request)
+        if system is not None:
+            return system
+        return await self.resource_path(request)
+
+    async def system_paths(self, request: Request) -> Response | StreamResponse | None:
+        """Version, health, discovery, OpenAPI, issuer, metrics and the node proxy."""
         path = request.path
         if path == "/version" or path == "/version/":
             return json_response(discovery.version())
@@ -197,7 +209,8 @@ class ApiServer:
         if (issuer := self.tokens.discovery(path)) is not None and request.method == "GET":
             return issuer
         if path == "/metrics" and request.method == "GET":
-            return Response(200, (await self.node.metrics_text()).encode(),
+            text = self.metrics.text() + await self.node.metrics_text()
+            return Response(200, text.encode(),
                             content_type="text/plain; version=0.0.4; charset=utf-8")
         if path.rstrip("/") in fixed and request.method == "GET":
             return json_response(fixed[path.rstrip("/")]())
@@ -216,6 +229,11 @@ class ApiServer:
             proxied = await volumes.handle(self.store, self.node, self.node_name, request)
             if proxied is not None:
                 return proxied
+        return None
+
+    async def resource_path(self, request: Request) -> Response | StreamResponse | Upgrade:
+        """/api/v1/... and /apis/GROUP/VERSION/...: streaming subresources, then the verbs."""
+        path = request.path
         if (served_v1 := await hpav1.handle(request, self.route)) is not None:
             return served_v1  # autoscaling/v1, converted to and from the stored v2
         m = RESOURCE_PATH.match(path)

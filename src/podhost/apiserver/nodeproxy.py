@@ -1,6 +1,7 @@
 """`/api/v1/nodes/NODE/proxy/<path>`: the kubelet's read-only endpoints through the API server's
 node proxy, as kube-apiserver forwards them to a kubelet: `metrics`, `metrics/cadvisor`,
-`metrics/resource`, `metrics/probes`, `stats/summary`, `healthz`, `pods` (GET).
+`metrics/resource`, `metrics/probes`, `stats/summary`, `healthz`, `pods` (GET), and podhost's
+`podhost/pulls` (the image pulls under way, for the dashboard).
 
 Authorization: the API server's own check is `get nodes/proxy` (RequestInfo of the path). podhost
 has no separate kubelet port, so a client holding only what a kubelet asks for on its own port
@@ -19,7 +20,8 @@ from podhost.api.rbac import Attributes, User
 from podhost.apiserver.http import Request, Response
 
 PATH = re.compile(r"^/api/v1/nodes/(?P<node>[^/]+)/proxy/(?P<path>"
-                  r"metrics(?:/cadvisor|/resource|/probes)?|stats/summary|healthz|pods)/?$")
+                  r"metrics(?:/cadvisor|/resource|/probes)?|stats/summary|healthz|pods|"
+                  r"podhost/pulls)/?$")
 
 
 def kubelet_attributes(request: Request, user: User) -> Attributes | None:

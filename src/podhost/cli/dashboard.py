@@ -24,8 +24,9 @@ from urllib.parse import unquote
 from podhost.cli import client as clientmod
 from podhost.cli.context import client_for
 
-STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
-          "view.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+JS = "text/javascript; charset=utf-8"
+STATIC = {"index.html": "text/html; charset=utf-8", "app.js": JS, "view.js": JS,
+          "overview.js": JS, "util.js": JS, "style.css": "text/css; charset=utf-8"}
 # kubectl proxy's default --reject-paths, and the port-forward of the same shape
 REJECT = re.compile(r"^/api/.*/pods/[^/]+/(exec|attach|portforward)(/|$)")
 API = re.compile(r"^/(api|apis)(/|$)")

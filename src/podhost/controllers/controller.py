@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from podhost.api.storage import ObjectStore
 from podhost.api.types import Obj
 from podhost.controllers.queue import WorkQueue
+from podhost.controllers.queuemetrics import queue_name
 from podhost.registry.client import Client, as_client
 from podhost.store.watch import Event
 
@@ -47,7 +48,7 @@ class Controller(abc.ABC):
     def __init__(self, store: ObjectStore | Client) -> None:
         # an ordinary API user: every write goes through the registry's write path
         self.store = as_client(store, MANAGER)
-        self.queue = WorkQueue()
+        self.queue = WorkQueue(name=queue_name(self.name))  # workqueue_* (queuemetrics.py)
 
     @abc.abstractmethod
     def watches(self) -> list[Watch]:

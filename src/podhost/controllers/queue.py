@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import collections
 
+from podhost.controllers.queuemetrics import QueueMetrics
+
 BASE_DELAY = 0.005
 MAX_DELAY = 30.0
 
 
 class WorkQueue:
-    def __init__(self, base_delay: float = BASE_DELAY, max_delay: float = MAX_DELAY) -> None:
+    def __init__(self, base_delay: float = BASE_DELAY, max_delay: float = MAX_DELAY,
+                 name: str = "") -> None:
         self.base_delay, self.max_delay = base_delay, max_delay
         self._queue: collections.deque[str] = collections.deque()
         self._dirty: set[str] = set()  # to be processed (queued, or waiting for `done`)
@@ -24,6 +27,7 @@ class WorkQueue:
         self._timers: dict[str, tuple[float, asyncio.TimerHandle]] = {}
         self._ready = asyncio.Event()
         self._shut = False
+        self.metrics = QueueMetrics(name) if name else None  # workqueue_{depth,adds_total,…}
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -32,6 +36,8 @@ class WorkQueue:
         if self._shut or key in self._dirty:
             return
         self._dirty.add(key)
+        if self.metrics:
+            self.metrics.add(key)
         if key not in self._processing:
             self._queue.append(key)
             self._ready.set()
@@ -60,6 +66,8 @@ class WorkQueue:
         """Queue `key` again after its next back-off: base_delay doubled per failure."""
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
+        if self.metrics:
+            self.metrics.retry()
         self.add_after(key, min(self.base_delay * 2 ** failures, self.max_delay))
 
     def forget(self, key: str) -> None:
@@ -79,10 +87,14 @@ class WorkQueue:
         key = self._queue.popleft()
         self._dirty.discard(key)
         self._processing.add(key)
+        if self.metrics:
+            self.metrics.get(key)
         return key
 
     def done(self, key: str) -> None:
         self._processing.discard(key)
+        if self.metrics:
+            self.metrics.done(key)
         if key in self._dirty:
             self._queue.append(key)
             self._ready.set()

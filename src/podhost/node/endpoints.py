@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from podhost.api import meta
 from podhost.api.nodeapi import NodeUsage
-from podhost.node import summary
+from podhost.node import cadvisor, summary
 from podhost.node.metrics import CONTENT_TYPE, NodeMetrics
 from podhost.node.paths import NodePaths
 from podhost.node.summary import PodStats
@@ -77,20 +77,27 @@ class NodeEndpoints:
             items = [w.pod for w in list(self.workers.values()) if not w.removed]
             return JSON, json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {},
                                      "items": items}).encode()
+        if path == "podhost/pulls":  # the pulls under way, for the dashboard
+            pulls = [t.state() for t in self.metrics.ops.pulls.values()]
+            return JSON, json.dumps({"pulls": pulls}).encode()
         if path == "metrics/probes":
             return CONTENT_TYPE, self.metrics.probes_text().encode()
         if path == "metrics":
             return CONTENT_TYPE, (await self.metrics_text()).encode()
-        if path not in ("stats/summary", "stats/summary/", "metrics/cadvisor",
-                        "metrics/resource"):
+        if path == "metrics/cadvisor":  # cumulative counters: no CPU rates, no volumes
+            text = await asyncio.to_thread(self._cadvisor, self._snapshot())
+            return CONTENT_TYPE, text.encode()
+        if path not in ("stats/summary", "stats/summary/", "metrics/resource"):
             return None
         pods, usage = await self.measure()
-        if path == "metrics/cadvisor":
-            return CONTENT_TYPE, summary.cadvisor_text(pods).encode()
         if path == "metrics/resource":
             return CONTENT_TYPE, summary.resource_text(pods, usage).encode()
         body = summary.summary(self.node_name, self.start_time, self.paths.root, usage, pods)
         return JSON, json.dumps(body).encode()
+
+    def _cadvisor(self, workers: list[Any]) -> str:
+        return cadvisor.cadvisor_text(summary.measure(workers, self.paths, self.store,
+                                                      volumes=False))
 
     async def metrics_text(self) -> str:
         """kubelet's registry, the claims' volume stats, and podhost's emptyDir aliases."""

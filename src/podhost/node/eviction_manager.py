@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from podhost.node.events import Recorder
+from podhost.node.metrics import DETACHED, NodeMetrics
 from podhost.node.paths import NodePaths
 from podhost.node.pod_workers import PodWorker
 from podhost.node.status_manager import StatusManager
@@ -25,6 +26,8 @@ EVICTION_GRACE = 1.0  # seconds the containers of an evicted Pod get to stop
 
 
 class EvictionManager:
+    metrics: NodeMetrics = DETACHED
+
     def __init__(self, paths: NodePaths, volumes: VolumeManager, status: StatusManager,
                  recorder: Recorder, workers: Callable[[], Iterable[PodWorker]],
                  stop_pod: Callable[[PodWorker, float], Awaitable[None]]) -> None:
@@ -55,6 +58,7 @@ class EvictionManager:
     async def evict(self, worker: PodWorker, message: str) -> None:
         """evictPod: one Warning event, status Failed/Evicted, containers stopped."""
         self.recorder.warning(worker.pod, eviction.REASON, message)
+        self.metrics.ops.evicted()  # kubelet_evictions{eviction_signal="emptydirfs.limit"}
         status = {**(worker.pod.get("status") or {}), "phase": "Failed",
                   "reason": eviction.REASON, "message": message}
         worker.pod = self.status.set_status(worker.pod, status)

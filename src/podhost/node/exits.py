@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Mapping
 
 from podhost.api import meta
 from podhost.node import logs as logfiles
+from podhost.node.metrics import DETACHED, NodeMetrics
 from podhost.node.paths import NodePaths
 from podhost.node.pod_state import EXIT_KILLED, ContainerIndex, ContainerRecord
 from podhost.node.pod_workers import PodWorker
@@ -27,6 +29,8 @@ FALLBACK_LINES, FALLBACK_MAX = 80, 2048  # FallbackToLogsOnError: kubelet's limi
 
 
 class ExitHandler:
+    metrics: NodeMetrics = DETACHED
+
     def __init__(self, runtime: Runtime, paths: NodePaths, index: ContainerIndex,
                  workers: Mapping[str, PodWorker], probers: ProberManager) -> None:
         self.runtime, self.paths, self.index = runtime, paths, index
@@ -37,6 +41,7 @@ class ExitHandler:
         """Record the exit of every container of the node that has ended."""
         while True:
             await asyncio.sleep(EXIT_POLL)
+            started = time.monotonic()  # the PLEG's relist, as kubelet times it
             try:
                 exited = self.runtime.exited()
             except OSError:
@@ -46,6 +51,7 @@ class ExitHandler:
                     continue
                 self.seen.add(cid)
                 await self._on_exit(cid, code)
+            self.metrics.ops.relisted(started, time.monotonic() - started)
 
     async def _on_exit(self, cid: str, code: int) -> None:
         entry = self.index.get(cid)

@@ -76,8 +76,9 @@ class ImageManager:
         if puller.needs_pull(self.images, ref, policy):
             self.recorder.normal(pod, "Pulling", f'Pulling image "{ref}"', field_path)
         try:
-            image, pulled, seconds = await puller.ensure_image(
-                self.images, ref, policy, self.registries, load_auth())
+            with self.metrics.ops.pulling(ref) as progress:  # the dashboard's pull progress
+                image, pulled, seconds = await puller.ensure_image(
+                    self.images, ref, policy, self.registries, load_auth(), progress)
         except ImageError as e:
             return self._failed(pod, ref, key, e, field_path)
         self.backoff.forget(key)

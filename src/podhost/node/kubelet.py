@@ -32,6 +32,7 @@ from podhost.node.exits import ExitHandler
 from podhost.node.hooks import HandlerRunner
 from podhost.node.image_manager import ImageManager
 from podhost.node.metrics import NodeMetrics
+from podhost.node.metrics_ops import instrument_runtime
 from podhost.node.paths import NodePaths
 from podhost.node.pod_state import ContainerIndex
 from podhost.node.pod_workers import PodWorker
@@ -59,7 +60,8 @@ class Kubelet:
         self.store, self.node_name = store, node_name
         self.paths = paths = NodePaths(root)
         self.workers: dict[str, PodWorker] = {}
-        self.metrics = NodeMetrics(self.workers.values)  # /metrics through the node proxy
+        self.metrics = NodeMetrics(self.workers.values, node_name)  # /metrics, node proxy
+        instrument_runtime(runtime, self.metrics.ops)  # kubelet_runtime_operations_*
         self._watcher: Any = None
         self.recovered = asyncio.Event()  # set once outliving containers are adopted
         recorder = Recorder(store, node_name)
@@ -82,7 +84,8 @@ class Kubelet:
                                          self.workers.values, self.syncer.stop_pod)
         self.recovery = Recovery(runtime, paths, self.containers, self.sandboxes, self.exits,
                                  self.workers, self.new_worker)
-        for seam in (self.images, self.probers, self.containers, self.syncer):
+        for seam in (self.images, self.probers, self.containers, self.syncer, self.exits,
+                     self.evictions, self.volumes):
             seam.metrics = self.metrics
         self.streaming = Streaming(runtime, paths, self.workers, self.recovered, store,
                                    node_name=node_name, metrics=self.metrics)

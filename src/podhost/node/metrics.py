@@ -4,9 +4,11 @@ private registry per node (never the process-wide one).
 
 The node's managers call the `NodeMetrics` they are given at their seams: the syncer when a
 sandbox is made and a Pod first runs, the runtime manager when a container starts, the image
-manager after a pull, the prober after each probe. Gauges (running Pods and containers) are read
-from the Pod workers when scraped. The podhost names kept as aliases (`podhost_emptydir_*`,
-`podhost_running_pods`) and `kubelet_volume_stats_*` are added by `streaming.py`.
+manager after a pull, the prober after each probe; `metrics_ops.py` has the operation
+families (pod workers, runtime calls, relists, evictions, volume set-ups). Gauges (running
+Pods and containers) are read from the Pod workers when scraped. The podhost names kept as
+aliases (`podhost_emptydir_*`, `podhost_running_pods`) are added by `streaming.py` and
+`kubelet_volume_stats_*` by `endpoints.py`.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from podhost.node.metrics_ops import OperationMetrics
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # kubelet has no `_created`
 
@@ -89,7 +94,7 @@ class RunningCollector(Collector):
 class NodeMetrics:
     """The kubelet's registries and the calls its managers make at their seams."""
 
-    def __init__(self, workers: Callable[[], Iterable[Any]] = tuple) -> None:
+    def __init__(self, workers: Callable[[], Iterable[Any]] = tuple, node_name: str = "") -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.probes_registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -116,6 +121,8 @@ class NodeMetrics:
             "kubelet_image_pull_duration_seconds", "[ALPHA] Duration in seconds to pull an "
             "image.", ["image_size_in_bytes"], buckets=IMAGE_PULL_BUCKETS, registry=r)
         r.register(RunningCollector(workers))
+        self.ops = OperationMetrics(r, node_name, workers)  # runtime, PLEG, volumes, evictions
+        ProcessCollector(registry=r)
         self.probes = Counter("prober_probe", "[ALPHA] Cumulative number of a liveness, "
                               "readiness or startup probe for a container by result.",
                               ["probe_type", "result", "container", "pod", "namespace",

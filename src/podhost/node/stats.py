@@ -74,14 +74,23 @@ class Cgroup:
         usec = parse_flat_keyed(_read(self.cpu / "cpu.stat") or "").get("usage_usec")
         return None if usec is None else usec * 1000
 
-    def memory_working_set(self) -> int | None:
-        usage_file, inactive_key = ("memory.usage_in_bytes", "total_inactive_file") \
-            if self.version == 1 else ("memory.current", "inactive_file")
-        usage = _read_int(self.memory / usage_file)
+    def read_memory(self) -> tuple[int | None, dict[str, int]]:
+        """The memory usage and `memory.stat`, each read once."""
+        usage = _read_int(self.memory / ("memory.usage_in_bytes" if self.version == 1
+                                         else "memory.current"))
+        if usage is None:
+            return None, {}
+        return usage, parse_flat_keyed(_read(self.memory / "memory.stat") or "")
+
+    def working_set(self, usage: int | None, stat: dict[str, int]) -> int | None:
+        """Usage minus the inactive file cache, never below 0."""
         if usage is None:
             return None
-        stat = parse_flat_keyed(_read(self.memory / "memory.stat") or "")
-        return max(usage - stat.get(inactive_key, 0), 0)
+        inactive = stat.get("total_inactive_file" if self.version == 1 else "inactive_file", 0)
+        return max(usage - inactive, 0)
+
+    def memory_working_set(self) -> int | None:
+        return self.working_set(*self.read_memory())
 
 
 def locate(cgroups_path: str, root: Path = CGROUP_ROOT) -> Cgroup | None:

@@ -26,7 +26,7 @@ from podhost.runtime.errors import ContainerRuntimeError, ExecStartError
 from podhost.runtime.runc import Runtime
 from podhost.runtime.spec import cgroups_path
 from podhost.runtime.types import ContainerConfig
-from podhost.volumes import claims, eviction
+from podhost.volumes import eviction
 
 RECOVERY_WAIT = 60.0  # seconds exec, logs and port-forward wait for a restart's adoption
 LOOPBACK = "127.0.0.1"
@@ -129,11 +129,11 @@ class Streaming:
         return await self.sampler.usage(pods)
 
     async def metrics_text(self) -> str:
-        """`/metrics`: each emptyDir's usage and limit, each mounted claim's
-        `kubelet_volume_stats_*`, and the Pods the node runs."""
+        """The node's part of the API server's `/metrics`: podhost's aliases, each emptyDir's
+        usage and limit and the Pods the node runs (`kubelet_volume_stats_*` are only on the
+        kubelet's own `metrics`)."""
         pods = [(self.paths.pod_dir(w.uid), w.pod) for w in list(self.workers.values())]
         text = await asyncio.to_thread(eviction.metrics_text, pods)
-        text += await asyncio.to_thread(claims.stats_text, pods, self.volumes.store)
         return text + ("# HELP podhost_running_pods Pods the node has workers for.\n"
                        "# TYPE podhost_running_pods gauge\n"
                        f"podhost_running_pods {len(pods)}\n")

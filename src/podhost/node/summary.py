@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,8 +28,12 @@ from prometheus_client.registry import Collector
 from podhost.api import meta
 from podhost.api.nodeapi import NodeUsage
 from podhost.api.types import Obj
+from podhost.images.errors import InvalidReferenceError
+from podhost.images.reference import parse_reference
 from podhost.images.snapshots import rootfs_paths
+from podhost.network import host_ifname
 from podhost.node import stats
+from podhost.node.cgroupstats import CgroupExtra, NetDev, net_dev, pod_interface, read_extra
 from podhost.node.paths import NodePaths
 from podhost.runtime.spec import cgroups_path
 from podhost.runtime.types import ContainerConfig
@@ -60,6 +65,7 @@ class ContainerStats:
     rootfs_used: int
     logs_used: int
     nanocores: int = 0
+    extra: CgroupExtra | None = None  # throttling, memory detail, block I/O (cAdvisor's)
 
 
 @dataclass
@@ -70,6 +76,7 @@ class PodStats:
     start_time: str
     containers: list[ContainerStats] = field(default_factory=list)
     volumes: list[VolumeStats] = field(default_factory=list)
+    network: NetDev | None = None  # eth0, from the host end of its veth pair
 
 
 def _volume_path(pod_dir: Path, volume: Obj) -> Path | None:
@@ -118,38 +125,78 @@ def _claim(pod_dir: Path, pod: Obj, volume: Obj, store: Any) -> VolumeStats | No
     capacity = volumeclaims.capacity(pv)
     used, inodes_used = usage_and_inodes(target)
     vfs = os.statvfs(target)
-    return VolumeStats(volume.get("name", ""), used, inodes_used, capacity,
-                       max(capacity - used, 0), vfs.f_files, vfs.f_ffree,
-                       (pod["metadata"].get("namespace") or "default",
-                        claims.claim_name(pod, volume)))
+    available = max(capacity - used, 0)
+    inodes, inodes_free = claim_inodes(vfs, inodes_used, available)
+    return VolumeStats(volume.get("name", ""), used, inodes_used, capacity, available, inodes,
+                       inodes_free, (pod["metadata"].get("namespace") or "default",
+                                     claims.claim_name(pod, volume)))
+
+
+def claim_inodes(vfs: os.statvfs_result, inodes_used: int, available: int) -> tuple[int, int]:
+    """(inodes, free inodes) of a claim. A filesystem with an inode table reports them; btrfs
+    has none (statvfs says 0 and 0: inodes are made as needed), so its limit is the claim's
+    quota: each further file takes at least one block of the quota's free bytes."""
+    if vfs.f_files:
+        return vfs.f_files, vfs.f_ffree
+    free = available // (vfs.f_frsize or vfs.f_bsize or 4096)
+    return inodes_used + free, free
+
+
+def full_image(image: str) -> str:
+    """The image reference as the runtime reports it (`nginx` → its normalised name and tag)."""
+    try:
+        return str(parse_reference(image))
+    except InvalidReferenceError:
+        return image
+
+
+ROOTFS_TTL = 10.0  # seconds a container's writable layer usage is reused, as cAdvisor's du
+_rootfs: dict[str, tuple[float, int]] = {}  # upper directory -> (monotonic time, bytes)
+
+
+def rootfs_usage(upper: Path) -> int:
+    """The bytes of a container's writable layer (`du`), measured at most every ROOTFS_TTL
+    seconds: cAdvisor walks it in the background, never in a scrape."""
+    now = time.monotonic()
+    key = str(upper)
+    found = _rootfs.get(key)
+    if found is None or now - found[0] > ROOTFS_TTL:
+        for stale in [k for k, (t, _) in _rootfs.items() if now - t > 6 * ROOTFS_TTL]:
+            del _rootfs[stale]  # containers gone
+        used = 0
+        with contextlib.suppress(OSError):
+            used = usage_and_inodes(upper)[0]
+        found = _rootfs[key] = (now, used)
+    return found[1]
 
 
 def _container(paths: NodePaths, pod: Obj, rec: Any, cgroup_root: Path) -> ContainerStats:
     cid = rec.id or ""
-    cgroup = stats.locate(cgroups_path(ContainerConfig.cgroup_parent, cid), cgroup_root)
-    upper = rootfs_paths(paths.overlay_dir(cid))[0]
-    rootfs = 0
-    with contextlib.suppress(OSError):
-        rootfs = usage_and_inodes(upper)[0]
+    path = cgroups_path(ContainerConfig.cgroup_parent, cid)
+    cgroup = stats.locate(path, cgroup_root)
+    rootfs = rootfs_usage(rootfs_paths(paths.overlay_dir(cid))[0])
     logs = 0
     with contextlib.suppress(OSError):
         logs = paths.log_path(pod, rec.name, rec.attempt).stat().st_size
     spec: Obj = next((c for c in (pod.get("spec") or {}).get("containers") or []
                  if c.get("name") == rec.name), {})
-    usage = None
+    out = ContainerStats(rec.name, cid, full_image(str(spec.get("image") or "")),
+                         str(rec.started_at or ""), None, None, None, rootfs, logs)
     if cgroup is not None:
-        usage = stats._read_int(cgroup.memory / ("memory.usage_in_bytes" if cgroup.version == 1
-                                                 else "memory.current"))
-    return ContainerStats(rec.name, cid, str(spec.get("image") or ""),
-                          str(rec.started_at or ""),
-                          cgroup.cpu_usage_ns() if cgroup else None,
-                          cgroup.memory_working_set() if cgroup else None, usage, rootfs, logs)
+        usage, stat = cgroup.read_memory()
+        out.cpu_ns, out.memory_usage = cgroup.cpu_usage_ns(), usage
+        out.memory_working_set = cgroup.working_set(usage, stat)
+        out.extra = read_extra(path, cgroup, stat, cgroup_root)
+    return out
 
 
 def measure(workers: Iterable[Any], paths: NodePaths, store: Any,
-            cgroup_root: Path = stats.CGROUP_ROOT) -> list[PodStats]:
-    """Every Pod the node has a sandbox for: its running containers and its volumes."""
+            cgroup_root: Path = stats.CGROUP_ROOT, proc: Path = stats.PROC,
+            volumes: bool = True) -> list[PodStats]:
+    """Every Pod the node has a sandbox for: its running containers, its volumes (unless
+    `volumes` is False: cAdvisor has none) and its network interface."""
     out = []
+    interfaces = net_dev(proc)
     for w in list(workers):
         if not getattr(w, "sandbox_ready", False):
             continue
@@ -158,7 +205,10 @@ def measure(workers: Iterable[Any], paths: NodePaths, store: Any,
                        w.start_time or m.get("creationTimestamp") or "")
         pod.containers = [_container(paths, w.pod, rec, cgroup_root)
                           for rec in w.records.values() if rec.running and rec.id]
-        pod.volumes = volume_stats(paths.pod_dir(w.uid), w.pod, store)
+        if volumes:
+            pod.volumes = volume_stats(paths.pod_dir(w.uid), w.pod, store)
+        host_end = interfaces.get(host_ifname(w.uid))
+        pod.network = pod_interface(host_end) if host_end is not None else None
         out.append(pod)
     return out
 
@@ -252,31 +302,6 @@ def exposition(families: list[Metric]) -> str:
     registry = CollectorRegistry(auto_describe=False)  # private, per scrape
     registry.register(_Families(families))
     return generate_latest(registry).decode()
-
-
-def cadvisor_text(pods: list[PodStats]) -> str:
-    """`/metrics/cadvisor`: per container, labelled as cAdvisor labels them for kubelet."""
-    labels = ["container", "id", "image", "name", "namespace", "pod"]
-    cpu = CounterMetricFamily("container_cpu_usage_seconds_total",
-                              "Cumulative cpu time consumed in seconds.", labels=labels)
-    ws = GaugeMetricFamily("container_memory_working_set_bytes",
-                           "Current working set in bytes.", labels=labels)
-    mem = GaugeMetricFamily("container_memory_usage_bytes", "Current memory usage in bytes, "
-                            "including all memory regardless of when it was accessed",
-                            labels=labels)
-    fs = GaugeMetricFamily("container_fs_usage_bytes", "Number of bytes that are consumed by "
-                           "the container on this filesystem.", labels=[*labels, "device"])
-    for p in pods:
-        for c in p.containers:
-            values = [c.name, f"/podhost/{c.id}", c.image, c.id, p.namespace, p.name]
-            if c.cpu_ns is not None:
-                cpu.add_metric(values, c.cpu_ns / 1e9)
-            if c.memory_working_set is not None:
-                ws.add_metric(values, c.memory_working_set)
-            if c.memory_usage is not None:
-                mem.add_metric(values, c.memory_usage)
-            fs.add_metric([*values, "rootfs"], c.rootfs_used + c.logs_used)
-    return exposition([cpu, mem, ws, fs])
 
 
 def resource_text(pods: list[PodStats], usage: NodeUsage) -> str:

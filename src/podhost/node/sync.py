@@ -57,6 +57,15 @@ class Syncer:
         self.backoff = BackOff()  # crash-loop back-off, per container
 
     async def sync_pod(self, worker: PodWorker) -> None:
+        """One sync, timed (kubelet_pod_worker_duration_seconds: create the first time)."""
+        operation = "sync" if worker.uid in self.metrics.first_seen else "create"
+        started = time.monotonic()
+        try:
+            await self._sync_pod(worker)
+        finally:
+            self.metrics.ops.pod_synced(operation, time.monotonic() - started)
+
+    async def _sync_pod(self, worker: PodWorker) -> None:
         self.metrics.pod_seen(worker.uid, (worker.pod.get("status") or {}).get("phase") ==
                               "Running")
         if not worker.pod["spec"].get("nodeName") and not self._schedule(worker):
@@ -115,7 +124,8 @@ class Syncer:
     async def _make_sandbox(self, worker: PodWorker) -> bool:
         new = not self.sandboxes.exists(worker.uid)
         try:
-            await self.sandboxes.prepare(worker)
+            with self.metrics.ops.timing("run_podsandbox"):
+                await self.sandboxes.prepare(worker)
         except (ContainerRuntimeError, NetworkError) as e:
             self.recorder.warning(worker.pod, "FailedCreatePodSandBox",
                                   f"Failed to create pod sandbox: {e}")
@@ -196,12 +206,14 @@ class Syncer:
 
     async def sync_terminating_pod(self, worker: PodWorker) -> None:
         """SyncTerminatingPod then SyncTerminatedPod: stop, clean up, then remove the Pod."""
+        started = time.monotonic()
         await self.stop_pod(worker, plan.termination_grace(worker.pod, worker.removed))
         with contextlib.suppress(errors.ApiError):
             self.publish_status(worker)
         await self.containers.clean_up_pod(worker)
         if not worker.removed:
             self.status.remove(worker.pod)
+        self.metrics.ops.pod_synced("kill", time.monotonic() - started)
 
     def forget(self, worker: PodWorker) -> None:
         if self.workers.get(worker.uid) is worker:

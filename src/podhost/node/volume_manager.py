@@ -11,6 +11,7 @@ from podhost.api.storage import ObjectStore
 from podhost.api.types import Obj
 from podhost.host.mount import propagation_of
 from podhost.node import podfiles
+from podhost.node.metrics import DETACHED, NodeMetrics
 from podhost.node.paths import NodePaths
 from podhost.runtime.errors import ContainerRuntimeError
 from podhost.runtime.types import Mount
@@ -33,6 +34,8 @@ def ensure_propagation(host_path: str, propagation: str) -> None:
 
 
 class VolumeManager:
+    metrics: NodeMetrics = DETACHED
+
     def __init__(self, paths: NodePaths, store: ObjectStore, cluster_dns: str = "") -> None:
         self.paths, self.store = paths, store
         self.cluster_dns = cluster_dns  # "" without cluster DNS: ClusterFirst is the host's
@@ -55,7 +58,7 @@ class VolumeManager:
         mounts = []
         for vm in volumes.container_mounts(self.paths.pod_dir(pod["metadata"]["uid"]), pod,
                                            container, env, self.store, images,
-                                           self.tokens):
+                                           self.tokens, self._observe):
             ensure_propagation(vm.host_path, vm.propagation)
             options = ["rbind", "rprivate" if vm.propagation == "private" else vm.propagation]
             if vm.read_only:
@@ -63,6 +66,9 @@ class VolumeManager:
             options += vm.options
             mounts.append(Mount(vm.container_path, vm.host_path, "bind", tuple(options)))
         return mounts
+
+    def _observe(self, volume: Obj, seconds: float, ok: bool) -> None:
+        self.metrics.ops.volume_operation(volume, "volume_mount", seconds, ok)
 
     def file_mounts(self, pod: Obj, pod_ip: str | None, container: Obj, container_id: str,
                     taken: set[str]) -> list[Mount]:

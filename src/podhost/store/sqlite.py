@@ -92,6 +92,11 @@ class Store:
         obj: Object = json.loads(self._open(resource, namespace or "", name, row[0]))
         return obj
 
+    def counts(self) -> dict[str, int]:
+        """The number of objects of each resource (apiserver_storage_objects)."""
+        return dict(self.db.execute(
+            "SELECT resource, count(*) FROM objects GROUP BY resource").fetchall())
+
     def version_of(self, resources: tuple[str, ...]) -> tuple[int, int]:
         """(number of objects, highest resourceVersion) of some resources: it changes with every
         create, update or delete of one of them (a cache key for what is derived from them)."""

@@ -6,7 +6,8 @@ restart keeps the contents) and `tear_down_pod()` when the Pod is terminal or de
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from podhost.volumes.emptydir import VolumeSetupError
 
 # image volumes the node has pulled: volume name -> (layer dirs top-most first, image ID)
 ImageVolumes = Mapping[str, tuple[Sequence[Path], str]]
+# told how long a volume's set-up took: (volume, seconds, succeeded)
+Observer = Callable[[Obj, float, bool], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +122,10 @@ def _sub_path(vm: Obj, env: dict[str, str]) -> str:
 
 def container_mounts(pod_dir: Path, pod: Obj, container: Obj, env: dict[str, str],
                      store: Any = None, images: ImageVolumes | None = None,
-                     tokens: TokenProvider | None = None) -> list[VolumeMount]:
-    """Set up the volumes this container mounts and return the binds, in volumeMounts order.
+                     tokens: TokenProvider | None = None,
+                     observe: Observer | None = None) -> list[VolumeMount]:
+    """Set up the volumes this container mounts and return the binds, in volumeMounts order;
+    `observe(volume, seconds, ok)` is told how long each set-up took.
 
     Errors are VolumeSetupError with kubelet's text (the container's CreateContainerConfigError).
     """
@@ -128,7 +133,15 @@ def container_mounts(pod_dir: Path, pod: Obj, container: Obj, env: dict[str, str
     result: list[VolumeMount] = []
     for index, vm in enumerate(container.get("volumeMounts") or []):
         volume = volumes[vm["name"]]
-        host = set_up_volume(pod_dir, pod, volume, store, images, tokens)
+        started = time.monotonic()
+        try:
+            host = set_up_volume(pod_dir, pod, volume, store, images, tokens)
+        except Exception:
+            if observe is not None:
+                observe(volume, time.monotonic() - started, False)
+            raise
+        if observe is not None:
+            observe(volume, time.monotonic() - started, True)
         sub = _sub_path(vm, env)
         if sub:
             host = subpath.prepare(pod_dir, host, vm["name"], container["name"], index, sub)

@@ -118,6 +118,12 @@ def test_forbidden_message(attrs: Attributes, message: str) -> None:
     assert rbac.forbidden_message(attrs).endswith(message)
 
 
+def test_forbidden_message_of_a_path_has_no_resource() -> None:
+    """kube-apiserver: NewForbidden of an empty GroupResource says `forbidden: …`."""
+    assert rbac.forbidden_message(a(ALICE, "get", path="/metrics")) == \
+        'forbidden: User "alice" cannot get path "/metrics"'
+
+
 def test_escalation_covers() -> None:
     p = policy(DEV_EDIT)
     held = list(rbac.rules_for(p, ALICE, "default"))

@@ -12,7 +12,8 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from podhost.api.nodeapi import ContainerUsage, NodeUsage, PodUsage
-from podhost.node import summary
+from podhost.network import host_ifname
+from podhost.node import cadvisor, summary
 from podhost.node.endpoints import NodeEndpoints, volume_stats_families
 from podhost.node.metrics import NodeMetrics, container_state, image_size_bucket
 from podhost.node.paths import NodePaths
@@ -143,13 +144,50 @@ def test_summary_measures_emptydir_and_containers(tmp_path: Path) -> None:
 
 
 def test_cadvisor_and_resource_text(tmp_path: Path) -> None:
-    pods = summary.measure([worker(pod())], NodePaths(tmp_path), None, cgroups(tmp_path))
-    got = samples(summary.cadvisor_text(pods))
-    labels = (("container", "app"), ("id", f"/podhost/{CID}"), ("image", "nginx"),
-              ("name", CID), ("namespace", "demo"), ("pod", "web"))
+    root = cgroups(tmp_path)
+    base = root / "podhost" / CID
+    (base / "cpu.stat").write_text("usage_usec 2500000\nnr_periods 40\nnr_throttled 10\n"
+                                   "throttled_usec 1500000\n")
+    (base / "memory.stat").write_text("inactive_file 1048576\nanon 3000\nfile 5000\n")
+    (base / "memory.swap.current").write_text("7\n")
+    (base / "io.stat").write_text("999:9 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 "
+                                  "dios=0\n")
+    proc = tmp_path / "proc"
+    (proc / "net").mkdir(parents=True)
+    veth = host_ifname("u1")
+    (proc / "net" / "dev").write_text(
+        "Inter-|   Receive |  Transmit\n face |bytes packets|bytes packets\n"
+        f"  {veth}: 100 2 0 1 0 0 0 0 5000 40 3 4 0 0 0 0\n")
+    pods = summary.measure([worker(pod())], NodePaths(tmp_path), None, root, proc)
+    got = samples(cadvisor.cadvisor_text(pods))
+    labels = (("container", "app"), ("id", f"/podhost/{CID}"),
+              ("image", "docker.io/library/nginx:latest"), ("name", CID),
+              ("namespace", "demo"), ("pod", "web"))
     assert got[("container_cpu_usage_seconds_total", labels)] == 2.5
     assert got[("container_memory_working_set_bytes", labels)] == 9 << 20
     assert ("container_fs_usage_bytes", tuple(sorted((*labels, ("device", "rootfs"))))) in got
+    assert got[("container_cpu_cfs_periods_total", labels)] == 40
+    assert got[("container_cpu_cfs_throttled_periods_total", labels)] == 10
+    assert got[("container_cpu_cfs_throttled_seconds_total", labels)] == 1.5
+    assert got[("container_memory_rss", labels)] == 3000
+    assert got[("container_memory_cache", labels)] == 5000
+    assert got[("container_memory_swap", labels)] == 7
+    device = tuple(sorted((*labels, ("device", "999:9"))))  # no such device: its numbers
+    assert got[("container_fs_reads_bytes_total", device)] == 4096
+    assert got[("container_fs_writes_total", device)] == 2
+    pod_level = (("container", ""), ("id", "/podhost/podu1"), ("image", ""), ("name", ""),
+                 ("namespace", "demo"), ("pod", "web"))
+    assert got[("container_cpu_usage_seconds_total", pod_level)] == 2.5
+    assert got[("container_memory_rss", pod_level)] == 3000
+    sandbox = (("container", "POD"), ("id", "/podhost/podu1/sandbox"), ("image", ""),
+               ("interface", "eth0"), ("name", "k8s_POD_web_demo_u1_0"),
+               ("namespace", "demo"), ("pod", "web"))
+    assert got[("container_network_receive_bytes_total", sandbox)] == 5000  # the host end's tx
+    assert got[("container_network_receive_packets_total", sandbox)] == 40
+    assert got[("container_network_receive_errors_total", sandbox)] == 3
+    assert got[("container_network_receive_packets_dropped_total", sandbox)] == 4
+    assert got[("container_network_transmit_bytes_total", sandbox)] == 100
+    assert got[("container_network_transmit_packets_dropped_total", sandbox)] == 1
     got = samples(summary.resource_text(pods, usage()))
     assert got[("pod_memory_working_set_bytes", (("namespace", "demo"), ("pod", "web")))] == \
         9 << 20
@@ -201,3 +239,13 @@ def test_adopted_pod_is_not_a_start() -> None:
     m.pod_seen("new", running=True)  # later syncs change nothing
     m.pod_running("new")
     assert samples(m.text())[("kubelet_pod_start_duration_seconds_count", ())] == 1
+
+
+def test_cadvisor_text_escapes_label_values() -> None:
+    family = cadvisor.Family("container_x", "gauge", "A\\help\nline", ["container"])
+    family.add_metric(['a"b\\c\nd'], 1.5)
+    family.add_metric(["e"], 3.0)
+    [parsed] = text_string_to_metric_families(family.text())
+    assert parsed.documentation == "A\\help\nline"
+    assert [(s.labels["container"], s.value) for s in parsed.samples] == \
+        [('a"b\\c\nd', 1.5), ("e", 3.0)]

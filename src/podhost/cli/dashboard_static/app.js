@@ -4,8 +4,15 @@ import { render, renderDetail } from "./view.js";
 
 const state = {
   namespaces: new Map(), pods: new Map(), events: new Map(),
+  deployments: new Map(), replicasets: new Map(), statefulsets: new Map(),
+  daemonsets: new Map(), jobs: new Map(), services: new Map(), slices: new Map(),
+  claims: new Map(), nodes: new Map(),
   summary: new Map(), // "ns/pod" -> {volumes: Map, containers: Map}
+  nodeStats: new Map(), // node name -> the Summary API's node
+  claimUsage: new Map(), // "ns/claim" -> the Summary API's volume stats
+  pulls: new Map(), // image -> the node's pull under way
   summaryError: "", namespace: "", selection: null, detail: null, info: {},
+  showTokens: false,
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const key = (o) => `${o.metadata.namespace || ""}/${o.metadata.name}`;
@@ -13,7 +20,11 @@ const key = (o) => `${o.metadata.namespace || ""}/${o.metadata.name}`;
 async function getJSON(path) {
   const resp = await fetch(path, { headers: { Accept: "application/json" } });
   const body = await resp.json().catch(() => ({}));
-  if (!resp.ok) throw new Error(body.message || `${resp.status} ${resp.statusText}`);
+  if (!resp.ok) {
+    const err = new Error(body.message || `${resp.status} ${resp.statusText}`);
+    err.status = resp.status;
+    throw err;
+  }
   return body;
 }
 
@@ -73,27 +84,61 @@ async function watch(path, map, onChange = changed) {
   }
 }
 
+// the objects around the Pods, listed every 3 s rather than watched: a browser keeps at most
+// six connections to the proxy, and the watches of namespaces, Pods and events hold three
+async function pollLists(lists) {
+  const gone = new Set(); // lists this user may not read
+  for (;;) {
+    const got = [];
+    for (const [path, map] of lists) {
+      if (gone.has(path)) continue;
+      try {
+        got.push([map, (await getJSON(path)).items || []]);
+      } catch (err) {
+        if (err.status === 403 || err.status === 404) gone.add(path);
+      }
+    }
+    for (const [map, items] of got) { // all at once: an owner is never drawn without its own
+      map.clear();
+      for (const item of items) map.set(item.metadata.uid || key(item), item);
+    }
+    changed();
+    await sleep(3000);
+  }
+}
+
 // kubelet's Summary API through the node proxy, for every node that runs a shown Pod
+// and the image pulls under way on those nodes (podhost's `podhost/pulls`)
 async function pollSummary() {
   for (;;) {
     const nodes = new Set([...state.pods.values()].map((p) => p.spec.nodeName).filter(Boolean));
+    for (const n of state.nodes.values()) nodes.add(n.metadata.name);
     const next = new Map();
+    const nodeStats = new Map();
+    const claimUsage = new Map();
+    const pulls = new Map();
     let error = "";
     for (const node of nodes) {
+      const base = `/api/v1/nodes/${encodeURIComponent(node)}/proxy`;
       try {
-        const s = await getJSON(`/api/v1/nodes/${encodeURIComponent(node)}/proxy/stats/summary`);
+        const s = await getJSON(`${base}/stats/summary`);
+        nodeStats.set(node, s.node);
         for (const pod of s.pods || []) {
           next.set(`${pod.podRef.namespace}/${pod.podRef.name}`, {
             volumes: new Map((pod.volume || []).map((v) => [v.name, v])),
             containers: new Map((pod.containers || []).map((c) => [c.name, c])),
           });
+          for (const v of pod.volume || []) {
+            if (v.pvcRef) claimUsage.set(`${v.pvcRef.namespace}/${v.pvcRef.name}`, v);
+          }
         }
+        const p = await getJSON(`${base}/podhost/pulls`).catch(() => ({ pulls: [] }));
+        for (const pull of p.pulls || []) pulls.set(pull.image, pull);
       } catch (err) { error = `volume usage unavailable: ${err.message}`; }
     }
-    state.summary = next;
-    state.summaryError = error;
+    Object.assign(state, { summary: next, nodeStats, claimUsage, pulls, summaryError: error });
     changed();
-    await sleep(3000);
+    await sleep(pulls.size ? 1000 : 3000);
   }
 }
 
@@ -149,6 +194,11 @@ const actions = {
     state.detail = null; refreshDetail(); changed();
   },
   close() { state.selection = null; state.detail = null; renderDetail(state, actions); changed(); },
+  toggleTokens() { state.showTokens = !state.showTokens; changed(); },
+  showPod(pod) {
+    const card = document.querySelector(`[data-pod="${CSS.escape(key(pod))}"]`);
+    if (card) card.scrollIntoView({ behavior: "smooth", block: "start" });
+  },
 };
 
 async function main() {
@@ -162,8 +212,18 @@ async function main() {
   const scope = wide ? "/api/v1" : `/api/v1/namespaces/${encodeURIComponent(state.info.namespace || "default")}`;
   if (wide) watch("/api/v1/namespaces", state.namespaces);
   else state.namespaces.set("ns", { metadata: { name: state.info.namespace || "default" } });
+  const ns = wide ? "" : `/namespaces/${encodeURIComponent(state.info.namespace || "default")}`;
   watch(`${scope}/pods`, state.pods);
   watch(`${scope}/events`, state.events);
+  pollLists([
+    ...[["deployments", state.deployments], ["replicasets", state.replicasets],
+      ["statefulsets", state.statefulsets], ["daemonsets", state.daemonsets]]
+      .map(([resource, map]) => [`/apis/apps/v1${ns}/${resource}`, map]),
+    [`/apis/batch/v1${ns}/jobs`, state.jobs], [`${scope}/services`, state.services],
+    [`/apis/discovery.k8s.io/v1${ns}/endpointslices`, state.slices],
+    [`${scope}/persistentvolumeclaims`, state.claims],
+    ["/api/v1/nodes", state.nodes]]); // left out quietly for a user who may not list nodes
+  document.getElementById("tokens").addEventListener("click", () => actions.toggleTokens());
   pollSummary();
   for (;;) {  // the log tail and an open listing follow along
     await sleep(2000);

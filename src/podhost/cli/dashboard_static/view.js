@@ -1,54 +1,15 @@
 // Drawing the state: namespaces, Pods as containers wired to the volumes they mount, events,
 // and the detail panel (a container's log tail, a volume's files). Text is always set with
 // textContent: nothing from the cluster is parsed as HTML.
-const SVG = "http://www.w3.org/2000/svg";
+import { h, s, bytes, quantityBytes, cpu, age, key } from "./util.js";
+import { renderOverview } from "./overview.js";
+
 const ROW = 64; // px per container or volume box (56 high + 8 apart)
 const WIDE = 300; // px between the containers and the volumes
 const LABEL = 44; // characters of a mount's label before it is cut (the whole in a tooltip)
+const TOKEN_VOLUME = /^kube-api-access-/; // the projected ServiceAccount token, folded away
 
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") el.className = v;
-    else if (k === "width") el.style.width = v; // CSSOM: the CSP allows no inline style
-    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null && v !== false) el.setAttribute(k, v);
-  }
-  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
-  return el;
-}
-
-function s(tag, attrs = {}, text) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
-
-export function bytes(n) {
-  if (n === undefined || n === null) return "?";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return `${n.toFixed(n < 10 && i ? 1 : 0)} ${units[i]}`;
-}
-
-export function quantityBytes(q) {
-  if (q === undefined || q === null || q === "") return null;
-  const m = String(q).match(/^([0-9.]+)([KMGTPE]i?|k|m)?$/);
-  if (!m) return null;
-  const pow = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
-    k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, m: 1e-3 };
-  return Number(m[1]) * (m[2] ? pow[m[2]] : 1);
-}
-
-function age(ts) {
-  if (!ts) return "";
-  const secs = Math.max(0, (Date.now() - Date.parse(ts)) / 1000);
-  if (secs < 120) return `${Math.round(secs)}s`;
-  if (secs < 7200) return `${Math.round(secs / 60)}m`;
-  return `${Math.round(secs / 3600)}h`;
-}
+export function isTokenVolume(v) { return TOKEN_VOLUME.test(v.name) && !!v.projected; }
 
 function volumeKind(v) {
   if (v.emptyDir) return v.emptyDir.medium === "Memory" ? "emptyDir (Memory)" : "emptyDir";
@@ -102,11 +63,12 @@ function restarts(pod) {
 function containerBox(pod, x, usage, events, state, actions) {
   const [cls, label] = stateOf(x.status);
   const pull = cls === "waiting" ? pulling(pod, x.c.name, events) : null;
+  const progress = pull ? state.pulls.get(x.c.image) : null;
   const u = usage && usage.containers.get(x.c.name);
   const sel = state.selection;
   const selected = sel && sel.kind === "logs" && sel.uid === pod.metadata.uid &&
     sel.container === x.c.name;
-  const sub = u ? `${x.c.image} · ${(u.cpu.usageNanoCores / 1e6).toFixed(0)}m CPU · ` +
+  const sub = u ? `${x.c.image} · ${cpu(u.cpu.usageNanoCores)} CPU · ` +
     `${bytes(u.memory.workingSetBytes)}` : x.c.image;
   return h("div", { class: `node container${selected ? " selected" : ""}`,
     "data-container": x.c.name, title: "show the log tail",
@@ -116,7 +78,18 @@ function containerBox(pod, x, usage, events, state, actions) {
     h("span", { class: `badge ${pull ? "pulling" : cls}` }, pull ? "pulling image" : label),
     x.status && x.status.restartCount ? h("span", { class: "badge bad" },
       `${x.status.restartCount} restarts`) : null),
-  h("div", { class: "sub" }, pull || sub));
+  h("div", { class: "sub", "data-cpu": u ? String(u.cpu.usageNanoCores) : "" },
+    progress ? pullText(progress) : pull || sub),
+  progress ? h("div", { class: "bar", "data-pull": x.c.image },
+    h("span", { width: `${progress.totalBytes ? (100 * progress.downloadedBytes) / progress.totalBytes : 0}%` }))
+    : null);
+}
+
+function pullText(p) {
+  if (p.phase === "unpacking") return `unpacking ${p.image} (${bytes(p.totalBytes)})`;
+  if (p.phase !== "downloading") return `resolving ${p.image}`;
+  return `pulling ${p.image}: ${bytes(p.downloadedBytes)} of ${bytes(p.totalBytes)}` +
+    ` (${p.layers} layers)`;
 }
 
 function volumeBox(pod, v, usage, state, actions) {
@@ -168,7 +141,9 @@ function wires(containers, volumes) {
 
 function podCard(pod, state, actions, events) {
   const containers = containersOf(pod);
-  const volumes = pod.spec.volumes || [];
+  const all = pod.spec.volumes || [];
+  const volumes = state.showTokens ? all : all.filter((v) => !isTokenVolume(v));
+  const folded = all.length - volumes.length;
   const usage = state.summary.get(`${pod.metadata.namespace}/${pod.metadata.name}`);
   const phase = pod.metadata.deletionTimestamp ? "Terminating" : (pod.status.reason || pod.status.phase || "Pending");
   return h("article", { class: "pod", "data-pod": `${pod.metadata.namespace}/${pod.metadata.name}` },
@@ -178,7 +153,10 @@ function podCard(pod, state, actions, events) {
       h("span", { class: "muted" }, `${restarts(pod)} restarts`),
       h("span", { class: "muted" }, pod.metadata.namespace),
       h("span", { class: "muted" }, pod.status.podIP || ""),
-      h("span", { class: "muted" }, age(pod.metadata.creationTimestamp))),
+      h("span", { class: "muted" }, age(pod.metadata.creationTimestamp)),
+      folded ? h("button", { class: "fold", "data-folded": String(folded), title: "show the " +
+        "projected ServiceAccount token volumes (kube-api-access-*)",
+        onclick: () => actions.toggleTokens() }, `+${folded} token volume`) : null),
     h("div", { class: "graph" },
       h("div", { class: "col containers" }, containers.map((x) => containerBox(pod, x, usage, events, state, actions))),
       wires(containers, volumes),
@@ -193,6 +171,9 @@ function sortedEvents(state) {
 }
 
 export function render(state, actions) {
+  renderOverview(state, actions);
+  document.getElementById("tokens").textContent = state.showTokens ?
+    "fold ServiceAccount token volumes" : "show ServiceAccount token volumes";
   const counts = new Map();
   for (const p of state.pods.values()) counts.set(p.metadata.namespace, (counts.get(p.metadata.namespace) || 0) + 1);
   const nsList = document.getElementById("namespaces");
@@ -221,8 +202,6 @@ export function render(state, actions) {
         h("div", {}, e.message || ""));
     }));
 }
-
-const key = (o) => `${o.metadata.namespace || ""}/${o.metadata.name}`;
 
 export function renderDetail(state, actions) {
   const el = document.getElementById("detail");
