@@ -49,9 +49,10 @@ def _unready_cpu(pod: Obj, metric: PodMetric, now: datetime) -> bool:
     return cond.get("status") != "True" and started + INITIAL_READINESS_DELAY < changed
 
 
-def group_pods(pods: Sequence[Obj], metrics: dict[str, PodMetric], resource: str,
+def group_pods(pods: Sequence[Obj], metrics: dict[str, PodMetric], compute: str,
                now: datetime) -> tuple[int, set[str], set[str], set[str]]:
-    """(ready Pods with a metric, unready, missing, ignored) names."""
+    """(ready Pods with a metric, unready, missing, ignored) names; `compute`: the metric's
+    resource name (cpu, memory)."""
     ready, unready, missing, ignored = 0, set(), set(), set()
     for pod in pods:
         name = pod["metadata"]["name"]
@@ -62,7 +63,7 @@ def group_pods(pods: Sequence[Obj], metrics: dict[str, PodMetric], resource: str
             unready.add(name)
         elif name not in metrics:
             missing.add(name)
-        elif resource == "cpu" and _unready_cpu(pod, metrics[name], now):
+        elif compute == "cpu" and _unready_cpu(pod, metrics[name], now):
             unready.add(name)
         else:
             ready += 1

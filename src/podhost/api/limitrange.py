@@ -6,6 +6,7 @@ per Pod and per PersistentVolumeClaim, with upstream's messages."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -183,24 +184,39 @@ def _sum(containers: list[Obj], key: str) -> Obj:
     return {r: quantity.canonical(str(v)) for r, v in found.items()}
 
 
+def _container_limits(spec: Obj, item: Obj) -> list[str]:
+    errs: list[str] = []
+    for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+        res = _dict(c.get("resources"))
+        errs += _constraints("Container", item, _dict(res.get("requests")),
+                             _dict(res.get("limits")))
+    return errs
+
+
+def _pod_limits(spec: Obj, item: Obj) -> list[str]:
+    containers = spec.get("containers") or []
+    return _constraints("Pod", item, _sum(containers, "requests"), _sum(containers, "limits"))
+
+
+def _claim_limits(spec: Obj, item: Obj) -> list[str]:
+    res = _dict(spec.get("resources"))
+    return _constraints("PersistentVolumeClaim", item, _dict(res.get("requests")),
+                        _dict(res.get("limits")))
+
+
+# what each limit type constrains, by the resource of the object admitted
+CHECKS: dict[tuple[str, str], Callable[[Obj, Obj], list[str]]] = {
+    ("pods", "Container"): _container_limits, ("pods", "Pod"): _pod_limits,
+    ("persistentvolumeclaims", "PersistentVolumeClaim"): _claim_limits}
+
+
 def violations(resource: str, obj: Obj, ranges: list[Obj]) -> list[str]:
     """What the LimitRanger's validation refuses of a new Pod or claim."""
     spec = _dict(obj.get("spec"))
     errs: list[str] = []
     for lr in ranges:
         for item in _items(lr):
-            kind = item.get("type")
-            if resource == "pods" and kind == "Container":
-                for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
-                    res = _dict(c.get("resources"))
-                    errs += _constraints("Container", item, _dict(res.get("requests")),
-                                         _dict(res.get("limits")))
-            elif resource == "pods" and kind == "Pod":
-                containers = spec.get("containers") or []
-                errs += _constraints("Pod", item, _sum(containers, "requests"),
-                                     _sum(containers, "limits"))
-            elif resource == "persistentvolumeclaims" and kind == "PersistentVolumeClaim":
-                res = _dict(spec.get("resources"))
-                errs += _constraints("PersistentVolumeClaim", item,
-                                     _dict(res.get("requests")), _dict(res.get("limits")))
+            check = CHECKS.get((resource, str(item.get("type"))))
+            if check is not None:
+                errs += check(spec, item)
     return errs

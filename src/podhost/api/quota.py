@@ -6,7 +6,8 @@ admission verdict with upstream's messages, and validation and columns of the ki
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -79,42 +80,65 @@ def _pod_sum(pod: Obj, kind: str, resource: str) -> list[str]:
 def pod_usage(pod: Obj) -> dict[str, str]:
     """PodUsageFunc: what a Pod that is not finished counts against a quota."""
     usage = {"pods": "1", "count/pods": "1"}
-    for resource in ("cpu", "memory", "ephemeral-storage"):
-        requests = _pod_sum(pod, "requests", resource)
-        limits = _pod_sum(pod, "limits", resource)
+    for compute in ("cpu", "memory", "ephemeral-storage"):
+        requests = _pod_sum(pod, "requests", compute)
+        limits = _pod_sum(pod, "limits", compute)
         if requests:
-            usage[f"requests.{resource}"] = usage[resource] = total(requests)
+            usage[f"requests.{compute}"] = usage[compute] = total(requests)
         if limits:
-            usage[f"limits.{resource}"] = total(limits)
+            usage[f"limits.{compute}"] = total(limits)
     return usage
 
 
-def object_usage(resource: str, obj: Obj) -> dict[str, str]:
-    """What one object counts: `count/<resource>[.<group>]`, and the legacy names."""
-    served = table.get(resource)
-    group = served.group if served is not None else ""
-    usage = {f"count/{resource}" + (f".{group}" if group else ""): "1"}
-    if resource == "pods":
-        return {**usage, **pod_usage(obj)}
-    if resource in OBJECT_COUNTS:
-        usage[OBJECT_COUNTS[resource]] = "1"
-    if resource == "services":
-        kind = _dict(obj.get("spec")).get("type")
-        if kind == "NodePort":
-            usage["services.nodeports"] = str(len(_dict(obj.get("spec")).get("ports") or []))
-        if kind == "LoadBalancer":
-            usage["services.loadbalancers"] = "1"
-    if resource == "persistentvolumeclaims":
-        storage = _dict(_dict(_dict(obj.get("spec")).get("resources")).get("requests")).get(
-            "storage")
-        if storage is not None:
-            usage["requests.storage"] = str(storage)
-    return usage
+def service_usage(svc: Obj) -> dict[str, str]:
+    """The serviceEvaluator's: NodePorts and load balancers."""
+    kind = _dict(svc.get("spec")).get("type")
+    if kind == "NodePort":
+        return {"services.nodeports": str(len(_dict(svc.get("spec")).get("ports") or []))}
+    return {"services.loadbalancers": "1"} if kind == "LoadBalancer" else {}
+
+
+def claim_usage(pvc: Obj) -> dict[str, str]:
+    """The pvcEvaluator's: the storage requested."""
+    storage = _dict(_dict(_dict(pvc.get("spec")).get("resources")).get("requests")).get(
+        "storage")
+    return {} if storage is None else {"requests.storage": str(storage)}
 
 
 def counts(pod: Obj) -> bool:
     """A Pod counts against quotas until it is finished."""
     return _dict(pod.get("status")).get("phase") not in ("Succeeded", "Failed")
+
+
+def _always(obj: Obj) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Evaluator:
+    """What a kind counts against a quota (pkg/quota/v1/evaluator/core): its usage beyond
+    `count/…`, whether it counts now, whether quota scopes apply to it, and the constraints
+    its objects must meet."""
+    usage: Callable[[Obj], dict[str, str]] = lambda obj: {}
+    counting: Callable[[Obj], bool] = _always
+    scoped: bool = False
+    constraints: Callable[[Obj, Obj, Obj], str] | None = None
+
+
+def evaluator(resource: str) -> Evaluator:
+    return EVALUATORS.get(resource, GENERIC)
+
+
+def object_usage(resource: str, obj: Obj) -> dict[str, str]:
+    """What one object counts: `count/<resource>[.<group>]`, the legacy names and what its
+    evaluator adds."""
+    served = table.get(resource)
+    group = served.group if served is not None else ""
+    usage = {f"count/{resource}" + (f".{group}" if group else ""): "1"}
+    legacy = OBJECT_COUNTS.get(resource)
+    if legacy:
+        usage[legacy] = "1"
+    return {**usage, **evaluator(resource).usage(obj)}
 
 
 def best_effort(pod: Obj) -> bool:
@@ -128,7 +152,7 @@ def in_scope(quota: Obj, resource: str, obj: Obj) -> bool:
     scopes = _dict(quota.get("spec")).get("scopes") or []
     if not scopes:
         return True
-    if resource != "pods":
+    if not evaluator(resource).scoped:
         return False
     terminating = _dict(obj.get("spec")).get("activeDeadlineSeconds") is not None
     checks = {"Terminating": terminating, "NotTerminating": not terminating,
@@ -148,7 +172,7 @@ def used(quota: Obj, objects: dict[str, list[Obj]]) -> dict[str, str]:
     sums: dict[str, list[str]] = {name: [] for name in hard}
     for resource, items in objects.items():
         for obj in items:
-            if (resource == "pods" and not counts(obj)) or not in_scope(quota, resource, obj):
+            if not evaluator(resource).counting(obj) or not in_scope(quota, resource, obj):
                 continue
             for name, value in object_usage(resource, obj).items():
                 if name in sums and scope_allows(quota, name):
@@ -207,7 +231,8 @@ def check(quota: Obj, resource: str, obj: Obj, current: dict[str, str]) -> str |
     delta = {k: v for k, v in object_usage(resource, obj).items()
              if k in hard and scope_allows(quota, k)}
     name = quota["metadata"]["name"]
-    if resource == "pods" and (missing := missing_resources(hard, quota, obj)):
+    constraints = evaluator(resource).constraints
+    if constraints is not None and (missing := constraints(hard, quota, obj)):
         return f"failed quota: {name}: must specify {missing}"
     requested: dict[str, str] = {}
     used_now: dict[str, str] = {}
@@ -272,3 +297,9 @@ def cells(quota: Obj, now: datetime) -> list[Any]:
         (limit if name.startswith("limits") else request).append(text)
     return [quota["metadata"]["name"], cols.age(quota, now), ", ".join(request),
             ", ".join(limit)]
+
+
+GENERIC = Evaluator()
+EVALUATORS = {"pods": Evaluator(pod_usage, counts, scoped=True, constraints=missing_resources),
+              "services": Evaluator(service_usage),
+              "persistentvolumeclaims": Evaluator(claim_usage)}

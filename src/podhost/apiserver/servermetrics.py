@@ -124,7 +124,7 @@ def request_info(request: Request) -> RequestInfo:
 
 
 class _StorageObjects(Collector):
-    """apiserver_storage_objects{resource}: the objects of each resource in the store
+    """apiserver_storage_objects{resource}: how many objects each resource has in the store
     (`pods`, `deployments.apps`), counted when scraped."""
 
     def __init__(self, store: Store) -> None:

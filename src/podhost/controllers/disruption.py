@@ -88,6 +88,6 @@ class DisruptionController(Controller):
         if found is None or found["metadata"].get("uid") != ref.get("uid"):
             return None
         owner = gc.controller_ref(found)
-        if resource == "replicasets" and owner is not None and owner.get("kind") == "Deployment":
+        if owner is not None and owner.get("kind") == "Deployment":  # a ReplicaSet's
             return self._controller(owner, ns)
         return found

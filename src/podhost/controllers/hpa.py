@@ -282,7 +282,7 @@ class HorizontalPodAutoscalerController(Controller):
         match = selectors.matcher(selector, None)
         return self.store.list("pods", hpa["metadata"]["namespace"], match)[0]
 
-    def _metrics(self, ns: str, resource: str,
+    def _metrics(self, ns: str, compute: str,
                  container: str | None) -> dict[str, hpacalc.PodMetric]:
         """The Pods' usage in milli-units, as the resource metrics client reads it."""
         found = {}
@@ -292,7 +292,7 @@ class HorizontalPodAutoscalerController(Controller):
             used = [c for c in pod.containers if container is None or c.name == container]
             if not used:
                 continue
-            value = sum(c.cpu_nanocores // 1_000_000 if resource == "cpu" else
+            value = sum(c.cpu_nanocores // 1_000_000 if compute == "cpu" else
                         c.memory_bytes * 1000 for c in used)
             found[pod.name] = hpacalc.PodMetric(
                 value, datetime.fromtimestamp(pod.timestamp, timezone.utc), pod.window)

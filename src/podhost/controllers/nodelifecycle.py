@@ -26,11 +26,13 @@ class NodeLifecycleController(Controller):
         self.first_seen: dict[tuple[str, str, str], float] = {}  # NoExecute taints' start
 
     def watches(self) -> list[Watch]:
-        return [Watch("nodes", self._node_key), Watch("pods", self._node_key)]
+        return [Watch("nodes", self._node_key), Watch("pods", self._bound_pod_key)]
 
     def _node_key(self, event: Event) -> Iterable[str]:
-        obj = event.object
-        if event.resource == "nodes" or (obj.get("spec") or {}).get("nodeName"):
+        yield self.node_name
+
+    def _bound_pod_key(self, event: Event) -> Iterable[str]:
+        if (event.object.get("spec") or {}).get("nodeName"):
             yield self.node_name
 
     def reconcile(self, key: str) -> float | None:

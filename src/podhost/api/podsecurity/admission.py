@@ -80,11 +80,8 @@ def admit(config: Config, req: Request, ns_labels: dict[str, str] | None,
         return Decision()
     if req.resource == "namespaces":
         return _namespace(config, req, pods)
-    if req.resource == "pods":
-        return _pod(config, req, ns_labels)
-    if req.resource in TEMPLATE_PATHS:
-        return _workload(config, req, ns_labels)
-    return Decision()
+    evaluate = EVALUATIONS.get(req.resource)  # Pods, and the kinds with a Pod template
+    return evaluate(config, req, ns_labels) if evaluate is not None else Decision()
 
 
 def _pod(config: Config, req: Request, ns_labels: dict[str, str] | None) -> Decision:
@@ -264,3 +261,7 @@ def _labels(obj: Obj) -> dict[str, str]:
 def _aggregate(errs: list[errors.FieldError]) -> str:
     texts = [str(e) for e in errs]
     return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+
+
+Evaluation = Callable[[Config, Request, dict[str, str] | None], Decision]
+EVALUATIONS: dict[str, Evaluation] = {"pods": _pod, **dict.fromkeys(TEMPLATE_PATHS, _workload)}
