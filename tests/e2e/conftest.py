@@ -82,6 +82,11 @@ def _wait_healthy(port: int, process: subprocess.Popen[bytes], log: Path) -> Non
 
 
 def start_node(root: Path, extra_args: Sequence[str] = ()) -> Node:
+    """`podhost serve` on `root`; its ingress proxy on free ports unless the test names them
+    (nodes of one test group share a network namespace, and so ports 80 and 443)."""
+    if "--ingress-http-port" not in extra_args:
+        extra_args = [*extra_args, "--ingress-http-port", str(free_port()),
+                      "--ingress-https-port", str(free_port())]
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = root.parent / f"{root.name}-serve.log"

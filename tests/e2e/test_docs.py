@@ -114,7 +114,8 @@ def test_skipped_blocks_say_why() -> None:
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory, registries_conf: Path) -> Iterator[Node]:
     root = tmp_path_factory.mktemp("docs") / "root"
-    node = start_node(root, ["--registries-conf", str(registries_conf)])
+    node = start_node(root, ["--registries-conf", str(registries_conf),  # the README's ports
+                             "--ingress-http-port", "80", "--ingress-https-port", "443"])
     try:
         yield node
     finally:
