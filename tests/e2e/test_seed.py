@@ -110,4 +110,5 @@ def test_seed_end_to_end(node: Node, tmp_path: Path) -> None:
     assert str(node.root / "overlay") not in mounts
     procs = subprocess.run(["pgrep", "-af", str(node.root)], capture_output=True,
                            text=True).stdout.splitlines()
-    assert [p for p in procs if " serve " not in p] == []
+    # the node itself and its ingress proxy (HAProxy, config under <root>/ingress) stay
+    assert [p for p in procs if " serve " not in p and "/ingress/haproxy.cfg" not in p] == []
