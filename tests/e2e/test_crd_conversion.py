@@ -126,6 +126,18 @@ def test_patch_at_the_other_version(conv_node: Node) -> None:
     assert _get(conv_node, "v1", "three")["spec"] == {"colour": "gold"}
 
 
+def test_apply_at_v2_client_and_server_side(conv_node: Node) -> None:
+    for value in ("red", "blue"):  # the second apply patches through a v2 view of v1
+        conv_node.kubectl("apply", "-f", "-", input=_thing("four", "v2", "color", value))
+        assert _get(conv_node, "v1", "four")["spec"] == {"colour": value}
+    conv_node.kubectl("apply", "--server-side", "-f", "-",
+                      input=_thing("five", "v2", "color", "gold"))
+    assert _get(conv_node, "v1", "five")["spec"] == {"colour": "gold"}
+    assert _get(conv_node, "v2", "five")["spec"] == {"color": "gold"}
+    rows = conv_node.kubectl("get", "things").stdout.splitlines()
+    assert rows[0].split() == ["NAME", "AGE"] and any(r.split()[0] == "five" for r in rows)
+
+
 def test_webhook_failure_is_the_request_error(conv_node: Node) -> None:
     bad = conv_node.kubectl("create", "-f", "-", check=False,
                             input=_thing("refuse", "v2", "color", "red"))

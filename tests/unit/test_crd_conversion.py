@@ -85,18 +85,32 @@ def test_converted_restores_metadata_but_labels() -> None:
     (_answer([]), "conversion webhook for example.com/v1, Kind=Thing returned 0 objects, "
                   "expected 1"),
     (_answer([{**OBJ, "apiVersion": "example.com/v3"}]),
-     "conversion webhook for example.com/v1, Kind=Thing returned invalid converted object at "
+     "conversion webhook for example.com/v1, Kind=Thing returned invalid object at "
      "index 0: invalid groupVersion (expected example.com/v2, received example.com/v3)"),
+    (_answer([{**OBJ, "apiVersion": "example.com/v2", "kind": "Other"}]),
+     "conversion webhook for example.com/v1, Kind=Thing returned invalid object at "
+     "index 0: invalid kind (expected Thing, received Other)"),
     (_answer([{**OBJ, "apiVersion": "example.com/v2", "metadata": {**OBJ["metadata"],
                                                                   "name": "b"}}]),
-     "conversion webhook for example.com/v1, Kind=Thing returned invalid converted object at "
-     "index 0: must have the same name: a != b"),
+     "conversion webhook for example.com/v1, Kind=Thing returned invalid object: "
+     "must have the same name: a != b"),
     (_answer([{**OBJ, "apiVersion": "example.com/v2", "metadata": {**OBJ["metadata"],
                                                                   "labels": {"x": 1}}}]),
-     "conversion webhook for example.com/v1, Kind=Thing returned invalid metadata in object "
-     "at index 0: metadata.labels[x] must be a string, but is int in converted object"),
+     "conversion webhook for example.com/v1, Kind=Thing returned invalid metadata: "
+     "metadata.labels[x] must be a string, but is int in converted object"),
 ])
 def test_converted_errors(answer: dict[str, Any], want: str) -> None:
     with pytest.raises(ConversionError) as e:
         conversion.converted(CRD, [OBJ], "example.com/v2", "u", answer)
     assert str(e.value) == want
+
+
+def test_list_item_errors_count_as_upstream() -> None:
+    """A list's item errors name the index after the item's (convertedIndex++ comes first)."""
+    answer = _answer([{**OBJ, "apiVersion": "example.com/v2", "metadata": {
+        **OBJ["metadata"], "uid": "u2"}}])
+    with pytest.raises(ConversionError) as e:
+        conversion.converted(CRD, [OBJ], "example.com/v2", "u", answer, listed=True)
+    assert str(e.value) == ("conversion webhook for example.com/v1, Kind=Thing returned "
+                            "invalid converted object at index 1: must have the same UID: "
+                            "u1 != u2")

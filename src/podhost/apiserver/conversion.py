@@ -23,8 +23,10 @@ class Converter:
     def __init__(self, store: Store) -> None:
         self.client = webhooks.Webhooks(store)
 
-    def convert(self, crd: Obj, objects: list[Obj], desired: str) -> list[Obj]:
-        """`objects` at apiVersion `desired` (those already there are kept as they are)."""
+    def convert(self, crd: Obj, objects: list[Obj], desired: str,
+                listed: bool = False) -> list[Obj]:
+        """`objects` (a list's items when `listed`) at apiVersion `desired` (those already
+        there are kept as they are)."""
         todo = [o for o in objects if o.get("apiVersion") != desired]
         if not todo:
             return objects
@@ -34,7 +36,7 @@ class Converter:
                 "timeoutSeconds": TIMEOUT_SECONDS}
         try:
             answer = self.client.post(hook, conversion.review(crd, todo, desired, uid))
-            done = iter(conversion.converted(crd, todo, desired, uid, answer))
+            done = iter(conversion.converted(crd, todo, desired, uid, answer, listed))
         except ValueError as e:
             reason = str(e).removeprefix("failed to call webhook: ")
             raise errors.InternalError(f"conversion webhook for {conversion.gvk(todo[0])} "

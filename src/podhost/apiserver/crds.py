@@ -163,8 +163,8 @@ def convert_response(answer: Response, resource: str, version: str) -> Response:
         strategy.read(obj)
     if other and strategy.converter is not None:  # strategy Webhook: the list's items
         items = [o for o in objects if o is not body or "items" not in body]
-        for obj, new in zip(items, strategy.converter(items, f"{served.group}/{version}"),
-                            strict=True):
+        converted = strategy.converter(items, f"{served.group}/{version}", "items" in body)
+        for obj, new in zip(items, converted, strict=True):
             obj.clear()
             obj.update(new)
     for obj in objects if other else []:

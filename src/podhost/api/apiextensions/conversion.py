@@ -134,9 +134,11 @@ def gvk(obj: Obj) -> str:
     return f"{obj.get('apiVersion', '')}, Kind={obj.get('kind', '')}"
 
 
-def converted(crd: Obj, objects: list[Obj], desired: str, uid: str, answer: Any) -> list[Obj]:
+def converted(crd: Obj, objects: list[Obj], desired: str, uid: str, answer: Any,
+              listed: bool = False) -> list[Obj]:
     """getConvertedObjectsFromResponse and the checks of Convert: the converted objects, with
-    the originals' metadata except labels and annotations."""
+    the originals' metadata except labels and annotations. `listed`: the objects are a
+    list's items (upstream's messages differ)."""
     where = gvk(objects[0])
     try:
         out = _response_objects(crd, uid, answer)
@@ -145,23 +147,33 @@ def converted(crd: Obj, objects: list[Obj], desired: str, uid: str, answer: Any)
     if len(out) != len(objects):
         raise ConversionError(f"conversion webhook for {where} returned {len(out)} objects, "
                               f"expected {len(objects)}")
-    result = []
-    for i, (original, new) in enumerate(zip(objects, out, strict=True)):
-        at = f"conversion webhook for {where} returned invalid converted object at index {i}"
-        if not isinstance(new, dict):
-            raise ConversionError(f"{at}: not an object")
-        if new.get("apiVersion") != desired:
-            raise ConversionError(f"{at}: invalid groupVersion (expected {desired}, "
-                                  f"received {new.get('apiVersion', '')})")
-        problem = _changed_meta(original, new)
-        if problem:
-            raise ConversionError(f"{at}: {problem}")
-        try:
-            result.append(restore_meta(original, new))
-        except ConversionError as e:
-            raise ConversionError(f"conversion webhook for {where} returned invalid metadata "
-                                  f"in object at index {i}: {e}") from None
-    return result
+    return [_checked(original, new, desired, f"conversion webhook for {where} returned",
+                     i + 1 if listed else None)
+            for i, (original, new) in enumerate(zip(objects, out, strict=True))]
+
+
+def _checked(original: Obj, new: Any, desired: str, prefix: str, index: int | None) -> Obj:
+    """One converted object checked with Convert's messages: a list item's `index` is the
+    one after its own, as upstream counts it; None for a single object."""
+    at = f"{prefix} invalid object at index 0" if index is None else \
+        f"{prefix} invalid converted object at index {index}"
+    if not isinstance(new, dict):
+        raise ConversionError(f"{at}: not an object")
+    if new.get("apiVersion") != desired:
+        raise ConversionError(f"{at}: invalid groupVersion (expected {desired}, "
+                              f"received {new.get('apiVersion', '')})")
+    if new.get("kind") != original.get("kind"):
+        raise ConversionError(f"{at}: invalid kind (expected {original.get('kind', '')}, "
+                              f"received {new.get('kind', '')})")
+    problem = _changed_meta(original, new)
+    if problem:
+        raise ConversionError(f"{prefix} invalid object: {problem}" if index is None else
+                              f"{at}: {problem}")
+    try:
+        return restore_meta(original, new)
+    except ConversionError as e:
+        where = "metadata" if index is None else f"metadata in object at index {index}"
+        raise ConversionError(f"{prefix} invalid {where}: {e}") from None
 
 
 def _response_objects(crd: Obj, uid: str, answer: Any) -> list[Any]:
@@ -186,9 +198,7 @@ def _response_objects(crd: Obj, uid: str, answer: Any) -> list[Any]:
 
 
 def _changed_meta(original: Obj, new: Obj) -> str:
-    """validateConvertedObject: kind, name, namespace and uid stay."""
-    if original.get("kind") != new.get("kind"):
-        return f"must have the same kind: {original.get('kind')} != {new.get('kind')}"
+    """validateConvertedObject: name, namespace and uid stay (kind is checked before)."""
     m, n = original.get("metadata") or {}, new.get("metadata") or {}
     if not isinstance(n, dict):
         n = {}

@@ -98,8 +98,9 @@ class CustomResource:
         self.columns = [c for c in self.version.get("additionalPrinterColumns") or []]
         self.has_defaults = '"default"' in json.dumps(self.schema)
         self.terminating = False  # the CRD was deleted; its objects are going
-        # conversion strategy Webhook: (objects, desired apiVersion) -> converted objects
-        self.converter: Callable[[list[Obj], str], list[Obj]] | None = None
+        # conversion strategy Webhook: (objects, desired apiVersion, listed=False) -> the
+        # converted objects (apiserver/conversion.Converter.convert)
+        self.converter: Callable[..., list[Obj]] | None = None
 
     def deprecation(self, version: str) -> str:
         """The Warning a request at a deprecated served version gets ("" when it is not)."""
