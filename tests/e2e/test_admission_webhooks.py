@@ -47,6 +47,15 @@ def self_signed(directory: Path) -> tuple[Path, Path, bytes]:
     return directory / "tls.crt", directory / "tls.key", pem
 
 
+def send_json(handler: BaseHTTPRequestHandler, answer: dict[str, Any]) -> None:
+    body = json.dumps(answer).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -64,13 +73,8 @@ class Handler(BaseHTTPRequestHandler):
             response["patchType"] = "JSONPatch"
             response["patch"] = base64.b64encode(json.dumps(patch).encode()).decode()
             response["warnings"] = ["labelled by the test webhook"]
-        body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                           "response": response}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                         "response": response})
 
     def log_message(self, *args: Any) -> None:
         pass

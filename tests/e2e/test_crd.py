@@ -150,8 +150,8 @@ spec:
   - {name: v2, served: true, storage: true, schema: {openAPIV3Schema: {}}}
 """)
     assert 'The CustomResourceDefinition "things.example.com" is invalid' in bad.stderr
-    assert "spec.conversion.strategy: Forbidden: podhost serves conversion strategy None" \
-        in bad.stderr
+    assert ("spec.conversion.webhookClientConfig: Required value: required when strategy is "
+            "set to Webhook") in bad.stderr
     assert "must have exactly one version marked as storage version" in bad.stderr
     assert ("spec.versions[1].schema.openAPIV3Schema.type: Required value: must not be empty "
             "at the root") in bad.stderr

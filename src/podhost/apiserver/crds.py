@@ -11,13 +11,16 @@ apply's field sets and an OpenAPI v3 component (kubectl explain, fieldValidation
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 
 from podhost.api import errors, registry, schema
+from podhost.api.apiextensions import conversion
 from podhost.api.apiextensions import crd as crds
 from podhost.api.apiextensions import strategy as custom
 from podhost.api.types import Obj
+from podhost.apiserver import conversion as converter
 from podhost.apiserver import discovery
 from podhost.apiserver.http import Response
 from podhost.registry import strategies
@@ -36,6 +39,7 @@ class CustomResources:
         self.registry = registry_ or Registry(store)
         self.served: dict[str, str] = {}  # plural -> the CRD's resourceVersion served
         self.terminating: set[str] = set()  # deleted CRDs whose objects are still going
+        self.converter = converter.Converter(store)  # conversion strategy Webhook
 
     def concerns(self, resource: str) -> bool:
         """A write to CRDs, or to the objects of a CRD being deleted, moves its controllers."""
@@ -73,6 +77,8 @@ class CustomResources:
     def _serve(self, crd: Obj) -> None:
         served = crds.resource_type(crd)
         resource = custom.CustomResource(crd)
+        if conversion.webhook_strategy(crd):
+            resource.converter = functools.partial(self.converter.convert, resource.crd)
         registry.register(served, replace=True)
         custom.put(served.name, resource)
         strategies.register(served.name, CustomResourceStrategy(resource))
@@ -151,11 +157,17 @@ def convert_response(answer: Response, resource: str, version: str) -> Response:
     if not other and not strategy.has_defaults:
         return answer
     body = json.loads(answer.body)
-    for obj in [body, *(body.get("items") or [])]:
-        if not isinstance(obj, dict) or obj.get("apiVersion") != served.api_version:
-            continue
+    objects = [obj for obj in [body, *(body.get("items") or [])]
+               if isinstance(obj, dict) and obj.get("apiVersion") == served.api_version]
+    for obj in objects:
         strategy.read(obj)
-        if other:
-            obj["apiVersion"] = f"{served.group}/{version}"
+    if other and strategy.converter is not None:  # strategy Webhook: the list's items
+        items = [o for o in objects if o is not body or "items" not in body]
+        converted = strategy.converter(items, f"{served.group}/{version}", "items" in body)
+        for obj, new in zip(items, converted, strict=True):
+            obj.clear()
+            obj.update(new)
+    for obj in objects if other else []:
+        obj["apiVersion"] = f"{served.group}/{version}"
     answer.body = json.dumps(body, separators=(",", ":")).encode()
     return answer

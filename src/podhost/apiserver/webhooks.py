@@ -160,7 +160,7 @@ class Webhooks:
             raise errors.BadRequestError(f'admission webhook "{name}" does not support dry run')
         uid = str(uuid.uuid4())
         try:
-            answer = self._post(hook, review(a, uid))
+            answer = self.post(hook, review(a, uid))
         except ValueError as e:
             if hook.get("failurePolicy", "Fail") == "Ignore":
                 return True
@@ -207,7 +207,7 @@ class Webhooks:
             self._contexts[ca_bundle] = context
         return context
 
-    def _post(self, hook: Obj, body: Obj) -> Obj:
+    def post(self, hook: Obj, body: Obj) -> Obj:
         client = hook.get("clientConfig") or {}
         timeout = float(hook.get("timeoutSeconds") or 10)
         url, server_name = client.get("url") or "", ""

@@ -13,6 +13,7 @@ from podhost.api import errors, managedfields, meta, validation
 from podhost.api import patch as patches
 from podhost.api import registry as table
 from podhost.api.types import Obj
+from podhost.apiserver import conversion
 from podhost.apiserver.common import (
     NAMESPACED,
     api_version_of,
@@ -128,7 +129,8 @@ class Writes:
             current = None
         if apply:
             return self._apply(request, resource, ns, name, body, current, status_only)
-        new = patched(ctype, current, body)
+        new = patched(ctype, conversion.at_request_version(resource, current, request), body)
+        new = conversion.to_storage(resource, new, request)  # CRD conversion strategy Webhook
         new.setdefault("metadata", {})["name"] = name
         validation.check_decodable(resource, new)
         expected = (body.get("metadata") or {}).get("resourceVersion") \
@@ -156,6 +158,7 @@ class Writes:
         """Server-side apply: merge, take ownership (409 on conflicts unless force), write."""
         config = check_apply_config(kind_of(resource), body, api_version_of(resource),
                                     served_api_versions(resource))
+        config = conversion.to_storage(resource, config, request)  # strategy Webhook
         config["apiVersion"] = api_version_of(resource)
         config.setdefault("metadata", {})["name"] = name
         if NAMESPACED[resource]:
@@ -187,8 +190,9 @@ class Writes:
             raise errors.BadRequestError(
                 f'{kind} in version "v1" cannot be handled as a {kind}: the kind or apiVersion '
                 f'of the object ("{obj.get("apiVersion")}, {obj.get("kind")}") does not match')
-        obj["kind"], obj["apiVersion"] = kind, api_version
         if obj.get("metadata") is None:  # JSON null decodes to an empty ObjectMeta
             obj["metadata"] = {}
+        obj = conversion.to_storage(resource, obj, request)  # CRD conversion strategy Webhook
+        obj["kind"], obj["apiVersion"] = kind, api_version
         validation.check_decodable(resource, obj)
         return obj

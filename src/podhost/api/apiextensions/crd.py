@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from podhost.api import errors, meta, registry
-from podhost.api.apiextensions import rules
+from podhost.api.apiextensions import conversion, rules
 from podhost.api.errors import FieldError
 from podhost.api.types import Obj
 
@@ -57,14 +57,10 @@ def validate(crd: Obj) -> list[FieldError]:
                     errors.not_supported("spec.scope", scope, ["Cluster", "Namespaced"]))
     errs += list(_versions(spec.get("versions") or []))
     strategy = (spec.get("conversion") or {}).get("strategy")
-    if strategy == "Webhook":  # refused rather than served without converting
-        errs.append(errors.forbidden("spec.conversion.strategy", "podhost serves conversion "
-                                     "strategy None only (objects are rewritten between "
-                                     "versions); Webhook conversion is not supported"))
-    elif strategy != "None":
+    if strategy not in ("None", "Webhook"):
         errs.append(errors.not_supported("spec.conversion.strategy", strategy,
                                          ["None", "Webhook"]))
-    return errs
+    return errs + conversion.validate(spec.get("conversion") or {})
 
 
 def _names(crd: Obj, spec: Obj, names: Obj) -> Iterator[FieldError]:

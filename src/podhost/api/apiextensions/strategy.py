@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,8 @@ def for_read(resource: str, obj: Obj, version: str) -> Obj:
         return obj
     out = copy.deepcopy(obj)
     custom.read(out)
+    if custom.converter is not None and out.get("apiVersion") != api_version:
+        return custom.converter([out], str(api_version))[0]  # strategy Webhook
     out["apiVersion"] = api_version
     return out
 
@@ -95,6 +98,9 @@ class CustomResource:
         self.columns = [c for c in self.version.get("additionalPrinterColumns") or []]
         self.has_defaults = '"default"' in json.dumps(self.schema)
         self.terminating = False  # the CRD was deleted; its objects are going
+        # conversion strategy Webhook: (objects, desired apiVersion, listed=False) -> the
+        # converted objects (apiserver/conversion.Converter.convert)
+        self.converter: Callable[..., list[Obj]] | None = None
 
     def deprecation(self, version: str) -> str:
         """The Warning a request at a deprecated served version gets ("" when it is not)."""
