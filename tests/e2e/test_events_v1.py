@@ -1,0 +1,48 @@
+"""events.k8s.io/v1 Events through real kubectl: the same stored objects as core v1 Events,
+converted (note/message, regarding/involvedObject, reportingController/reportingComponent)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.conftest import Node
+from tests.e2e.test_lifecycle import unique
+
+pytestmark = pytest.mark.e2e
+
+
+def test_events_k8s_io_v1_is_served_from_core_events(node: Node) -> None:
+    name = unique("ev")
+    event = {"apiVersion": "events.k8s.io/v1", "kind": "Event",
+             "metadata": {"name": name, "namespace": "default"},
+             "eventTime": "2026-12-07T23:00:00.000000Z", "reportingController": "podhost/e2e",
+             "reportingInstance": "e2e-1", "action": "Testing", "reason": "Checked",
+             "type": "Normal", "note": "served through events.k8s.io",
+             "regarding": {"kind": "Pod", "namespace": "default", "name": "nothing",
+                           "apiVersion": "v1"}}
+    node.kubectl("create", "-f", "-", input=json.dumps(event))
+    try:
+        listed = node.kubectl("get", "events.v1.events.k8s.io", "-A").stdout
+        assert name in listed or "served through events.k8s.io" in listed, listed
+        v1 = json.loads(node.kubectl("get", "events.v1.events.k8s.io", name, "-o",
+                                     "json").stdout)
+        assert v1["apiVersion"] == "events.k8s.io/v1" and v1["note"] == event["note"]
+        assert v1["regarding"]["name"] == "nothing"
+        core = json.loads(node.kubectl("get", "events", name, "-o", "json").stdout)
+        assert core["apiVersion"] == "v1" and core["message"] == event["note"]
+        assert core["reportingComponent"] == "podhost/e2e"
+        shown = node.kubectl("events", "--for", "pod/nothing").stdout
+        assert "served through events.k8s.io" in shown and "Checked" in shown, shown
+        resources = node.kubectl("api-resources", "--api-group=events.k8s.io").stdout
+        assert "events" in resources and "events.k8s.io/v1" in resources, resources
+        bad = {**event, "metadata": {"name": unique("bad"), "namespace": "default"},
+               "type": "Odd"}
+        failed = node.kubectl("create", "-f", "-", input=json.dumps(bad), check=False)
+        assert failed.returncode == 1
+        assert 'is invalid: type: Invalid value: "": has invalid value: Odd' in failed.stderr
+    finally:
+        node.kubectl("delete", "events.v1.events.k8s.io", name, "--ignore-not-found")
+    gone = node.kubectl("get", "events", name, check=False)
+    assert gone.returncode == 1 and "NotFound" in gone.stderr
