@@ -4,11 +4,12 @@ converted (note/message, regarding/involvedObject, reportingController/reporting
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from tests.e2e.conftest import Node
-from tests.e2e.test_lifecycle import unique
+from tests.e2e.test_lifecycle import unique, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -46,3 +47,34 @@ def test_events_k8s_io_v1_is_served_from_core_events(node: Node) -> None:
         node.kubectl("delete", "events.v1.events.k8s.io", name, "--ignore-not-found")
     gone = node.kubectl("get", "events", name, check=False)
     assert gone.returncode == 1 and "NotFound" in gone.stderr
+
+
+def test_kubectl_events_as_test_cmd_events_sh(node: Node) -> None:
+    """The steps of kubectl's own test/cmd/events.sh: a CronJob that never runs (February
+    31st) is warned about, and `kubectl events` finds the warning every way it is asked."""
+    ns = unique("test-events")
+    node.kubectl("create", "namespace", ns)
+    try:
+        node.kubectl("create", "cronjob", "pi", "--schedule=59 23 31 2 *", f"--namespace={ns}",
+                     "--image=busybox", "--", "true")
+
+        def shown(*args: str) -> str:
+            return node.kubectl("events", *args).stdout
+
+        wait_for(lambda: "InvalidSchedule" in shown("-A"), 30, "the InvalidSchedule event")
+        for args in (("-A",), ("-n", ns), ("-n", ns, "--for=Cronjob/pi"),
+                     ("-n", ns, "--for=Cronjob/pi", "--types=Warning"),
+                     ("-n", ns, "--for=Cronjob/pi", "--output=json"),
+                     ("-n", ns, "--for=Cronjob/pi", "--output=yaml")):
+            out = shown(*args)
+            assert "Warning" in out and "InvalidSchedule" in out, (args, out)
+        out = shown("-n", ns, "--for=Cronjob/pi", "--no-headers")
+        assert "LAST SEEN" not in out and "Warning" in out
+        assert re.search(r"Warning\s+InvalidSchedule\s+CronJob/pi\s+invalid schedule: 59 23 "
+                         r"31 2 \* : time difference", out), out
+        assert "InvalidSchedule" not in shown("-n", ns, "--for=Cronjob/pi", "--types=Normal")
+        watched = node.kubectl("events", "-n", ns, "--for=Cronjob/pi", "--watch",
+                               "--request-timeout=1", check=False)
+        assert "InvalidSchedule" in watched.stdout, (watched.stdout, watched.stderr)
+    finally:
+        node.kubectl("delete", "namespace", ns, "--wait=false")
