@@ -26,7 +26,13 @@ def test_events_k8s_io_v1_is_served_from_core_events(node: Node) -> None:
     node.kubectl("create", "-f", "-", input=json.dumps(event))
     try:
         listed = node.kubectl("get", "events.v1.events.k8s.io", "-A").stdout
-        assert name in listed or "served through events.k8s.io" in listed, listed
+        assert "served through events.k8s.io" in listed and "pod/nothing" in listed, listed
+        watched = node.kubectl("get", "events.v1.events.k8s.io", "--watch",
+                               "--request-timeout=2", check=False)
+        assert "served through events.k8s.io" in watched.stdout, watched
+        streamed = node.kubectl("get", "events.v1.events.k8s.io", name, "--watch", "-o", "json",
+                                "--request-timeout=2", check=False)
+        assert '"note": "served through events.k8s.io"' in streamed.stdout, streamed
         v1 = json.loads(node.kubectl("get", "events.v1.events.k8s.io", name, "-o",
                                      "json").stdout)
         assert v1["apiVersion"] == "events.k8s.io/v1" and v1["note"] == event["note"]
