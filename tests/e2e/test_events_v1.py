@@ -40,8 +40,14 @@ def test_events_k8s_io_v1_is_served_from_core_events(node: Node) -> None:
         core = json.loads(node.kubectl("get", "events", name, "-o", "json").stdout)
         assert core["apiVersion"] == "v1" and core["message"] == event["note"]
         assert core["reportingComponent"] == "podhost/e2e"
+        node.kubectl("label", "events.v1.events.k8s.io", name, "checked=yes")
+        node.kubectl("patch", "events.v1.events.k8s.io", name, "--type=merge", "-p",
+                     '{"note": "patched through events.k8s.io"}')
+        core = json.loads(node.kubectl("get", "events", name, "-o", "json").stdout)
+        assert core["message"] == "patched through events.k8s.io"
+        assert core["metadata"]["labels"] == {"checked": "yes"}
         shown = node.kubectl("events", "--for", "pod/nothing").stdout
-        assert "served through events.k8s.io" in shown and "Checked" in shown, shown
+        assert "patched through events.k8s.io" in shown and "Checked" in shown, shown
         resources = node.kubectl("api-resources", "--api-group=events.k8s.io").stdout
         assert "events" in resources and "events.k8s.io/v1" in resources, resources
         bad = {**event, "metadata": {"name": unique("bad"), "namespace": "default"},

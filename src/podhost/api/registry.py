@@ -266,8 +266,7 @@ _BY_NAME = {r.name: r for table in (CORE, *GROUPS) for r in table}
 # resources served at a second group by converting to and from the stored ones of the same
 # name (apiserver/eventsv1.py): listed by discovery, not keys of the store
 CONVERTED: tuple[ResourceType, ...] = (
-    ResourceType("events", "event", "Event", group="events.k8s.io", short_names=("ev",),
-                 verbs=tuple(v for v in VERBS_ALL if v != "patch")),
+    ResourceType("events", "event", "Event", group="events.k8s.io", short_names=("ev",)),
 )
 
 

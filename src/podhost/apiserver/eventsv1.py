@@ -5,7 +5,8 @@ conversion does (pkg/apis/events/v1/conversion.go): `note` is `message`, `regard
 `firstTimestamp`, `lastTimestamp` and `count`; `related`, `reportingInstance`, `action`,
 `reason`, `type`, `eventTime` and `series` keep their names. Creates get the strict
 events.k8s.io validation (pkg/apis/core/validation/events.go). Served: get, list, watch,
-create, update, delete and deletecollection; not patch (405) nor protobuf bodies (415).
+create, update, patch (JSON, merge and strategic merge patches of the v1 form, written back as
+an update; not apply), delete and deletecollection; not protobuf bodies (415).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from podhost.api.types import Obj
 from podhost.apiserver import protobuf
 from podhost.apiserver.common import decode_body, dumps, not_allowed
 from podhost.apiserver.http import Request, Response, StreamResponse, Upgrade
+from podhost.apiserver.writes import patched
 
 GROUP = "events.k8s.io"
 V1 = f"{GROUP}/v1"
@@ -37,6 +39,8 @@ RENAMED = {"note": "message", "regarding": "involvedObject",
            "deprecatedFirstTimestamp": "firstTimestamp",
            "deprecatedLastTimestamp": "lastTimestamp", "deprecatedCount": "count"}
 KEPT = ("related", "reportingInstance", "action", "reason", "type", "eventTime", "series")
+PATCHES = ("application/json-patch+json", "application/merge-patch+json",
+           "application/strategic-merge-patch+json")
 LIMITS = {"reportingInstance": 128, "action": 128, "reason": 128}
 NOTE_LIMIT = 1024
 
@@ -169,13 +173,38 @@ def _json_accept(accept: str) -> str:
     return ",".join(kept) or "application/json"
 
 
+async def _patch(request: Request, dispatch: Dispatch, rest: str) -> Response:
+    """The patch applied to the v1 form of the stored Event, written back as an update."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip()
+    if ctype not in PATCHES:
+        raise errors.UnsupportedMediaError(
+            "the body of the request was in an unknown format - accepted media types include: "
+            + ", ".join(PATCHES))
+    headers = {**request.headers, "accept": "application/json"}
+    read = dataclasses.replace(request, method="GET", path=f"/api/v1/{rest}", body=b"",
+                               headers=headers, query={})
+    current = await dispatch(read)
+    if not isinstance(current, Response):
+        raise not_allowed()
+    if current.status != 200:
+        return _answer(current)
+    new = patched(ctype, to_v1(json.loads(current.body)), decode_body(request, "Event"))
+    write = dataclasses.replace(request, method="PUT", path=f"/api/v1/{rest}",
+                                body=dumps(to_core(new)),
+                                headers={**headers, "content-type": "application/json"})
+    response = await dispatch(write)
+    if not isinstance(response, Response):
+        raise not_allowed()
+    return _answer(response)
+
+
 async def handle(request: Request, dispatch: Dispatch) -> Response | StreamResponse | None:
     """The events.k8s.io/v1 request served by the core events; None when not one."""
     m = PATH.match(request.path)
     if m is None:
         return None
     if request.method == "PATCH":
-        raise not_allowed()
+        return await _patch(request, dispatch, m.group("rest"))
     body, headers = request.body, dict(request.headers)
     headers["accept"] = _json_accept(headers.get("accept", ""))
     if request.method in ("POST", "PUT"):

@@ -84,9 +84,18 @@ def test_served_from_the_core_store(tmp_path: Path) -> None:
                                                              reason=""))
         assert code == 422 and status["message"] == (
             'Event.events.k8s.io "bad" is invalid: reason: Required value')
+        code, patched = await call(api, "PATCH", f"{V1}/web.1", {"note": "patched"},
+                                   headers={"content-type": "application/merge-patch+json"})
+        assert code == 200 and patched["note"] == "patched"
+        assert patched["apiVersion"] == "events.k8s.io/v1"
+        code, core = await call(api, "GET", f"{CORE}/web.1")
+        assert core["message"] == "patched" and core["reason"] == "Pulled"
         code, _ = await call(api, "PATCH", f"{V1}/web.1", {"note": "x"},
+                             headers={"content-type": "application/apply-patch+yaml"})
+        assert code == 415
+        code, _ = await call(api, "PATCH", f"{V1}/none", {"note": "x"},
                              headers={"content-type": "application/merge-patch+json"})
-        assert code == 405
+        assert code == 404
         code, _ = await call(api, "DELETE", f"{V1}/web.1")
         assert code == 200
         code, _ = await call(api, "GET", f"{CORE}/web.1")
