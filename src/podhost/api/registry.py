@@ -263,6 +263,12 @@ GROUPS: tuple[tuple[ResourceType, ...], ...] = (DISCOVERY, APPS, AUTOSCALING, BA
 
 _BY_NAME = {r.name: r for table in (CORE, *GROUPS) for r in table}
 
+# resources served at a second group by converting to and from the stored ones of the same
+# name (apiserver/eventsv1.py): listed by discovery, not keys of the store
+CONVERTED: tuple[ResourceType, ...] = (
+    ResourceType("events", "event", "Event", group="events.k8s.io", short_names=("ev",)),
+)
+
 
 def register(*types: ResourceType, replace: bool = False) -> None:
     """Add resources at run time (custom resources, tests); `replace` an earlier row of the
@@ -332,11 +338,11 @@ def served(name: str, group: str, version: str) -> ResourceType | None:
 def group_versions() -> list[tuple[str, str]]:
     """The named groups and their versions, in the order they were registered."""
     seen: dict[tuple[str, str], None] = {}
-    for r in resources():
+    for r in (*resources(), *CONVERTED):
         if r.group:
             seen.update(dict.fromkeys((r.group, v) for v in r.versions))
     return list(seen)
 
 
 def in_group_version(group: str, version: str) -> Iterator[ResourceType]:
-    return (r for r in resources() if r.group == group and version in r.versions)
+    return (r for r in (*resources(), *CONVERTED) if r.group == group and version in r.versions)

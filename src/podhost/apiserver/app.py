@@ -17,6 +17,7 @@ from podhost.apiserver import (
     attach,
     crds,
     discovery,
+    eventsv1,
     hpav1,
     identity,
     limits,
@@ -236,6 +237,8 @@ class ApiServer:
         path = request.path
         if (served_v1 := await hpav1.handle(request, self.route)) is not None:
             return served_v1  # autoscaling/v1, converted to and from the stored v2
+        if (served_events := await eventsv1.handle(request, self.route)) is not None:
+            return served_events  # events.k8s.io/v1, converted to and from core v1 Events
         m = RESOURCE_PATH.match(path)
         if not m:
             raise errors.NotFoundError("the server could not find the requested resource")

@@ -97,6 +97,11 @@ class CronJobController(Controller):
         deadline = spec.get("startingDeadlineSeconds")
         if deadline is not None:
             earliest = max(earliest, now - timedelta(seconds=int(deadline)))
+        if sched.next(earliest) is None:  # never (Feb 31): the controller's warning
+            events.record(self.store, self.name, cj, "InvalidSchedule",
+                          f"invalid schedule: {spec.get('schedule')} : time difference "
+                          "between two schedules is less than 1 second", kind="Warning")
+            return None
         scheduled, _ = cron.most_recent(sched, earliest, now)
         if scheduled is not None:
             self._start(cj, scheduled, active, status)

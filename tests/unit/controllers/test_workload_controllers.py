@@ -147,6 +147,29 @@ def test_job_completes_and_cronjob_starts_jobs(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
+def test_cronjob_that_never_runs_warns(tmp_path: Path) -> None:
+    """February 31st: the controller's InvalidSchedule warning (kubectl's test/cmd/events.sh
+    looks for it with `kubectl events`)."""
+    async def go() -> None:
+        store = store_with_ns(tmp_path)
+        create(store, "cronjobs", "pi", {"schedule": "59 23 31 2 *", "jobTemplate": {
+            "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                           "containers": [{"name": "c", "image": "b"}]}}}}})
+
+        def warned() -> list[Obj]:
+            return [e for e in store.list("events", "default")[0]
+                    if e["reason"] == "InvalidSchedule"]
+        async with running(CronJobController(store)):
+            await until(lambda: bool(warned()))
+        event = warned()[0]
+        assert event["type"] == "Warning" and event["message"] == (
+            "invalid schedule: 59 23 31 2 * : time difference between two schedules is less "
+            "than 1 second")
+        assert not store.list("jobs", "default")[0]
+
+    asyncio.run(go())
+
+
 def delete_with(store: Store, resource: str, name: str, policy: str) -> None:
     """What the API's DELETE does with a propagation policy."""
     obj = store.get(resource, "default", name)
