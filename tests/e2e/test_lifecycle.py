@@ -143,7 +143,7 @@ def test_crashing_writer_backs_off_and_keeps_data(node: Node, image: str) -> Non
 def test_prestop_hook_flushes_before_sigterm(node: Node, image: str) -> None:
     name = unique("prestop")
     apply(node, {"metadata": {"name": name}, "spec": {
-        "terminationGracePeriodSeconds": 5,
+        "terminationGracePeriodSeconds": 15,
         "volumes": [{"name": "shared", "emptyDir": {}}],
         "containers": [
             {"name": "app", "image": image,
@@ -153,7 +153,8 @@ def test_prestop_hook_flushes_before_sigterm(node: Node, image: str) -> None:
                  "sh", "-c", "echo flushed >> /shared/order"]}}},
              "volumeMounts": [{"name": "shared", "mountPath": "/shared"}]},
             {"name": "watcher", "image": image,
-             "command": ["sh", "-c", "trap 'sleep 1; cat /shared/order; exit 0' TERM; "
+             # stays a while after its TERM, so that an exec on a loaded machine finds it
+             "command": ["sh", "-c", "trap 'sleep 8; cat /shared/order; exit 0' TERM; "
                          "while true; do sleep 0.1; done"],
              "volumeMounts": [{"name": "shared", "mountPath": "/shared"}]}]}})
     try:
@@ -164,9 +165,9 @@ def test_prestop_hook_flushes_before_sigterm(node: Node, image: str) -> None:
             out = node.kubectl("exec", name, "-c", "watcher", "--", "cat", "/shared/order",
                                check=False)
             return out.stdout if "sigterm" in out.stdout else ""
-        text = wait_for(order, 10, "preStop then SIGTERM")
+        text = wait_for(order, 15, "preStop then SIGTERM")
         assert text.split() == ["flushed", "sigterm"]
-        node.kubectl("wait", "--for=delete", f"pod/{name}", "--timeout=20s", timeout=30)
+        node.kubectl("wait", "--for=delete", f"pod/{name}", "--timeout=40s", timeout=50)
     finally:
         delete(node, name)
 

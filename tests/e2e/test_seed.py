@@ -9,18 +9,35 @@ import select
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
-from tests.e2e.conftest import Node
+from tests.e2e.conftest import TEST_IMAGES, Node, start_node, stop_node
 
 pytestmark = pytest.mark.e2e
 
 SEED = REPO / "examples" / "data-sharing-pod.yaml"
 SHARED = "Shared data from app-container-2"
 
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, registries_conf: Path) -> Iterator[Node]:
+    """A node of the seed's own: the test checks that nothing of its Pod is left (mounts,
+    processes), which another test's Pods on a shared node would make untrue."""
+    root = tmp_path_factory.mktemp("seed") / "root"
+    n = start_node(root, ["--registries-conf", str(registries_conf)])
+    for name in ("busybox", "nginx"):
+        n.podhost("images", "load", str(TEST_IMAGES / f"{name}.oci.tar"))
+    try:
+        yield n
+    finally:
+        subprocess.run(["kubectl", "delete", "pods", "--all", "--wait=true", "--timeout=60s"],
+                       env=n.env(), capture_output=True, timeout=90)
+        stop_node(n)
 
 def run_tty(node: Node, args: list[str], keys: list[bytes], expect: bytes,
             timeout: float = 30) -> tuple[int, bytes]:
