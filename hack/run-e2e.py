@@ -40,7 +40,7 @@ def deal(files: list[Path], jobs: int, known: dict[str, float]) -> list[list[Pat
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("E2E_JOBS", "3")))
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("E2E_JOBS", "2")))
     parser.add_argument("files", nargs="*", type=Path)
     args = parser.parse_args()
     files = args.files or sorted((REPO / "tests" / "e2e").glob("test_*.py"))

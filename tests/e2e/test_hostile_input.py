@@ -65,8 +65,8 @@ def test_fifo_device_and_symlink_races_never_block_the_node(node: Node, ns: str,
     node.kubectl("apply", "-f", "-", input=TRAPS)
     node.kubectl("apply", "-f", "-", input=VICTIM)
     for pod in ("traps", "victim"):
-        node.kubectl("wait", "--for=condition=Ready", f"pod/{pod}", "-n", ns, "--timeout=60s",
-                     timeout=70)
+        node.kubectl("wait", "--for=condition=Ready", f"pod/{pod}", "-n", ns, "--timeout=180s",
+                     timeout=190)
     deadline = time.monotonic() + 30
     while "ready" not in volume(node, "ls", "-n", ns, "traps", "v")[0].stdout:
         assert time.monotonic() < deadline
