@@ -10,6 +10,7 @@ import json
 import ssl
 import subprocess
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.conftest import PODHOST, Node
+from tests.e2e.conftest import PODHOST, TEST_IMAGES, Node, start_node, stop_node
 
 pytestmark = pytest.mark.e2e
 
@@ -46,6 +47,20 @@ spec:
   containers: [{{name: c, image: busybox, command: [sleep, "3600"]}}]
 """
 
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, registries_conf: Path) -> Iterator[Node]:
+    """A node of this file's own: the fuzz tier creates random objects of every kind (quotas,
+    limit ranges, webhooks, priority classes...), which must not reach other tests' Pods."""
+    root = tmp_path_factory.mktemp("hostile") / "root"
+    n = start_node(root, ["--registries-conf", str(registries_conf)])
+    for name in ("busybox", "nginx"):
+        n.podhost("images", "load", str(TEST_IMAGES / f"{name}.oci.tar"))
+    try:
+        yield n
+    finally:
+        stop_node(n)
 
 @pytest.fixture(scope="module")
 def ns(node: Node) -> str:
